@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * The `sessionizer` command line (SPEC §5). Exit codes: 0 success, 1 runtime failure, 2 bad
+ * usage or an unreadable input, with a one-line reason on stderr.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { runRecompute } from './commands/recompute-command';
+import { SessionizerError } from './errors';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function positiveInteger(value: string): number {
+  const n = positiveNumber(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sessionizer')
+    .description('Turns product events into analytics sessions.')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command('recompute')
+    .description('offline: read events NDJSON, write one session per line, sorted by user_key then started_at')
+    .requiredOption('--input <file>', 'events NDJSON file, or - for stdin')
+    .option('--output <file>', 'sessions NDJSON file, or - for stdout', '-')
+    .addOption(new Option('--timeout-minutes <n>', 'session timeout T in minutes').default(30).argParser(positiveNumber))
+    .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
+    .addOption(
+      new Option('--buffer-events <n>', 'events held in memory before sorted runs spill to disk')
+        .argParser(positiveInteger)
+        .default(200_000),
+    )
+    .action(async (options) => {
+      await runRecompute(options);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are successful exits; everything else commander rejects is usage.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (err instanceof SessionizerError && (err.code === 'BAD_USAGE' || err.code === 'UNREADABLE_INPUT')) {
+      process.stderr.write(`sessionizer: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`sessionizer: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`sessionizer: ${String(err)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    },
+  );
+}

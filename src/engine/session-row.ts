@@ -1,0 +1,140 @@
+/**
+ * The output shape of a session: the fields of SPEC §2 (`SessionRecord`), plus, for the
+ * ClickHouse table of SPEC §4, whether the session is still open and the row version.
+ */
+import { createHash } from 'node:crypto';
+import type { Channel } from '../events/event-schema';
+import { formatTimestamp } from '../events/timestamp';
+import type { SessionSummary } from './summary';
+
+/** A session is engaged when it lasts this long, or has two views, or a key event. */
+export const ENGAGED_DURATION_MS = 10_000;
+
+export interface SessionRecord {
+  session_id: string;
+  user_key: string;
+  anonymous_id: string;
+  user_id: string;
+  started_at: string;
+  ended_at: string;
+  duration_ms: number;
+  events: number;
+  views: number;
+  entry_page: string;
+  exit_page: string;
+  source: string;
+  medium: string;
+  campaign: string;
+  term: string;
+  content: string;
+  channel: Channel;
+  device_type: string;
+  os: string;
+  browser: string;
+  app_version: string;
+  country: string;
+  region: string;
+  city: string;
+  is_engaged: 0 | 1;
+  is_bounce: 0 | 1;
+  session_number: number;
+  previous_session_id: string;
+}
+
+/** The field order of every session we print: recompute's NDJSON, reports, tests. */
+export const SESSION_FIELDS: readonly (keyof SessionRecord)[] = [
+  'session_id',
+  'user_key',
+  'anonymous_id',
+  'user_id',
+  'started_at',
+  'ended_at',
+  'duration_ms',
+  'events',
+  'views',
+  'entry_page',
+  'exit_page',
+  'source',
+  'medium',
+  'campaign',
+  'term',
+  'content',
+  'channel',
+  'device_type',
+  'os',
+  'browser',
+  'app_version',
+  'country',
+  'region',
+  'city',
+  'is_engaged',
+  'is_bounce',
+  'session_number',
+  'previous_session_id',
+];
+
+/** One state of a session as written to ClickHouse (`sign` is added by the writer). */
+export interface SessionRow extends SessionRecord {
+  is_open: 0 | 1;
+  version: number;
+}
+
+/** `session_id`: first 32 hex characters of SHA-256 of `user_key + "|" + started_at_ms`. */
+export function sessionIdOf(userKey: string, startedAtMs: number): string {
+  return createHash('sha256').update(`${userKey}|${startedAtMs}`, 'utf8').digest('hex').slice(0, 32);
+}
+
+export function sessionRecordOf(
+  userKey: string,
+  summary: SessionSummary,
+  sessionNumber: number,
+  previousSessionId: string,
+): SessionRecord {
+  const duration = summary.endTs - summary.startTs;
+  const engaged = duration >= ENGAGED_DURATION_MS || summary.views >= 2 || summary.keyEvent ? 1 : 0;
+  const first = summary.firsts;
+  return {
+    session_id: sessionIdOf(userKey, summary.startTs),
+    user_key: userKey,
+    anonymous_id: first.anonymousId?.[0] ?? '',
+    user_id: summary.userId?.[0] ?? '',
+    started_at: formatTimestamp(summary.startTs),
+    ended_at: formatTimestamp(summary.endTs),
+    duration_ms: duration,
+    events: summary.events,
+    views: summary.views,
+    entry_page: summary.entry?.[0] ?? '',
+    exit_page: summary.exit?.[0] ?? '',
+    source: summary.source,
+    medium: summary.medium,
+    campaign: summary.campaign,
+    term: summary.term,
+    content: summary.content,
+    channel: summary.channel,
+    device_type: first.deviceType?.[0] ?? '',
+    os: first.os?.[0] ?? '',
+    browser: first.browser?.[0] ?? '',
+    app_version: first.appVersion?.[0] ?? '',
+    country: first.country?.[0] ?? '',
+    region: first.region?.[0] ?? '',
+    city: first.city?.[0] ?? '',
+    is_engaged: engaged,
+    is_bounce: engaged ? 0 : 1,
+    session_number: sessionNumber,
+    previous_session_id: previousSessionId,
+  };
+}
+
+/** The §2 fields only, in `SESSION_FIELDS` order (drops `is_open`, `version`, `sign`). */
+export function toSessionRecord(row: SessionRecord): SessionRecord {
+  const record: Record<string, unknown> = {};
+  for (const field of SESSION_FIELDS) record[field] = row[field];
+  return record as unknown as SessionRecord;
+}
+
+/** Same session state, ignoring the version: nothing needs writing. */
+export function sameContent(a: SessionRow, b: SessionRecord & { is_open: 0 | 1 }): boolean {
+  if (a.is_open !== b.is_open) return false;
+  for (const field of SESSION_FIELDS) if (a[field] !== b[field]) return false;
+  return true;
+}

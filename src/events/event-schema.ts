@@ -1,0 +1,100 @@
+/**
+ * The event format of SPEC §1 as a zod schema: the single definition of a valid event.
+ * `schemas/event.schema.json` is generated from it (`npm run schema:event`) and a test fails
+ * when the committed file drifts from this one.
+ *
+ * `null` is accepted wherever a field is optional and means "absent": producers serialising
+ * optional fields as null are common, and rejecting them would lose real traffic.
+ */
+import { z } from 'zod';
+import { ISO_TIMESTAMP_PATTERN, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTimestamp } from './timestamp';
+
+export const CHANNELS = ['web', 'app', 'server', 'store'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** Event types that count as views (SPEC §2 `views`, entry and exit pages). */
+export const VIEW_TYPES: ReadonlySet<string> = new Set(['page_view', 'screen_view']);
+
+const optionalText = (max?: number) => (max === undefined ? z.string() : z.string().max(max)).nullish();
+
+const timestampSchema = z
+  .union([
+    z.string().regex(new RegExp(ISO_TIMESTAMP_PATTERN), 'expected an ISO-8601 date-time with a zone'),
+    z.number().int('expected whole epoch milliseconds'),
+  ], { error: 'expected an ISO-8601 string with a zone or epoch milliseconds' })
+  .describe('Event time: ISO-8601 with a zone, or epoch milliseconds; within the years 2000–2099.')
+  .transform((value, ctx): number => {
+    const ms = typeof value === 'number' ? value : parseIsoTimestamp(value);
+    if (typeof ms === 'string') {
+      ctx.addIssue({ code: 'custom', message: ms });
+      return z.NEVER;
+    }
+    if (ms < MIN_EVENT_TIME_MS || ms > MAX_EVENT_TIME_MS) {
+      ctx.addIssue({ code: 'custom', message: 'must be within the years 2000–2099' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export const eventSchema = z
+  .object({
+    event_id: z.string().min(1).max(128).describe('De-duplication key, unique per user key.'),
+    type: z.string().min(1).max(64).describe('Event type; page_view and screen_view are views.'),
+    name: optionalText(256),
+    timestamp: timestampSchema,
+    anonymous_id: optionalText(128).describe('First-party device or visitor id.'),
+    user_id: optionalText(128).describe('Known user id.'),
+    channel: z.enum(CHANNELS).nullish().describe('Entry point; web when absent.'),
+    key_event: z.boolean().nullish().describe('True for a conversion.'),
+    page: z
+      .object({ url: optionalText(), path: optionalText(), title: optionalText(), referrer: optionalText() })
+      .nullish(),
+    campaign: z
+      .object({
+        source: optionalText(),
+        medium: optionalText(),
+        name: optionalText(),
+        term: optionalText(),
+        content: optionalText(),
+      })
+      .nullish(),
+    device: z
+      .object({ type: optionalText(), os: optionalText(), browser: optionalText(), app_version: optionalText() })
+      .nullish(),
+    geo: z
+      .object({
+        country: z
+          .string()
+          .regex(/^[A-Za-z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code')
+          .nullish(),
+        region: optionalText(),
+        city: optionalText(),
+      })
+      .nullish(),
+    properties: z.record(z.string(), z.unknown()).nullish().describe('Free-form; not interpreted.'),
+  })
+  .superRefine((event, ctx) => {
+    if (!event.anonymous_id && !event.user_id) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['anonymous_id'],
+        message: 'at least one of anonymous_id and user_id must be a non-empty string',
+      });
+    }
+  });
+
+/** A validated event: ids, names and nested objects as sent, `timestamp` as epoch milliseconds. */
+export type ValidEvent = z.output<typeof eventSchema>;
+
+/** The JSON Schema users can validate against before producing. */
+export function eventJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(eventSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return {
+    ...schema,
+    $id: 'https://sessionizer.dev/schemas/event.schema.json',
+    title: 'sessionizer event',
+    description:
+      'One event per Kafka message (UTF-8 JSON, at most 64 KiB). At least one of anonymous_id and ' +
+      'user_id must be non-empty. Unknown top-level fields are ignored.',
+  };
+}

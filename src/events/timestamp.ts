@@ -1,0 +1,54 @@
+/**
+ * Event time parsing. SPEC §1 allows an ISO-8601 string that carries a zone, or epoch
+ * milliseconds, within the years 2000–2099. We parse the string ourselves instead of trusting
+ * `Date.parse`, whose leniency differs between engines: the same input must give the same
+ * instant everywhere, or recalculation could disagree with the stream.
+ */
+
+/** Date and time with seconds (fraction optional) and a zone: `Z` or `±hh:mm` / `±hhmm` / `±hh`. */
+export const ISO_TIMESTAMP_PATTERN =
+  '^(\\d{4})-(\\d{2})-(\\d{2})[Tt](\\d{2}):(\\d{2}):(\\d{2})(?:[.,](\\d{1,9}))?([Zz]|[+-]\\d{2}(?::?\\d{2})?)$';
+const ISO_TIMESTAMP = new RegExp(ISO_TIMESTAMP_PATTERN);
+
+/** First and last allowed instants: 2000-01-01T00:00:00.000Z up to, not including, 2100. */
+export const MIN_EVENT_TIME_MS = Date.UTC(2000, 0, 1);
+export const MAX_EVENT_TIME_MS = Date.UTC(2100, 0, 1) - 1;
+
+/** Returns epoch milliseconds, or a reason the string is not an acceptable timestamp. */
+export function parseIsoTimestamp(text: string): number | string {
+  const m = ISO_TIMESTAMP.exec(text);
+  if (!m) return 'expected an ISO-8601 date-time with a zone, e.g. 2024-05-01T12:00:00.000Z';
+  const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as string[];
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  if (month < 1 || month > 12) return 'month out of range';
+  if (day < 1 || day > daysInMonth(year, month)) return 'day out of range';
+  if (hour > 23 || minute > 59 || second > 59) return 'time of day out of range';
+  const millis = frac ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0;
+  const offsetMinutes = parseZone(zone as string);
+  if (offsetMinutes === null) return 'zone offset out of range';
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+}
+
+function parseZone(zone: string): number | null {
+  if (zone === 'Z' || zone === 'z') return 0;
+  const sign = zone[0] === '-' ? -1 : 1;
+  const digits = zone.slice(1).replace(':', '');
+  const hours = Number(digits.slice(0, 2));
+  const minutes = digits.length > 2 ? Number(digits.slice(2, 4)) : 0;
+  if (hours > 23 || minutes > 59) return null;
+  return sign * (hours * 60 + minutes);
+}
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** Formats epoch milliseconds the way every output of ours shows time: ISO-8601 UTC with ms. */
+export function formatTimestamp(ms: number): string {
+  return new Date(ms).toISOString();
+}
