@@ -1,0 +1,149 @@
+/**
+ * Configuration of the long-running commands (`worker`, `migrate`, `produce`, `report`): read
+ * from the environment once at start-up, validated by zod, and passed down. No other module
+ * reads `process.env`. Every option is documented in README.md ("Configuration").
+ *
+ * A secret may also come from a mounted file: `X_FILE=/path` is read when `X` is unset, so
+ * Kubernetes and Docker secrets never have to sit in the environment.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { InvalidConfigError } from './errors';
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((part) => part.trim()).filter(Boolean))
+  .pipe(z.array(z.string().min(1)).min(1));
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((s) => s === 'true' || s === '1' || s === 'yes');
+const int = (min: number) => z.coerce.number().int().min(min);
+const positive = z.coerce.number().positive();
+
+export const configSchema = z.object({
+  KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
+  KAFKA_CLIENT_ID: z.string().min(1).default('sessionizer'),
+  KAFKA_GROUP_ID: z.string().min(1).default('sessionizer'),
+  KAFKA_TOPICS: csv.default(['events']),
+  KAFKA_DEAD_LETTER_TOPIC: z.string().min(1).default('events.dead-letter'),
+  KAFKA_CREATE_TOPICS: bool.default(false),
+  KAFKA_TOPIC_PARTITIONS: int(1).default(12),
+  KAFKA_SSL: bool.default(false),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  KAFKA_BATCH_MAX_BYTES: int(1024).default(8 * 1024 * 1024),
+
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_KEY_PREFIX: z.string().min(1).default('sz'),
+
+  CLICKHOUSE_URL: z.string().url().default('http://127.0.0.1:8123'),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
+    .default('sessionizer'),
+  CLICKHOUSE_CLUSTER: z.string().default(''),
+
+  SESSION_TIMEOUT_MINUTES: positive.default(30),
+  ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),
+  CLOSE_DELAY_SECONDS: z.coerce.number().min(0).default(2),
+  MAX_CLOCK_SKEW_MINUTES: z.coerce.number().min(0).default(5),
+
+  FLUSH_MAX_ROWS: int(1).default(50_000),
+  FLUSH_INTERVAL_MS: int(10).default(1000),
+
+  HTTP_PORT: int(0).max(65535).default(9464),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+
+export interface Config {
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    groupId: string;
+    topics: string[];
+    deadLetterTopic: string;
+    createTopics: boolean;
+    topicPartitions: number;
+    ssl: boolean;
+    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    batchMaxBytes: number;
+  };
+  redis: { url: string; password?: string; keyPrefix: string };
+  clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
+  sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
+  flush: { maxRows: number; intervalMs: number };
+  http: { port: number };
+  logLevel: RawConfig['LOG_LEVEL'];
+  shutdownTimeoutMs: number;
+}
+
+const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD'] as const;
+
+/** Reads and validates the configuration; throws `InvalidConfigError` listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const source: Record<string, string | undefined> = { ...env };
+  for (const name of SECRET_NAMES) {
+    const file = env[`${name}_FILE`];
+    if (source[name] === undefined && file) source[name] = readSecretFile(name, file);
+  }
+  for (const key of Object.keys(source)) if (source[key] === '') delete source[key];
+
+  const parsed = configSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new InvalidConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const c = parsed.data;
+  if (c.KAFKA_SASL_MECHANISM && (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD)) {
+    throw new InvalidConfigError('invalid configuration: KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
+  }
+  return {
+    kafka: {
+      brokers: c.KAFKA_BROKERS,
+      clientId: c.KAFKA_CLIENT_ID,
+      groupId: c.KAFKA_GROUP_ID,
+      topics: c.KAFKA_TOPICS,
+      deadLetterTopic: c.KAFKA_DEAD_LETTER_TOPIC,
+      createTopics: c.KAFKA_CREATE_TOPICS,
+      topicPartitions: c.KAFKA_TOPIC_PARTITIONS,
+      ssl: c.KAFKA_SSL,
+      sasl: c.KAFKA_SASL_MECHANISM
+        ? { mechanism: c.KAFKA_SASL_MECHANISM, username: c.KAFKA_SASL_USERNAME ?? '', password: c.KAFKA_SASL_PASSWORD ?? '' }
+        : undefined,
+      batchMaxBytes: c.KAFKA_BATCH_MAX_BYTES,
+    },
+    redis: { url: c.REDIS_URL, password: c.REDIS_PASSWORD, keyPrefix: c.REDIS_KEY_PREFIX },
+    clickhouse: {
+      url: c.CLICKHOUSE_URL,
+      username: c.CLICKHOUSE_USER,
+      password: c.CLICKHOUSE_PASSWORD,
+      database: c.CLICKHOUSE_DATABASE,
+      cluster: c.CLICKHOUSE_CLUSTER,
+    },
+    sessions: {
+      timeoutMs: c.SESSION_TIMEOUT_MINUTES * 60_000,
+      latenessMs: c.ALLOWED_LATENESS_MINUTES * 60_000,
+      closeDelayMs: c.CLOSE_DELAY_SECONDS * 1000,
+      maxClockSkewMs: c.MAX_CLOCK_SKEW_MINUTES * 60_000,
+    },
+    flush: { maxRows: c.FLUSH_MAX_ROWS, intervalMs: c.FLUSH_INTERVAL_MS },
+    http: { port: c.HTTP_PORT },
+    logLevel: c.LOG_LEVEL,
+    shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  };
+}
+
+function readSecretFile(name: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new InvalidConfigError(`invalid configuration: ${name}_FILE: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
