@@ -109,8 +109,19 @@ export function applyEvent(state: KeyState, event: SessionEvent, config: EngineC
  * Brings the output up to date with the state at `watermarkMs` and returns the changes, then
  * forgets sessions that no accepted event can reach any more. Calling it again with the same
  * watermark returns nothing.
+ *
+ * `closeBoundMs` lets a caller close sessions earlier than the event-time watermark would: the
+ * live worker passes wall-clock time when it has caught up, so a session ends T after its last
+ * event even when no later event arrives. It only closes; lateness and forgetting stay on event
+ * time, so a replay of old data is never judged by today's clock.
  */
-export function reconcile(state: KeyState, config: EngineConfig, watermarkMs: number): SessionChange[] {
+export function reconcile(
+  state: KeyState,
+  config: EngineConfig,
+  watermarkMs: number,
+  closeBoundMs: number = -Infinity,
+): SessionChange[] {
+  const closeAt = Math.max(watermarkMs, closeBoundMs);
   const changes: SessionChange[] = state.retracted.map((row) => ({ kind: 'retract', cancel: row }));
   state.retracted = [];
 
@@ -119,7 +130,7 @@ export function reconcile(state: KeyState, config: EngineConfig, watermarkMs: nu
   for (const session of state.sessions) {
     sessionNumber += 1;
     const record = sessionRecordOf(state.userKey, session.summary, sessionNumber, previousId);
-    const isOpen: 0 | 1 = session.summary.endTs + config.timeoutMs > watermarkMs ? 1 : 0;
+    const isOpen: 0 | 1 = session.summary.endTs + config.timeoutMs > closeAt ? 1 : 0;
     const desired = { ...record, is_open: isOpen };
     const written = session.written;
     previousId = record.session_id;
@@ -168,23 +179,30 @@ function forgetUnreachable(state: KeyState, config: EngineConfig, watermarkMs: n
 }
 
 /**
- * The watermark at which `reconcile` would next change something without any new event:
- * an open session closing, or the oldest session being forgotten. Null when nothing is pending.
+ * When `reconcile` would next change something without any new event: `closeAt`, the earliest
+ * time an open session closes (compared with the close bound or the watermark), and `forgetAt`,
+ * the event-time watermark at which the oldest session can be forgotten. Null when not pending.
  */
-export function nextDeadline(state: KeyState, config: EngineConfig): number | null {
-  let deadline: number | null = null;
+export function nextDeadlines(state: KeyState, config: EngineConfig): { closeAt: number | null; forgetAt: number | null } {
+  let closeAt: number | null = null;
   for (const session of state.sessions) {
     if (session.written?.is_open === 1) {
-      const closeAt = session.summary.endTs + config.timeoutMs;
-      if (deadline === null || closeAt < deadline) deadline = closeAt;
+      const at = session.summary.endTs + config.timeoutMs;
+      if (closeAt === null || at < closeAt) closeAt = at;
     }
   }
   const oldest = state.sessions[0];
-  if (oldest && Number.isFinite(config.latenessMs)) {
-    const forgetAt = oldest.summary.endTs + config.timeoutMs + config.latenessMs;
-    if (deadline === null || forgetAt < deadline) deadline = forgetAt;
-  }
-  return deadline;
+  const forgetAt =
+    oldest && Number.isFinite(config.latenessMs) ? oldest.summary.endTs + config.timeoutMs + config.latenessMs : null;
+  return { closeAt, forgetAt };
+}
+
+/** The earliest of `nextDeadlines`: the watermark at which this key next needs a reconcile. */
+export function nextDeadline(state: KeyState, config: EngineConfig): number | null {
+  const { closeAt, forgetAt } = nextDeadlines(state, config);
+  if (closeAt === null) return forgetAt;
+  if (forgetAt === null) return closeAt;
+  return Math.min(closeAt, forgetAt);
 }
 
 /** True when the key holds nothing worth keeping (all sessions forgotten, nothing pending). */
