@@ -37,6 +37,8 @@ export const configSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   REDIS_PASSWORD: z.string().optional(),
   REDIS_KEY_PREFIX: z.string().min(1).default('sz'),
+  STATE_TTL_DAYS: positive.default(7),
+  USER_RECORD_TTL_DAYS: positive.default(400),
 
   CLICKHOUSE_URL: z.string().url().default('http://127.0.0.1:8123'),
   CLICKHOUSE_USER: z.string().default('default'),
@@ -75,7 +77,7 @@ export interface Config {
     sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
     batchMaxBytes: number;
   };
-  redis: { url: string; password?: string; keyPrefix: string };
+  redis: { url: string; password?: string; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
   clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
   flush: { maxRows: number; intervalMs: number };
@@ -119,7 +121,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
       batchMaxBytes: c.KAFKA_BATCH_MAX_BYTES,
     },
-    redis: { url: c.REDIS_URL, password: c.REDIS_PASSWORD, keyPrefix: c.REDIS_KEY_PREFIX },
+    redis: {
+      url: c.REDIS_URL,
+      password: c.REDIS_PASSWORD,
+      keyPrefix: c.REDIS_KEY_PREFIX,
+      stateTtlSeconds: Math.ceil(c.STATE_TTL_DAYS * 86_400),
+      userRecordTtlSeconds: Math.ceil(c.USER_RECORD_TTL_DAYS * 86_400),
+    },
     clickhouse: {
       url: c.CLICKHOUSE_URL,
       username: c.CLICKHOUSE_USER,

@@ -8,7 +8,10 @@ export type ErrorCode =
   | 'BAD_USAGE'
   | 'UNREADABLE_INPUT'
   | 'INVALID_CONFIG'
-  | 'OUTPUT_FAILED';
+  | 'OUTPUT_FAILED'
+  | 'PARTITION_FENCED'
+  | 'COMMIT_APPLIED'
+  | 'STATE_CORRUPT';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -64,4 +67,29 @@ export class InvalidConfigError extends SessionizerError {
 export function describeCause(cause: unknown): string {
   if (cause instanceof Error) return cause.message;
   return String(cause);
+}
+
+/** Another worker claimed the partition since we did: we must stop writing for it. */
+export class PartitionFencedError extends SessionizerError {
+  constructor(topic: string, partition: number, epoch: string) {
+    super('PARTITION_FENCED', `partition ${topic}[${partition}] was claimed by another worker (our epoch ${epoch})`, {
+      context: { topic, partition, epoch },
+    });
+  }
+}
+
+/** A state commit was refused because an earlier attempt of it (reply lost) already landed. */
+export class CommitAlreadyAppliedError extends SessionizerError {
+  constructor(topic: string, partition: number, rev: number) {
+    super('COMMIT_APPLIED', `partition ${topic}[${partition}]: commit from rev ${rev} was already applied`, {
+      context: { topic, partition, rev },
+    });
+  }
+}
+
+/** A stored state could not be decoded (written by an incompatible version, or damaged). */
+export class StateCorruptError extends SessionizerError {
+  constructor(key: string, cause: unknown) {
+    super('STATE_CORRUPT', `cannot decode state ${key}: ${describeCause(cause)}`, { cause, context: { key } });
+  }
 }

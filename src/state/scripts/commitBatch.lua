@@ -1,0 +1,65 @@
+--[[
+  Applies one batch of a partition atomically: the new state of every user it changed, their
+  deadlines, the partition's applied offset and watermark, and the session rows still to be
+  written to ClickHouse (the outbox). Either all of it lands or none.
+
+  The number of keys varies with the batch, so this script is registered without a fixed key
+  count (the only one); all keys share the partition's hash tag, so they sit in one slot.
+
+  KEYS[1] meta hash: epoch, rev, offset, watermark, seq (last outbox sequence number)
+  KEYS[2] close zset: user key -> time at which its open session closes
+  KEYS[3] forget zset: user key -> watermark at which its oldest session can be forgotten
+  KEYS[4] outbox hash: seq -> JSON array of session rows not yet confirmed in ClickHouse
+  KEYS[5..] one state key per changed user, in the order of the user entries below
+
+  ARGV[1] epoch the caller claimed the partition with
+  ARGV[2] rev the caller's state starts from: the number of commits so far. Each commit bumps
+          it, so a retried commit whose first attempt landed is refused instead of applied twice
+  ARGV[3] last applied offset after this batch (unchanged for a timer tick)
+  ARGV[4] watermark after the batch
+  ARGV[5] outbox payload, "" when the batch wrote no rows
+  ARGV[6 + 5*(i-1) ...] user entry i: member (the user key), state value ("" deletes the key),
+          TTL in seconds, close deadline ("" = none), forget deadline ("" = none)
+
+  Returns the outbox sequence number of the payload (0 when there was none), or
+  -1 when the epoch moved on (another worker claimed the partition), or
+  -2 when rev is not ARGV[2]: with our epoch still in place, only our own earlier attempt of
+     this very commit can have moved it, so the commit already landed.
+]]
+local meta = KEYS[1]
+if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then
+  return -1
+end
+local rev = redis.call('HGET', meta, 'rev') or '0'
+if rev ~= ARGV[2] then
+  return -2
+end
+
+for i = 5, #KEYS do
+  local base = 6 + 5 * (i - 5)
+  local member = ARGV[base]
+  local value = ARGV[base + 1]
+  if value == '' then
+    redis.call('DEL', KEYS[i])
+  else
+    redis.call('SET', KEYS[i], value, 'EX', ARGV[base + 2])
+  end
+  if ARGV[base + 3] == '' then
+    redis.call('ZREM', KEYS[2], member)
+  else
+    redis.call('ZADD', KEYS[2], ARGV[base + 3], member)
+  end
+  if ARGV[base + 4] == '' then
+    redis.call('ZREM', KEYS[3], member)
+  else
+    redis.call('ZADD', KEYS[3], ARGV[base + 4], member)
+  end
+end
+
+redis.call('HSET', meta, 'rev', tostring(tonumber(rev) + 1), 'offset', ARGV[3], 'watermark', ARGV[4])
+if ARGV[5] == '' then
+  return 0
+end
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+redis.call('HSET', KEYS[4], seq, ARGV[5])
+return seq

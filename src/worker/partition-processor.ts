@@ -1,0 +1,231 @@
+/**
+ * Everything one worker does for one partition it owns, in the order that makes a crash at any
+ * point harmless:
+ *
+ *   1. invalid messages → dead-letter topic; valid events → `events` table (idempotent by key);
+ *   2. engine over the batch's users and the users whose deadlines fell due;
+ *   3. one Redis script commits their states, the applied offset, the watermark and the session
+ *      rows to write (the outbox) — atomically, and only while we hold the partition's epoch;
+ *   4. the outbox rows go to `sessions` with a deduplication token made of the partition and
+ *      the outbox sequence number, then the entry is acknowledged;
+ *   5. the caller commits the Kafka offset.
+ *
+ * A redelivered message at or below the applied offset is skipped; an outbox entry left by a
+ * crash is flushed (with its original token) by whoever claims the partition next.
+ */
+import type { Logger } from 'pino';
+import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type SessionChange } from '../engine/engine';
+import { CommitAlreadyAppliedError } from '../errors';
+import type { ValidEvent } from '../events/event-schema';
+import type { WorkerMetrics } from '../observability/metrics';
+import type { SignedSessionRow } from '../clickhouse/session-sink';
+import { signedRows } from '../clickhouse/session-sink';
+import type { PartitionStateStore, UserUpdate } from '../state/partition-state-store';
+import { planBatch, type IncomingMessage, type PlannedEvent, type RejectedMessage } from './batch-plan';
+import { withRetry, type RetryHooks } from './retry';
+
+export interface SessionSinkPort {
+  insertSessions(rows: readonly SignedSessionRow[], deduplicationToken: string): Promise<void>;
+  insertEvents(rows: readonly object[], deduplicationToken: string): Promise<void>;
+}
+
+export interface DeadLetterPort {
+  publish(topic: string, partition: number, rejected: readonly RejectedMessage[]): Promise<void>;
+}
+
+export interface EventSource {
+  topic: string;
+  partition: number;
+  offset: string;
+  receivedAtMs: number;
+}
+
+export interface ProcessorDeps {
+  store: PartitionStateStore;
+  sink: SessionSinkPort;
+  deadLetter: DeadLetterPort;
+  eventRow: (valid: ValidEvent, raw: string, source: EventSource) => object;
+  engine: EngineConfig;
+  closeDelayMs: number;
+  maxClockSkewMs: number;
+  now: () => number;
+  metrics: WorkerMetrics;
+  log: Logger;
+  /** Users whose deadlines are processed per batch or tick, at most (the rest wait for the next). */
+  maxDueUsers?: number;
+}
+
+const DEFAULT_MAX_DUE_USERS = 5_000;
+
+export class PartitionProcessor {
+  private epoch = '';
+  private rev = 0;
+  private appliedOffset = '-1';
+  private watermark = -Infinity;
+  private caughtUp = false;
+  /** Serialises batches and ticks: both change this partition's state. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly deps: ProcessorDeps,
+  ) {}
+
+  /** Takes the partition over: bumps its epoch and flushes any outbox entry a crash left behind. */
+  async claim(hooks: RetryHooks = {}): Promise<void> {
+    const claim = await withRetry('claim partition', () => this.deps.store.claim(), hooks);
+    this.epoch = claim.epoch;
+    this.rev = claim.rev;
+    this.appliedOffset = claim.offset;
+    this.watermark = claim.watermark ?? -Infinity;
+    await this.flushPendingOutbox(hooks);
+    this.deps.log.info({ topic: this.topic, partition: this.partition, epoch: this.epoch, offset: this.appliedOffset }, 'partition claimed');
+  }
+
+  handleBatch(messages: readonly IncomingMessage[], highWatermark: string, hooks: RetryHooks = {}): Promise<void> {
+    return this.serialised(() => this.processBatch(messages, highWatermark, hooks));
+  }
+
+  /** Closes sessions by the clock when the partition is caught up and nothing else arrives. */
+  tick(hooks: RetryHooks = {}): Promise<void> {
+    return this.serialised(async () => {
+      if (!this.caughtUp || !this.epoch || !Number.isFinite(this.watermark)) return;
+      await this.advance(new Map(), this.appliedOffset, hooks);
+    });
+  }
+
+  private serialised(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async processBatch(messages: readonly IncomingMessage[], highWatermark: string, hooks: RetryHooks): Promise<void> {
+    const started = this.deps.now();
+    const applied = BigInt(this.appliedOffset);
+    const fresh = messages.filter((m) => BigInt(m.offset) > applied);
+    const last = messages[messages.length - 1];
+    if (last) this.caughtUp = BigInt(highWatermark) - 1n <= BigInt(last.offset);
+    if (fresh.length === 0) return;
+    const firstOffset = (fresh[0] as IncomingMessage).offset;
+    const lastOffset = (fresh[fresh.length - 1] as IncomingMessage).offset;
+    const { metrics } = this.deps;
+    metrics.eventsConsumed.inc(fresh.length);
+    metrics.batchSize.observe(fresh.length);
+    metrics.consumerLag.set({ topic: this.topic, partition: String(this.partition) }, Number(BigInt(highWatermark) - 1n - BigInt(lastOffset)));
+
+    const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs);
+    if (plan.rejected.length > 0) {
+      await withRetry('dead-letter', () => this.deps.deadLetter.publish(this.topic, this.partition, plan.rejected), hooks);
+      for (const r of plan.rejected) metrics.eventsInvalid.inc({ reason: r.error.field || 'message' });
+    }
+    if (plan.events.length > 0) {
+      const rows = plan.events.map((e) =>
+        this.deps.eventRow(e.valid, e.raw, { topic: this.topic, partition: this.partition, offset: e.offset, receivedAtMs: started }),
+      );
+      await this.timedInsert(() => this.deps.sink.insertEvents(rows, `${this.topic}:${this.partition}:${firstOffset}-${lastOffset}:events`), hooks);
+      metrics.eventsValid.inc(plan.events.length);
+    }
+    await this.advance(plan.byUser, lastOffset, hooks, plan.watermark);
+    metrics.batchSeconds.observe((this.deps.now() - started) / 1000);
+  }
+
+  /**
+   * Runs the engine for the batch's users and the users whose deadlines are due, commits the
+   * result, and writes its session rows.
+   */
+  private async advance(byUser: Map<string, PlannedEvent[]>, toOffset: string, hooks: RetryHooks, watermark = this.watermark): Promise<void> {
+    const { store, engine, metrics } = this.deps;
+    const closeBound = this.caughtUp ? this.deps.now() - this.deps.closeDelayMs : -Infinity;
+    const due = await withRetry('load deadlines', () => store.dueUsers(Math.max(watermark, closeBound), watermark, this.deps.maxDueUsers ?? DEFAULT_MAX_DUE_USERS), hooks);
+    const users = new Set([...byUser.keys(), ...due]);
+    if (users.size === 0 && toOffset === this.appliedOffset) return;
+
+    const states = await withRetry('load states', () => store.loadStates([...users]), hooks);
+    const changes: SessionChange[] = [];
+    const updates: UserUpdate[] = [];
+    for (const userKey of users) {
+      const state = states.get(userKey) ?? newKeyState(userKey);
+      for (const planned of byUser.get(userKey) ?? []) {
+        const outcome = applyEvent(state, planned.event, engine, planned.arrivalWatermark);
+        if (outcome === 'late') metrics.eventsLate.inc();
+        else if (outcome === 'duplicate') metrics.eventsDuplicate.inc();
+      }
+      changes.push(...reconcile(state, engine, watermark, closeBound));
+      const { closeAt, forgetAt } = nextDeadlines(state, engine);
+      updates.push({ state, closeAt, forgetAt });
+    }
+    const rows = signedRows(changes);
+    const commitStarted = this.deps.now();
+    const seq = await this.commit(toOffset, watermark, rows, updates, hooks);
+    metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
+    this.appliedOffset = toOffset;
+    this.watermark = watermark;
+    countChanges(changes, metrics);
+    if (seq > 0) await this.flushOutboxEntry(seq, rows, hooks);
+  }
+
+  private async commit(toOffset: string, watermark: number, rows: SignedSessionRow[], updates: UserUpdate[], hooks: RetryHooks): Promise<number> {
+    const params = {
+      epoch: this.epoch,
+      rev: this.rev,
+      offset: toOffset,
+      watermark,
+      payload: rows.length > 0 ? JSON.stringify(rows) : '',
+      updates,
+    };
+    try {
+      const seq = await withRetry('commit state', () => this.deps.store.commit(params), hooks);
+      this.rev += 1;
+      return seq;
+    } catch (err) {
+      if (!(err instanceof CommitAlreadyAppliedError)) throw err;
+      // The reply of an attempt that landed was lost; its outbox entry is in Redis, flush it
+      // like any pending one.
+      this.rev += 1;
+      this.appliedOffset = toOffset;
+      this.watermark = watermark;
+      await this.flushPendingOutbox(hooks);
+      return 0;
+    }
+  }
+
+  private async flushPendingOutbox(hooks: RetryHooks): Promise<void> {
+    const pending = await withRetry('read outbox', () => this.deps.store.pendingOutbox(), hooks);
+    for (const entry of pending) {
+      await this.flushOutboxEntry(entry.seq, JSON.parse(entry.payload) as SignedSessionRow[], hooks);
+    }
+  }
+
+  private async flushOutboxEntry(seq: number, rows: SignedSessionRow[], hooks: RetryHooks): Promise<void> {
+    await this.timedInsert(() => this.deps.sink.insertSessions(rows, `${this.topic}:${this.partition}:outbox:${seq}`), hooks);
+    await withRetry('ack outbox', () => this.deps.store.ack(this.epoch, seq), hooks);
+  }
+
+  private async timedInsert(insert: () => Promise<void>, hooks: RetryHooks): Promise<void> {
+    const { metrics } = this.deps;
+    await withRetry(
+      'clickhouse insert',
+      async () => {
+        const started = this.deps.now();
+        try {
+          await insert();
+        } catch (err) {
+          metrics.clickhouseErrors.inc();
+          throw err;
+        }
+        metrics.clickhouseFlushSeconds.observe((this.deps.now() - started) / 1000);
+      },
+      hooks,
+    );
+  }
+}
+
+function countChanges(changes: readonly SessionChange[], metrics: WorkerMetrics): void {
+  for (const change of changes) {
+    if (change.kind === 'start') metrics.sessionsOpened.inc();
+    if (change.kind === 'retract') metrics.sessionsMerged.inc();
+    if (change.write?.is_open === 0 && change.cancel?.is_open !== 0) metrics.sessionsClosed.inc();
+  }
+}
