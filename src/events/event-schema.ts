@@ -20,7 +20,11 @@ const optionalText = (max?: number) => (max === undefined ? z.string() : z.strin
 const timestampSchema = z
   .union([
     z.string().regex(new RegExp(ISO_TIMESTAMP_PATTERN), 'expected an ISO-8601 date-time with a zone'),
-    z.number().int('expected whole epoch milliseconds'),
+    z
+      .number()
+      .int('expected whole epoch milliseconds')
+      .min(MIN_EVENT_TIME_MS, 'must be within the years 2000–2099')
+      .max(MAX_EVENT_TIME_MS, 'must be within the years 2000–2099'),
   ], { error: 'expected an ISO-8601 string with a zone or epoch milliseconds' })
   .describe('Event time: ISO-8601 with a zone, or epoch milliseconds; within the years 2000–2099.')
   .transform((value, ctx): number => {
@@ -89,8 +93,11 @@ export type ValidEvent = z.output<typeof eventSchema>;
 /** The JSON Schema users can validate against before producing. */
 export function eventJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(eventSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  // zod's superRefine (one of the ids must be non-empty) has no JSON Schema form; say it here.
+  const nonEmpty = (field: string) => ({ required: [field], properties: { [field]: { type: 'string', minLength: 1 } } });
   return {
     ...schema,
+    anyOf: [nonEmpty('anonymous_id'), nonEmpty('user_id')],
     $id: 'https://sessionizer.dev/schemas/event.schema.json',
     title: 'sessionizer event',
     description:

@@ -87,6 +87,11 @@ export class PartitionProcessor {
     return this.serialised(() => this.processBatch(messages, highWatermark, hooks));
   }
 
+  /** The partition's high watermark, learned while no batch arrives: are we caught up? */
+  noteHighWatermark(highWatermark: string): void {
+    if (this.epoch) this.caughtUp = BigInt(highWatermark) - 1n <= BigInt(this.appliedOffset);
+  }
+
   /** Closes sessions by the clock when the partition is caught up and nothing else arrives. */
   tick(hooks: RetryHooks = {}): Promise<void> {
     return this.serialised(async () => {

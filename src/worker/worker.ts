@@ -1,0 +1,271 @@
+/**
+ * The streaming worker: a kafkajs consumer group over the event topics that hands each
+ * partition's batches to its `PartitionProcessor`, closes sessions by the clock once a
+ * partition is caught up, and shuts down cleanly.
+ *
+ * KafkaJS contract points we rely on (docs/Consuming.md): `eachBatchAutoResolve` is off, so an
+ * offset counts as processed only when we resolve it after the batch is durable; `heartbeat()`
+ * is called while a batch waits on a failing dependency, so the group does not evict us; an
+ * unresolved batch is fetched again; `isStale()` tells a batch that lost its partition.
+ */
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { PartitionFencedError } from '../errors';
+import { DeadLetterPublisher } from '../kafka/dead-letter';
+import type { HealthReport, HealthSource, HealthStatus } from '../observability/http-server';
+import type { WorkerMetrics } from '../observability/metrics';
+import type { PartitionStateStore } from '../state/partition-state-store';
+import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
+import type { RetryHooks } from './retry';
+
+
+export interface WorkerDeps {
+  kafka: Kafka;
+  log: Logger;
+  metrics: WorkerMetrics;
+  storeFor: (topic: string, partition: number) => PartitionStateStore;
+  sink: ProcessorDeps['sink'];
+  eventRow: ProcessorDeps['eventRow'];
+  now?: () => number;
+  /** Checks a dependency answers (Redis PING, ClickHouse ping); used by readiness. */
+  pingRedis: () => Promise<boolean>;
+  pingClickHouse: () => Promise<boolean>;
+}
+
+/** Consecutive consumer crashes within this window that make the worker give up (exit 1). */
+const CRASH_LIMIT = 5;
+const CRASH_WINDOW_MS = 5 * 60_000;
+const TICK_MS = 1_000;
+/** A partition that had no batch for this long is checked against its high watermark. */
+const IDLE_CHECK_MS = 2_000;
+
+export class Worker implements HealthSource {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly processors = new Map<string, Promise<PartitionProcessor>>();
+  private readonly lastBatchAt = new Map<string, number>();
+  private tickTimer: NodeJS.Timeout | null = null;
+  private ticking = false;
+  private running = false;
+  private crashes: number[] = [];
+  private fatalError: unknown = null;
+  private lastLoopAt = 0;
+  private connectedToKafka = false;
+  private readonly now: () => number;
+  private readonly stopped: Promise<unknown>;
+  private resolveStopped!: (reason: unknown) => void;
+
+  constructor(
+    private readonly config: Config,
+    private readonly deps: WorkerDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.consumer = deps.kafka.consumer({
+      groupId: config.kafka.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: config.kafka.batchMaxBytes,
+      maxBytes: config.kafka.batchMaxBytes * 4,
+      allowAutoTopicCreation: false,
+      retry: { retries: 8, restartOnFailure: (err) => this.shouldRestart(err) },
+    });
+    this.producer = deps.kafka.producer({ allowAutoTopicCreation: config.kafka.createTopics });
+    this.admin = deps.kafka.admin();
+  }
+
+  /** Resolves with the fatal error when the worker gives up, or null after `stop()`. */
+  get done(): Promise<unknown> {
+    return this.stopped;
+  }
+
+  async start(): Promise<void> {
+    const { kafka } = this.config;
+    await this.admin.connect();
+    if (kafka.createTopics) await this.createTopics();
+    await this.producer.connect();
+    await this.consumer.connect();
+    this.connectedToKafka = true;
+    const { CRASH, GROUP_JOIN, DISCONNECT, CONNECT } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    this.consumer.on(CONNECT, () => (this.connectedToKafka = true));
+    this.consumer.on(DISCONNECT, () => (this.connectedToKafka = false));
+    this.consumer.on(CRASH, ({ payload }) => {
+      if (!payload.restart) this.fail(payload.error);
+    });
+    await this.consumer.subscribe({ topics: kafka.topics, fromBeginning: true });
+    this.running = true;
+    this.lastLoopAt = this.now();
+    await this.consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.tickTimer = setInterval(() => void this.tick(), TICK_MS);
+    this.deps.log.info({ topics: kafka.topics, groupId: kafka.groupId }, 'worker started');
+  }
+
+  /** Finishes the batch in flight, commits, leaves the group and closes clients, within `shutdownTimeoutMs`. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`shutdown took longer than ${this.config.shutdownTimeoutMs} ms`)), this.config.shutdownTimeoutMs).unref(),
+    );
+    await Promise.race([
+      (async () => {
+        await this.consumer.disconnect();
+        await this.producer.disconnect();
+        await this.admin.disconnect();
+      })(),
+      timeout,
+    ]);
+    this.deps.log.info('worker stopped');
+    this.resolveStopped(null);
+  }
+
+  health(): HealthReport {
+    const loopFresh = this.now() - this.lastLoopAt < 30_000;
+    const checks = { running: this.running, kafka: this.connectedToKafka, loop: loopFresh };
+    const status: HealthStatus = !this.running || this.fatalError ? 'error' : checks.kafka && loopFresh ? 'ok' : 'degraded';
+    return { status, checks };
+  }
+
+  async readiness(): Promise<HealthReport> {
+    const [redis, clickhouse] = await Promise.all([this.deps.pingRedis().catch(() => false), this.deps.pingClickHouse().catch(() => false)]);
+    const { status, checks } = this.health();
+    const all = { ...checks, redis, clickhouse };
+    if (status === 'error') return { status, checks: all };
+    return { status: redis && clickhouse && status === 'ok' ? 'ok' : 'degraded', checks: all };
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    this.lastLoopAt = this.now();
+    const { topic, partition } = batch;
+    const hooks: RetryHooks = {
+      beforeRetry: async (err, attempt) => {
+        this.deps.metrics.retries.inc({ operation: 'batch' });
+        if (attempt === 1 || attempt % 10 === 0) this.deps.log.warn({ err, topic, partition, attempt }, 'transient failure, retrying');
+        await heartbeat();
+      },
+      shouldContinue: () => isRunning() && !isStale(),
+    };
+    const key = `${topic}:${partition}`;
+    try {
+      const processor = await this.processorFor(topic, partition, hooks);
+      await processor.handleBatch(batch.messages, batch.highWatermark, hooks);
+    } catch (err) {
+      if (err instanceof PartitionFencedError) {
+        this.processors.delete(key);
+        this.deps.log.warn({ topic, partition }, 'partition claimed by another worker; batch left unresolved');
+        return;
+      }
+      throw err;
+    }
+    this.lastBatchAt.set(key, this.now());
+    const lastOffset = batch.lastOffset();
+    resolveOffset(lastOffset);
+    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
+    await heartbeat();
+  }
+
+  private processorFor(topic: string, partition: number, hooks: RetryHooks = {}): Promise<PartitionProcessor> {
+    const key = `${topic}:${partition}`;
+    let processor = this.processors.get(key);
+    if (!processor) {
+      const created = new PartitionProcessor(topic, partition, {
+        store: this.deps.storeFor(topic, partition),
+        sink: this.deps.sink,
+        deadLetter: new DeadLetterPublisher(this.producer, this.config.kafka.deadLetterTopic),
+        eventRow: this.deps.eventRow,
+        engine: { timeoutMs: this.config.sessions.timeoutMs, latenessMs: this.config.sessions.latenessMs },
+        closeDelayMs: this.config.sessions.closeDelayMs,
+        maxClockSkewMs: this.config.sessions.maxClockSkewMs,
+        now: this.now,
+        metrics: this.deps.metrics,
+        log: this.deps.log,
+      });
+      processor = created.claim(hooks).then(() => created);
+      processor.catch(() => this.processors.delete(key));
+      this.processors.set(key, processor);
+    }
+    return processor;
+  }
+
+  /** After a rebalance: forget partitions we lost, claim the ones we got (so idle ones close too). */
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const assigned = new Set<string>();
+    for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) assigned.add(`${topic}:${p}`);
+    for (const key of [...this.processors.keys()]) if (!assigned.has(key)) this.processors.delete(key);
+    for (const key of assigned) {
+      const i = key.lastIndexOf(':');
+      this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).catch((err) =>
+        this.deps.log.warn({ err, partition: key }, 'claim after rebalance failed; retried on the next batch'),
+      );
+    }
+    this.deps.log.info({ assignment }, 'partitions assigned');
+  }
+
+  /** Once a second: partitions with no traffic learn whether they are caught up, then close what is due. */
+  private async tick(): Promise<void> {
+    if (this.ticking || !this.running) return;
+    this.ticking = true;
+    try {
+      this.lastLoopAt = this.now();
+      const idle = [...this.processors.keys()].filter((key) => this.now() - (this.lastBatchAt.get(key) ?? 0) > IDLE_CHECK_MS);
+      const topics = new Set(idle.map((key) => key.slice(0, key.lastIndexOf(':'))));
+      const highs = new Map<string, string>();
+      for (const topic of topics) {
+        for (const { partition, high } of await this.admin.fetchTopicOffsets(topic)) highs.set(`${topic}:${partition}`, high);
+      }
+      const hooks: RetryHooks = { shouldContinue: () => this.running };
+      for (const [key, pending] of this.processors) {
+        try {
+          const processor = await pending;
+          const high = highs.get(key);
+          if (high !== undefined) processor.noteHighWatermark(high);
+          await processor.tick(hooks);
+        } catch (err) {
+          if (err instanceof PartitionFencedError) this.processors.delete(key);
+          else this.deps.log.warn({ err, partition: key }, 'tick failed');
+        }
+      }
+    } catch (err) {
+      this.deps.log.warn({ err }, 'tick failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async createTopics(): Promise<void> {
+    const { topics, deadLetterTopic, topicPartitions } = this.config.kafka;
+    const existing = new Set(await this.admin.listTopics());
+    const missing = [...topics, deadLetterTopic].filter((t) => !existing.has(t));
+    if (missing.length === 0) return;
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({ topic, numPartitions: topicPartitions })),
+    });
+    this.deps.log.info({ topics: missing, partitions: topicPartitions }, 'created topics');
+  }
+
+  /** kafkajs asks before each restart: give up after CRASH_LIMIT crashes within CRASH_WINDOW_MS. */
+  private async shouldRestart(err: Error): Promise<boolean> {
+    const now = this.now();
+    this.crashes = [...this.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
+    this.deps.log.error({ err, crashes: this.crashes.length }, 'consumer crashed');
+    return this.crashes.length < CRASH_LIMIT;
+  }
+
+  private fail(err: unknown): void {
+    this.fatalError = err;
+    this.running = false;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.deps.log.fatal({ err }, 'worker gave up');
+    this.resolveStopped(err);
+  }
+}
