@@ -1,0 +1,96 @@
+/**
+ * Starts and stops the local Kafka, Redis and ClickHouse, idempotently: what is already running
+ * is reused, so `services:up` twice starts nothing the second time. Used by the `services:up` /
+ * `services:down` npm scripts and by the integration tests' global setup as their last resort.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ensureClickHouse, stopClickHouse } from './clickhouse';
+import { say, sleep } from './daemon';
+import { ensureKafka, stopKafka } from './kafka';
+import { stateRoot } from './paths';
+import { ensureRedis, stopRedis } from './redis';
+import { SERVICE_NAMES, type LocalService, type ServiceName } from './service';
+
+const starters: Record<ServiceName, () => Promise<LocalService>> = {
+  kafka: ensureKafka,
+  redis: ensureRedis,
+  clickhouse: ensureClickHouse,
+};
+const stoppers: Record<ServiceName, () => Promise<boolean>> = {
+  kafka: stopKafka,
+  redis: stopRedis,
+  clickhouse: stopClickHouse,
+};
+
+/** Starts (or finds) the named services, in parallel: start-up time is that of the slowest. */
+export async function servicesUp(names: readonly ServiceName[] = SERVICE_NAMES): Promise<LocalService[]> {
+  return withLock(async () => {
+    const results = await Promise.allSettled(names.map((name) => starters[name]()));
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (failures.length > 0) {
+      // Leave nothing half-started behind: stop what this call started before failing.
+      for (const r of results) if (r.status === 'fulfilled' && r.value.startedNow) await stoppers[r.value.name]();
+      throw new Error(failures.map((f) => (f instanceof Error ? f.message : String(f))).join('\n\n'));
+    }
+    return results.map((r) => (r as PromiseFulfilledResult<LocalService>).value);
+  });
+}
+
+/** Stops the named services if this tooling started them; returns the names it stopped. */
+export async function servicesDown(names: readonly ServiceName[] = SERVICE_NAMES): Promise<ServiceName[]> {
+  return withLock(async () => {
+    const stopped = await Promise.all(names.map(async (name) => ((await stoppers[name]()) ? [name] : [])));
+    return stopped.flat();
+  });
+}
+
+/** All the environment variables of some started services, in one record. */
+export function envOf(services: readonly LocalService[]): Record<string, string> {
+  return Object.assign({}, ...services.map((s) => s.env)) as Record<string, string>;
+}
+
+/**
+ * One `up`/`down` at a time per checkout (two test runs starting the same broker would fight
+ * over its port and data directory). The lock is a directory holding the owner's pid; a lock
+ * whose owner died is taken over.
+ */
+async function withLock<T>(work: () => Promise<T>): Promise<T> {
+  const lockDir = path.join(stateRoot(), '.lock');
+  const ownerFile = path.join(lockDir, 'pid');
+  const deadline = Date.now() + 5 * 60_000;
+  let waited = false;
+  for (;;) {
+    fs.mkdirSync(stateRoot(), { recursive: true });
+    try {
+      fs.mkdirSync(lockDir);
+      fs.writeFileSync(ownerFile, String(process.pid));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(fs.existsSync(ownerFile) ? fs.readFileSync(ownerFile, 'utf8') : NaN);
+      if (Number.isInteger(owner) && !alive(owner)) {
+        fs.rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`services lock ${lockDir} held by pid ${owner} for too long`);
+      if (!waited) say(`waiting for another services:up/down (pid ${owner})`);
+      waited = true;
+      await sleep(200);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    fs.rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
