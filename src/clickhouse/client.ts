@@ -1,0 +1,49 @@
+/**
+ * The one place a ClickHouse client is made from configuration.
+ *
+ * The client has no default database: every statement names its tables as `database.table`
+ * (the database from `Config['clickhouse']`). That lets `migrate` create the database with the
+ * same client, and keeps one rule for every module.
+ */
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import type { Config } from '../config';
+
+/**
+ * Settings sent with every request, so behaviour does not depend on the server's defaults
+ * (which changed across ClickHouse versions):
+ * - `date_time_input_format = best_effort`: our rows carry ISO-8601 times such as
+ *   "2024-05-01T10:00:00.000Z", which the `basic` parser rejects (the trailing `Z`).
+ * - `async_insert = 0`: the worker batches by itself, and a synchronous insert is what
+ *   `insert_deduplication_token` reliably deduplicates on a non-replicated table.
+ * - `deduplicate_blocks_in_dependent_materialized_views = 1`: a retried insert dropped by
+ *   `sessions` is dropped by the roll-ups fed from it too, instead of being counted twice.
+ */
+export const CLIENT_SETTINGS: Readonly<ClickHouseSettings> = {
+  date_time_input_format: 'best_effort',
+  async_insert: 0,
+  deduplicate_blocks_in_dependent_materialized_views: 1,
+};
+
+export interface ClickHouseClientOptions {
+  /** Sent as the HTTP client name (visible in system.query_log). Default `sessionizer`. */
+  application?: string;
+  /** Per-request timeout in milliseconds. Default 60 000: DDL on a cluster can take a while. */
+  requestTimeoutMs?: number;
+}
+
+export function createClickHouseClient(
+  config: Config['clickhouse'],
+  options: ClickHouseClientOptions = {},
+): ClickHouseClient {
+  return createClient({
+    url: config.url,
+    username: config.username,
+    password: config.password,
+    application: options.application ?? 'sessionizer',
+    request_timeout: options.requestTimeoutMs ?? 60_000,
+    clickhouse_settings: { ...CLIENT_SETTINGS },
+  });
+}
+
+/** ClickHouse identifiers we build statements from (database names): plain, never quoted. */
+export const PLAIN_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;

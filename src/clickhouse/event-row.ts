@@ -1,0 +1,96 @@
+/**
+ * One consumed event as a row of the `events` table (schemas/clickhouse/002_events.sql), ready
+ * for a JSONEachRow insert. Pure: the caller supplies the receive time.
+ *
+ * Values are stored as the rules of SPEC §1–2 read them, so queries need not repeat the
+ * defaults: absent or null text is "", `channel` defaults to `web`, `key_event` is 0/1 and the
+ * country is upper case (as in `sessions`). `raw` keeps the message exactly as received.
+ */
+import type { ValidEvent } from '../events/event-schema';
+import { userKeyOf } from '../events/session-event';
+import { formatTimestamp } from '../events/timestamp';
+
+/** Where the event came from. Without it the table's defaults apply (no Kafka coordinates). */
+export interface EventSource {
+  topic: string;
+  partition: number;
+  /** Kafka offset; kafkajs gives it as a decimal string, which Int64 parses exactly. */
+  offset: string | number;
+  /** When the worker received the message, epoch milliseconds. */
+  receivedAtMs: number;
+}
+
+export interface EventRow {
+  event_id: string;
+  user_key: string;
+  anonymous_id: string;
+  user_id: string;
+  /** ISO-8601 UTC with milliseconds; the client parses it with `best_effort`. */
+  timestamp: string;
+  type: string;
+  name: string;
+  channel: string;
+  key_event: 0 | 1;
+  page_url: string;
+  page_path: string;
+  page_title: string;
+  page_referrer: string;
+  campaign_source: string;
+  campaign_medium: string;
+  campaign_name: string;
+  campaign_term: string;
+  campaign_content: string;
+  device_type: string;
+  device_os: string;
+  device_browser: string;
+  device_app_version: string;
+  geo_country: string;
+  geo_region: string;
+  geo_city: string;
+  /** The `properties` object as JSON text; "{}" when absent. */
+  properties: string;
+  raw: string;
+  received_at?: string;
+  kafka_topic?: string;
+  kafka_partition?: number;
+  kafka_offset?: string;
+}
+
+export function toEventRow(valid: ValidEvent, raw: string, source?: EventSource): EventRow {
+  const row: EventRow = {
+    event_id: valid.event_id,
+    user_key: userKeyOf(valid),
+    anonymous_id: valid.anonymous_id ?? '',
+    user_id: valid.user_id ?? '',
+    timestamp: formatTimestamp(valid.timestamp),
+    type: valid.type,
+    name: valid.name ?? '',
+    channel: valid.channel ?? 'web',
+    key_event: valid.key_event === true ? 1 : 0,
+    page_url: valid.page?.url ?? '',
+    page_path: valid.page?.path ?? '',
+    page_title: valid.page?.title ?? '',
+    page_referrer: valid.page?.referrer ?? '',
+    campaign_source: valid.campaign?.source ?? '',
+    campaign_medium: valid.campaign?.medium ?? '',
+    campaign_name: valid.campaign?.name ?? '',
+    campaign_term: valid.campaign?.term ?? '',
+    campaign_content: valid.campaign?.content ?? '',
+    device_type: valid.device?.type ?? '',
+    device_os: valid.device?.os ?? '',
+    device_browser: valid.device?.browser ?? '',
+    device_app_version: valid.device?.app_version ?? '',
+    geo_country: valid.geo?.country ? valid.geo.country.toUpperCase() : '',
+    geo_region: valid.geo?.region ?? '',
+    geo_city: valid.geo?.city ?? '',
+    properties: JSON.stringify(valid.properties ?? {}),
+    raw,
+  };
+  if (source) {
+    row.received_at = formatTimestamp(source.receivedAtMs);
+    row.kafka_topic = source.topic;
+    row.kafka_partition = source.partition;
+    row.kafka_offset = String(source.offset);
+  }
+  return row;
+}

@@ -1,0 +1,38 @@
+/**
+ * `sessionizer migrate`: creates the ClickHouse database when missing and applies the schema
+ * files not applied yet (src/clickhouse/migrations.ts). Safe to run from every worker at start.
+ * Configuration from the environment: CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE, _CLUSTER.
+ */
+import { createClickHouseClient } from '../clickhouse/client';
+import { migrate, type MigrateResult } from '../clickhouse/migrations';
+import { loadConfig, type Config } from '../config';
+
+export interface MigrateCommandDeps {
+  /** Configuration; read from the environment when absent. */
+  config?: Config;
+  /** Where progress lines go; stderr by default (stdout stays free for data). */
+  log?: (line: string) => void;
+  /** Folder of the schema files; the package's schemas/clickhouse by default. */
+  schemaDir?: string;
+}
+
+export async function runMigrate(deps: MigrateCommandDeps = {}): Promise<MigrateResult> {
+  const config = deps.config ?? loadConfig();
+  const log = deps.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const { database, cluster } = config.clickhouse;
+  const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-migrate' });
+  try {
+    const result = await migrate(client, { database, cluster, schemaDir: deps.schemaDir }, (message) =>
+      log(`migrate: ${message}`),
+    );
+    const where = cluster ? `${database} on cluster ${cluster}` : database;
+    log(
+      result.applied.length === 0
+        ? `migrate: ${where} is up to date (${result.alreadyApplied.length} schema files applied before)`
+        : `migrate: ${where}: applied ${result.applied.length} schema files, ${result.alreadyApplied.length} were applied before`,
+    );
+    return result;
+  } finally {
+    await client.close();
+  }
+}
