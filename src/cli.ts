@@ -4,7 +4,11 @@
  * usage or an unreadable input, with a one-line reason on stderr.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { REPORT_FORMATS } from './clickhouse/report-format';
+import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
+import { runMigrate } from './commands/migrate-command';
 import { runRecompute } from './commands/recompute-command';
+import { parseReportDay, runReport } from './commands/report-command';
 import { SessionizerError } from './errors';
 
 export const EXIT_OK = 0;
@@ -44,6 +48,24 @@ export function buildProgram(): Command {
     )
     .action(async (options) => {
       await runRecompute(options);
+    });
+
+  program
+    .command('migrate')
+    .description('create or upgrade the ClickHouse schema (CLICKHOUSE_URL, CLICKHOUSE_DATABASE, CLICKHOUSE_CLUSTER)')
+    .action(async () => {
+      await runMigrate();
+    });
+
+  program
+    .command('report')
+    .description('sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse')
+    .requiredOption('--from <date>', 'first day, YYYY-MM-DD', parseReportDay)
+    .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)', parseReportDay)
+    .addOption(new Option('--by <dimension>', 'group each day by this dimension').choices(REPORT_DIMENSIONS))
+    .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
+    .action(async (options) => {
+      await runReport(options);
     });
 
   return program;

@@ -1,0 +1,69 @@
+/**
+ * `sessionizer report --from D --to D [--by DIMENSION] [--format table|json|csv]`: sessions and
+ * their metrics per day (UTC) and group, from the roll-ups in ClickHouse. The table goes to
+ * stdout; bad dates or options exit with code 2 before anything is queried.
+ */
+import { InvalidArgumentError } from 'commander';
+import { createClickHouseClient } from '../clickhouse/client';
+import { formatReport, type ReportFormat } from '../clickhouse/report-format';
+import { sessionReport, type ReportDimension, type ReportRow } from '../clickhouse/report-queries';
+import { loadConfig, type Config } from '../config';
+import { UsageError } from '../errors';
+
+export interface ReportCommandOptions {
+  from: string;
+  to: string;
+  by?: ReportDimension;
+  format: ReportFormat;
+}
+
+export interface ReportCommandDeps {
+  config?: Config;
+  /** Receives the rendered report; stdout by default. */
+  write?: (text: string) => void;
+}
+
+/** Longest range one report covers, so a typo such as 2204 for 2024 fails fast. */
+export const MAX_REPORT_DAYS = 3660;
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+export function isCalendarDay(value: string): boolean {
+  const match = DAY.exec(value);
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
+/** Commander argument parser for --from and --to (its error becomes exit code 2). */
+export function parseReportDay(value: string): string {
+  if (!isCalendarDay(value)) throw new InvalidArgumentError('expected a calendar date YYYY-MM-DD');
+  return value;
+}
+
+export function validateReportRange(from: string, to: string): void {
+  for (const [option, value] of [['--from', from], ['--to', to]] as const) {
+    if (!isCalendarDay(value)) throw new UsageError(`report: ${option} '${value}' is not a calendar date YYYY-MM-DD`);
+  }
+  if (from > to) throw new UsageError(`report: --from ${from} is after --to ${to}`);
+  const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
+  if (days > MAX_REPORT_DAYS) throw new UsageError(`report: ${days} days from ${from} to ${to}; at most ${MAX_REPORT_DAYS}`);
+}
+
+export async function runReport(options: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[]> {
+  validateReportRange(options.from, options.to);
+  const config = deps.config ?? loadConfig();
+  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-report' });
+  try {
+    const rows = await sessionReport(client, config.clickhouse.database, options);
+    write(formatReport(rows, options.format, options.by));
+    if (rows.length === 0 && options.format === 'table') {
+      process.stderr.write(`report: no sessions from ${options.from} to ${options.to}\n`);
+    }
+    return rows;
+  } finally {
+    await client.close();
+  }
+}
