@@ -1,0 +1,112 @@
+/**
+ * toEventRow: one `events` row per valid event, with the defaults of SPEC §1 applied and the
+ * Kafka coordinates only when given.
+ */
+import { toEventRow } from '../../../src/clickhouse/event-row';
+import { parseEvent } from '../../../src/events/parse-event';
+import type { ValidEvent } from '../../../src/events/event-schema';
+
+function valid(json: object): { valid: ValidEvent; raw: string } {
+  const raw = JSON.stringify(json);
+  const parsed = parseEvent(raw);
+  if (!parsed.ok) throw new Error(parsed.error.message);
+  return { valid: parsed.valid, raw };
+}
+
+describe('toEventRow', () => {
+  it('flattens every canonical field and keeps the message as raw', () => {
+    const { valid: event, raw } = valid({
+      event_id: 'e1',
+      type: 'page_view',
+      name: 'Pricing',
+      timestamp: '2024-05-01T12:00:00.250+02:00',
+      anonymous_id: 'anon-1',
+      user_id: 'user-1',
+      channel: 'app',
+      key_event: true,
+      page: { url: 'https://ex.com/pricing?x=1', path: '/pricing', title: 'Pricing', referrer: 'https://google.com/' },
+      campaign: { source: 'newsletter', medium: 'email', name: 'may', term: 't', content: 'c' },
+      device: { type: 'mobile', os: 'iOS', browser: 'Safari', app_version: '1.2.3' },
+      geo: { country: 'de', region: 'BE', city: 'Berlin' },
+      properties: { plan: 'pro', seats: 3 },
+      unknown_field: 'ignored',
+    });
+    expect(toEventRow(event, raw)).toEqual({
+      event_id: 'e1',
+      user_key: 'anon-1',
+      anonymous_id: 'anon-1',
+      user_id: 'user-1',
+      timestamp: '2024-05-01T10:00:00.250Z',
+      type: 'page_view',
+      name: 'Pricing',
+      channel: 'app',
+      key_event: 1,
+      page_url: 'https://ex.com/pricing?x=1',
+      page_path: '/pricing',
+      page_title: 'Pricing',
+      page_referrer: 'https://google.com/',
+      campaign_source: 'newsletter',
+      campaign_medium: 'email',
+      campaign_name: 'may',
+      campaign_term: 't',
+      campaign_content: 'c',
+      device_type: 'mobile',
+      device_os: 'iOS',
+      device_browser: 'Safari',
+      device_app_version: '1.2.3',
+      geo_country: 'DE',
+      geo_region: 'BE',
+      geo_city: 'Berlin',
+      properties: '{"plan":"pro","seats":3}',
+      raw,
+    });
+  });
+
+  it('fills absent and null values with the defaults of SPEC §1', () => {
+    const { valid: event, raw } = valid({
+      event_id: 'e2',
+      type: 'click',
+      timestamp: 1714557600000,
+      user_id: 'u-9',
+      anonymous_id: null,
+      channel: null,
+      page: null,
+      campaign: { source: null },
+      properties: null,
+    });
+    const row = toEventRow(event, raw);
+    expect(row).toMatchObject({
+      user_key: 'u-9',
+      anonymous_id: '',
+      user_id: 'u-9',
+      timestamp: '2024-05-01T10:00:00.000Z',
+      name: '',
+      channel: 'web',
+      key_event: 0,
+      page_url: '',
+      campaign_source: '',
+      geo_country: '',
+      properties: '{}',
+    });
+    expect(row).not.toHaveProperty('received_at');
+    expect(row).not.toHaveProperty('kafka_offset');
+  });
+
+  it('uses user_id as the user key when anonymous_id is empty', () => {
+    const { valid: event, raw } = valid({ event_id: 'e', type: 't', timestamp: 1714557600000, anonymous_id: '', user_id: 'u' });
+    expect(toEventRow(event, raw).user_key).toBe('u');
+  });
+
+  it('adds the Kafka coordinates and receive time when given', () => {
+    const { valid: event, raw } = valid({ event_id: 'e3', type: 'click', timestamp: 1714557600000, anonymous_id: 'a' });
+    const row = toEventRow(event, raw, { topic: 'events', partition: 7, offset: '9007199254740993', receivedAtMs: 1714557601234 });
+    expect(row).toMatchObject({
+      received_at: '2024-05-01T10:00:01.234Z',
+      kafka_topic: 'events',
+      kafka_partition: 7,
+      // Beyond 2^53: kept as the exact decimal text kafkajs gives.
+      kafka_offset: '9007199254740993',
+    });
+    expect(toEventRow(event, raw, { topic: 't', partition: 0, offset: 42, receivedAtMs: 0 }).kafka_offset).toBe('42');
+  });
+});

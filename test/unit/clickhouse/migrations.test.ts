@@ -1,0 +1,157 @@
+/**
+ * The pure parts of the migrations runner (file order, checksums, what to apply, statement
+ * splitting, placeholders) and the rules every file in schemas/clickhouse follows.
+ */
+import path from 'node:path';
+import {
+  BOOTSTRAP_FILE,
+  DEFAULT_SCHEMA_DIR,
+  MigrationError,
+  checksumOf,
+  onClusterClause,
+  orderSchemaFiles,
+  planMigrations,
+  readSchemaFiles,
+  renderSchema,
+  splitStatements,
+  type SchemaFile,
+} from '../../../src/clickhouse/migrations';
+import { SESSION_FIELDS } from '../../../src/engine/session-row';
+
+function file(name: string, sql = `-- ${name}`): Omit<SchemaFile, 'number'> {
+  return { name, sql, checksum: checksumOf(sql) };
+}
+
+describe('checksumOf', () => {
+  it('is the hex SHA-256 of the text', () => {
+    expect(checksumOf('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(checksumOf(Buffer.from('abc'))).toBe(checksumOf('abc'));
+  });
+});
+
+describe('orderSchemaFiles', () => {
+  it('orders by the numeric prefix, not the text', () => {
+    const ordered = orderSchemaFiles([file('10_ten.sql'), file('002_two.sql'), file('001_one.sql'), file('9_nine.sql')]);
+    expect(ordered.map((f) => f.name)).toEqual(['001_one.sql', '002_two.sql', '9_nine.sql', '10_ten.sql']);
+    expect(ordered.map((f) => f.number)).toEqual([1, 2, 9, 10]);
+  });
+
+  it('rejects two files with the same number', () => {
+    expect(() => orderSchemaFiles([file('003_a.sql'), file('003_b.sql')])).toThrow(/003_a.sql and 003_b.sql share the number 3/);
+  });
+
+  it('rejects names without a number', () => {
+    expect(() => orderSchemaFiles([file('sessions.sql')])).toThrow(MigrationError);
+    expect(() => orderSchemaFiles([file('001-sessions.sql')])).toThrow(/expected a name like/);
+  });
+});
+
+describe('planMigrations', () => {
+  const files = orderSchemaFiles([file('000_ledger.sql'), file('001_a.sql'), file('002_b.sql')]);
+  const [f0, f1, f2] = files as [SchemaFile, SchemaFile, SchemaFile];
+  const applied = (f: SchemaFile, checksum = f.checksum) => ({ name: f.name, checksum, appliedAt: '2024-01-01 00:00:00.000' });
+
+  it('applies everything on an empty ledger, in order', () => {
+    const plan = planMigrations(files, []);
+    expect(plan.pending.map((f) => f.name)).toEqual(['000_ledger.sql', '001_a.sql', '002_b.sql']);
+    expect(plan.alreadyApplied).toEqual([]);
+  });
+
+  it('applies only what is not recorded', () => {
+    const plan = planMigrations(files, [applied(f0), applied(f1)]);
+    expect(plan.pending.map((f) => f.name)).toEqual(['002_b.sql']);
+    expect(plan.alreadyApplied.map((f) => f.name)).toEqual(['000_ledger.sql', '001_a.sql']);
+  });
+
+  it('applies a file added below the newest applied one (a merged branch)', () => {
+    const plan = planMigrations(files, [applied(f0), applied(f2)]);
+    expect(plan.pending.map((f) => f.name)).toEqual(['001_a.sql']);
+  });
+
+  it('refuses when an applied file was edited, naming every such file', () => {
+    const run = () => planMigrations(files, [applied(f0), applied(f1, checksumOf('old text')), applied(f2, checksumOf('older'))]);
+    expect(run).toThrow(MigrationError);
+    expect(run).toThrow(/001_a.sql was applied with checksum [0-9a-f]{12} but now has [0-9a-f]{12}.*002_b.sql/);
+  });
+
+  it('refuses when runners of two releases recorded different checksums', () => {
+    expect(() => planMigrations(files, [applied(f0), applied(f1), applied(f1, checksumOf('other'))])).toThrow(/001_a.sql/);
+  });
+
+  it('reports recorded files it does not know without refusing', () => {
+    const plan = planMigrations(files, [applied(f0), { name: '007_future.sql', checksum: 'x', appliedAt: '' }]);
+    expect(plan.unknown).toEqual(['007_future.sql']);
+    expect(plan.pending.map((f) => f.name)).toEqual(['001_a.sql', '002_b.sql']);
+  });
+});
+
+describe('splitStatements', () => {
+  it('splits at top-level semicolons and drops comments and empty statements', () => {
+    const sql = `-- header; with a semicolon
+CREATE TABLE a (x String) ENGINE = Memory;
+/* block; comment */
+;;
+CREATE TABLE b (y String) ENGINE = Memory -- trailing; comment
+`;
+    expect(splitStatements(sql)).toEqual(['CREATE TABLE a (x String) ENGINE = Memory', 'CREATE TABLE b (y String) ENGINE = Memory']);
+  });
+
+  it('keeps semicolons and comment markers inside quotes', () => {
+    const sql = `SELECT 'a;b', 'it''s; -- not a comment', 'back\\'slash;', "col;umn", \`id;ent\`; SELECT 2`;
+    expect(splitStatements(sql)).toEqual([
+      `SELECT 'a;b', 'it''s; -- not a comment', 'back\\'slash;', "col;umn", \`id;ent\``,
+      'SELECT 2',
+    ]);
+  });
+
+  it('rejects an unterminated quote or comment', () => {
+    expect(() => splitStatements("SELECT 'open")).toThrow(/unterminated ' quote/);
+    expect(() => splitStatements('SELECT 1 /* open')).toThrow(/unterminated/);
+  });
+});
+
+describe('renderSchema', () => {
+  const sql = 'CREATE TABLE IF NOT EXISTS {database}.t {on_cluster} (x String) ENGINE = MergeTree ORDER BY x';
+
+  it('drops {on_cluster} without a cluster', () => {
+    expect(renderSchema(sql, { database: 'db1', cluster: '' })).toBe(
+      'CREATE TABLE IF NOT EXISTS db1.t  (x String) ENGINE = MergeTree ORDER BY x',
+    );
+  });
+
+  it('quotes the cluster name, so macros and odd characters survive', () => {
+    expect(renderSchema(sql, { database: 'db1', cluster: '{cluster}' })).toContain("db1.t ON CLUSTER '{cluster}' (x String)");
+    expect(onClusterClause("it's")).toBe("ON CLUSTER 'it\\'s'");
+    expect(onClusterClause(undefined)).toBe('');
+  });
+});
+
+describe('schemas/clickhouse', () => {
+  const files = readSchemaFiles(DEFAULT_SCHEMA_DIR);
+  const statements = files.flatMap((f) => splitStatements(f.sql).map((sql) => ({ file: f.name, sql })));
+
+  it('is found relative to the module, starting with the ledger', () => {
+    expect(DEFAULT_SCHEMA_DIR).toBe(path.resolve(__dirname, '../../../schemas/clickhouse'));
+    expect(files[0]?.name).toBe(BOOTSTRAP_FILE);
+    expect(files.map((f) => f.name)).toEqual(expect.arrayContaining(['001_sessions.sql', '002_events.sql', '003_rollups.sql']));
+  });
+
+  it('only has idempotent statements: CREATE … IF NOT EXISTS', () => {
+    for (const { file: name, sql } of statements) {
+      expect({ name, sql: sql.slice(0, 80) }).toEqual({ name, sql: expect.stringMatching(/^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS /) });
+    }
+  });
+
+  it('names every object as {database}.name and creates it {on_cluster}', () => {
+    for (const { sql } of statements) {
+      expect(sql).toMatch(/^CREATE [A-Z ]+ IF NOT EXISTS \{database\}\.[a-z_]+ \{on_cluster\}/);
+      for (const from of sql.matchAll(/\b(?:FROM|TO)\s+([\w.{}]+)/g)) expect(from[1]).toMatch(/^\{database\}\./);
+    }
+  });
+
+  it('gives sessions exactly the SPEC §2 fields in SESSION_FIELDS order, then is_open, sign, version', () => {
+    const sessions = statements.find((s) => s.sql.includes('{database}.sessions {on_cluster}'));
+    const columns = [...(sessions?.sql ?? '').matchAll(/^\s{4}([a-z_]+)\s+[A-Z]/gm)].map((m) => m[1]);
+    expect(columns).toEqual([...SESSION_FIELDS, 'is_open', 'sign', 'version']);
+  });
+});
