@@ -2,7 +2,7 @@
  * Two projects: `unit` needs nothing but Node; `integration` talks to real Kafka, Redis and
  * ClickHouse (see test/support/ for how it finds or starts them).
  */
-const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }];
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {

@@ -8,6 +8,8 @@ import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
 import { runMigrate } from './commands/migrate-command';
 import { runRecompute } from './commands/recompute-command';
+import { runWorker } from './commands/worker-command';
+import { loadConfig } from './config';
 import { parseReportDay, runReport } from './commands/report-command';
 import { SessionizerError } from './errors';
 
@@ -26,6 +28,9 @@ function positiveInteger(value: string): number {
   if (!Number.isInteger(n)) throw new InvalidArgumentError('expected a positive whole number');
   return n;
 }
+
+/** Exit code chosen by a command that finishes on its own terms (the worker). */
+let commandExitCode = EXIT_OK;
 
 export function buildProgram(): Command {
   const program = new Command('sessionizer')
@@ -48,6 +53,13 @@ export function buildProgram(): Command {
     )
     .action(async (options) => {
       await runRecompute(options);
+    });
+
+  program
+    .command('worker')
+    .description('consume the event topics and write sessions to ClickHouse (configuration from the environment, see README)')
+    .action(async () => {
+      commandExitCode = await runWorker(loadConfig());
     });
 
   program
@@ -74,15 +86,16 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    commandExitCode = EXIT_OK;
     await program.parseAsync(argv);
-    return EXIT_OK;
+    return commandExitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are successful exits; everything else commander rejects is usage.
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK;
       return EXIT_USAGE;
     }
-    if (err instanceof SessionizerError && (err.code === 'BAD_USAGE' || err.code === 'UNREADABLE_INPUT')) {
+    if (err instanceof SessionizerError && (err.code === 'BAD_USAGE' || err.code === 'UNREADABLE_INPUT' || err.code === 'INVALID_CONFIG')) {
       process.stderr.write(`sessionizer: ${err.message}\n`);
       return EXIT_USAGE;
     }

@@ -18,6 +18,7 @@ import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, t
 import { CommitAlreadyAppliedError } from '../errors';
 import type { ValidEvent } from '../events/event-schema';
 import type { WorkerMetrics } from '../observability/metrics';
+import type { EventSource } from '../clickhouse/event-row';
 import type { SignedSessionRow } from '../clickhouse/session-sink';
 import { signedRows } from '../clickhouse/session-sink';
 import type { PartitionStateStore, UserUpdate } from '../state/partition-state-store';
@@ -31,13 +32,6 @@ export interface SessionSinkPort {
 
 export interface DeadLetterPort {
   publish(topic: string, partition: number, rejected: readonly RejectedMessage[]): Promise<void>;
-}
-
-export interface EventSource {
-  topic: string;
-  partition: number;
-  offset: string;
-  receivedAtMs: number;
 }
 
 export interface ProcessorDeps {

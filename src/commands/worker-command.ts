@@ -1,0 +1,72 @@
+/**
+ * `sessionizer worker`: builds the clients from configuration, starts the consumer and the
+ * health/metrics endpoint, and maps the outcome to an exit code: 0 after SIGTERM/SIGINT and a
+ * clean shutdown, 1 when the worker gives up (crash loop) or shutdown overruns its bound.
+ */
+import { Redis } from 'ioredis';
+import { createClickHouseClient } from '../clickhouse/client';
+import { toEventRow } from '../clickhouse/event-row';
+import { ClickHouseSink } from '../clickhouse/session-sink';
+import type { Config } from '../config';
+import { createKafka } from '../kafka/kafka-client';
+import { startHttpServer } from '../observability/http-server';
+import { createLogger } from '../observability/logger';
+import { WorkerMetrics } from '../observability/metrics';
+import { PartitionStateStore } from '../state/partition-state-store';
+import { defineStateCommands } from '../state/script-loader';
+import { Worker } from '../worker/worker';
+
+export async function runWorker(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const metrics = new WorkerMetrics({ defaultMetrics: true });
+  const redis = defineStateCommands(
+    new Redis(config.redis.url, {
+      password: config.redis.password,
+      // Commands wait (queued) while Redis is away; our retry loop decides when to give up.
+      maxRetriesPerRequest: null,
+      lazyConnect: false,
+    }),
+  );
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const clickhouse = createClickHouseClient(config.clickhouse);
+  const ttl = { activeSeconds: config.redis.stateTtlSeconds, idleSeconds: config.redis.userRecordTtlSeconds };
+  const worker = new Worker(config, {
+    kafka: createKafka(config.kafka, log),
+    log,
+    metrics,
+    storeFor: (topic, partition) => new PartitionStateStore(redis, config.redis.keyPrefix, topic, partition, ttl),
+    sink: new ClickHouseSink(clickhouse, config.clickhouse.database),
+    eventRow: toEventRow,
+    pingRedis: async () => (await redis.ping()) === 'PONG',
+    pingClickHouse: async () => (await clickhouse.ping()).success,
+  });
+  const server = await startHttpServer(config.http.port, worker, metrics.registry);
+  log.info({ port: config.http.port, database: config.clickhouse.database }, 'http endpoint listening');
+
+  let signalled = false;
+  const onSignal = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal }, 'shutting down');
+    worker.stop().catch((err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  let failure: unknown = null;
+  try {
+    await worker.start();
+    failure = await worker.done;
+  } catch (err) {
+    failure = err;
+    log.fatal({ err }, 'worker failed to start');
+  } finally {
+    server.close();
+    redis.disconnect();
+    await clickhouse.close();
+  }
+  return failure ? 1 : 0;
+}
