@@ -193,6 +193,8 @@ describe('ClickHouse (@clickhouse/client)', () => {
     await expect(missing).rejects.toBeInstanceOf(ClickHouseError);
     await expect(missing).rejects.toMatchObject({ code: '60', type: 'UNKNOWN_TABLE' });
     await expect(db.client.command({ query: 'SELEC 1' })).rejects.toMatchObject({ code: '62', type: 'SYNTAX_ERROR' });
+    // One statement per request, as on a real server.
+    await expect(db.client.command({ query: 'SELECT 1; SELECT 2' })).rejects.toMatchObject({ code: '62' });
   });
 
   it('feeds a target table through CREATE MATERIALIZED VIEW ... TO', async () => {

@@ -5,6 +5,7 @@
  * What the server does, and so what this does:
  * - the statement is `query` from the URL followed by the body, or the body alone;
  * - `INSERT ... FORMAT X` in the URL with a body: the body is the rows;
+ * - one statement per request (chdb itself would run several);
  * - `param_<name>` binds `{name:Type}`; `database`, `default_format`, `query_id`, `session_id`
  *   and `session_timeout` are request options; every other URL parameter is a setting, except
  *   the few the server itself consumes (listed below) which are ignored here.
@@ -12,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EngineRequest } from './engine';
 import { ProtocolError } from './errors';
+import { secondStatementAt } from './statements';
 
 export interface ParsedRequest {
   engine: EngineRequest;
@@ -52,6 +54,10 @@ export function parseRequest(params: URLSearchParams, body: Buffer): ParsedReque
     sql = [urlQuery, bodyText].filter((part) => part.trim() !== '').join('\n');
   }
   if (sql.trim() === '') return undefined;
+  const second = secondStatementAt(sql);
+  if (second >= 0) {
+    throw new ProtocolError(62, 'SYNTAX_ERROR', `Syntax error (Multi-statements are not allowed): failed at position ${second + 1} (end of query)`);
+  }
 
   const queryParams: Record<string, string> = {};
   const settings: Array<[string, string]> = [];
