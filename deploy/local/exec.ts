@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { tail } from './daemon';
 import { repoRoot } from './paths';
 
 export interface RunOptions {
@@ -20,8 +21,10 @@ export function runCommand(command: string, args: string[], options: RunOptions)
   const out = options.logFile ? fs.openSync(options.logFile, 'a') : 2;
   return new Promise<void>((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', out, out], cwd: repoRoot, env: options.env ?? process.env });
-    const fail = (reason: string): void =>
-      reject(new Error(`${options.what} failed (${reason}): ${command} ${args.join(' ')}`));
+    const fail = (reason: string): void => {
+      const log = options.logFile ? `\nend of ${options.logFile}:\n${tail(options.logFile, 30)}` : '';
+      reject(new Error(`${options.what} failed (${reason}): ${command} ${args.join(' ')}${log}`));
+    };
     child.once('error', (error) => fail(error.message));
     child.once('exit', (code, signal) => (code === 0 ? resolve() : fail(signal ?? `exit ${code}`)));
   }).finally(() => {

@@ -118,7 +118,7 @@ async function resolveClasspath(dir: string): Promise<string> {
   await requireTool('mvn', ['-v'], 'Apache Maven (Debian: apt-get install maven)');
   say(`resolving Kafka ${kafkaVersion()} jars with Maven (cached in ~/.m2 after the first time)`);
   await runCommand('mvn', ['-B', '-q', '-f', pomFile, 'dependency:build-classpath', `-Dmdep.outputFile=${cacheFile}`,
-    '-Dmdep.includeScope=runtime', '-Dstyle.color=never'], { what: 'Maven dependency resolution' });
+    '-Dmdep.includeScope=runtime'], { what: 'Maven dependency resolution', logFile: path.join(dir, 'maven.log') });
   return fs.readFileSync(cacheFile, 'utf8').trim();
 }
 
