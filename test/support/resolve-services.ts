@@ -1,7 +1,8 @@
 /**
  * Finds or starts a Kafka, a Redis and a ClickHouse for the integration tests, per service in
  * this order:
- *   1. an address from the environment (KAFKA_BROKERS, REDIS_URL, CLICKHOUSE_URL [+ _USER/_PASSWORD]);
+ *   1. an address from the environment (KAFKA_BROKERS, REDIS_URL, CLICKHOUSE_URL [+ _USER/_PASSWORD]),
+ *      which must answer (a stale export fails the run at once, with a hint);
  *   2. a container, when a Docker engine is reachable;
  *   3. a local server started by the same code as `npm run services:up` (Java + Maven for Kafka).
  * SESSIONIZER_TEST_SERVICES=docker or =local forces step 2 or 3 for whatever step 1 left open.
@@ -9,6 +10,7 @@
 import { SERVICE_NAMES, type ServiceName } from '../../deploy/local/service';
 import { envOf, servicesDown, servicesUp } from '../../deploy/local/services';
 import { dockerAvailable, IMAGES, startContainer, type ContainerService } from './docker';
+import { expectAnswers } from './probe';
 import { configuredByEnv, SERVICE_ENV } from './service-env';
 
 export type Source = 'environment' | 'docker' | 'local';
@@ -40,6 +42,8 @@ export async function resolveServices(log: (line: string) => void): Promise<Reso
       missing.push(name);
     }
   }
+  const given = SERVICE_NAMES.filter((name) => sources[name] === 'environment');
+  await Promise.all(given.map((name) => expectAnswers(name, SERVICE_ENV[name].required)));
   const env: Record<string, string> = {};
   if (missing.length === 0) return { env, sources, release: async () => undefined };
 
