@@ -11,6 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import {
   applyEvent,
   nextDeadline,
+  nextDeadlines,
   newKeyState,
   reconcile,
   type EngineConfig,
@@ -477,8 +478,8 @@ function streaming(config: EngineConfig, userKey = 'anon-1') {
     state,
     ledger,
     apply: (r: RawEvent, watermark: number) => applyEvent(state, toEvent(r), config, watermark),
-    reconcile: (watermark: number) => {
-      const changes = reconcile(state, config, watermark);
+    reconcile: (watermark: number, closeBound?: number) => {
+      const changes = reconcile(state, config, watermark, closeBound);
       ledger.apply(changes);
       return changes;
     },
@@ -652,6 +653,33 @@ describe('engine: streaming', () => {
     s.reconcile(t0 + 40 * MINUTE + T + LIVE.latenessMs);
     expect(s.state.sessions).toHaveLength(0);
     expect(nextDeadline(s.state, LIVE)).toBeNull();
+  });
+
+  it('a close bound (wall clock) closes a session before the watermark reaches end + T, but neither forgets nor makes events late', () => {
+    const s = streaming(LIVE);
+    s.apply(raw(t0), t0);
+    s.reconcile(t0);
+    expect(s.reconcile(t0, t0 + T - 1)).toEqual([]);
+    const changes = s.reconcile(t0, t0 + T);
+    expect(changes.map((c) => c.kind)).toEqual(['end']);
+    expect(s.row(t0)).toMatchObject({ is_open: 0, version: 2 });
+    expect(s.reconcile(t0, t0 + 10 * T + LIVE.latenessMs)).toEqual([]);
+    expect(s.state.sessions).toHaveLength(1); // forgetting follows event time only
+    // an event within T of the end still joins (by event time it is neither late nor apart)
+    expect(s.apply(raw(t0 + T - 1), t0 + T - 1)).toBe('applied');
+    s.reconcile(t0 + T - 1, t0 + 10 * T + LIVE.latenessMs);
+    expect(s.row(t0)).toMatchObject({ events: 2, is_open: 0, version: 3 });
+  });
+
+  it('nextDeadlines: closeAt is the earliest end + T of an open session, forgetAt the oldest end + T + lateness', () => {
+    const s = streaming(LIVE);
+    expect(nextDeadlines(s.state, LIVE)).toEqual({ closeAt: null, forgetAt: null });
+    s.apply(raw(t0), t0);
+    s.apply(raw(t0 + 40 * MINUTE), t0 + 40 * MINUTE);
+    s.reconcile(t0 + 40 * MINUTE);
+    expect(nextDeadlines(s.state, LIVE)).toEqual({ closeAt: t0 + 40 * MINUTE + T, forgetAt: t0 + T + LIVE.latenessMs });
+    s.reconcile(t0 + 40 * MINUTE + T);
+    expect(nextDeadlines(s.state, LIVE)).toEqual({ closeAt: null, forgetAt: t0 + T + LIVE.latenessMs });
   });
 
   it('nextDeadline: with unlimited lateness (recompute) a closed session has no deadline', () => {
