@@ -6,7 +6,8 @@
 import type { z } from 'zod';
 import { InvalidEventError } from '../errors';
 import { eventSchema, type ValidEvent } from './event-schema';
-import { toSessionEvent, type SessionEvent } from './session-event';
+import { fastCheckEvent, toValidEvent, type CheckedEvent } from './fast-validate';
+import { sessionEventOf, toSessionEvent, type SessionEvent } from './session-event';
 
 /** SPEC §1: one JSON object per message, UTF-8, at most 64 KiB. */
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -16,19 +17,45 @@ export type ParsedEvent =
   | { ok: false; error: InvalidEventError };
 
 export function parseEvent(input: string | Buffer): ParsedEvent {
-  const bytes = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
-  if (bytes > MAX_EVENT_BYTES) {
-    return fail('', `message is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(typeof input === 'string' ? input : input.toString('utf8'));
-  } catch (err) {
-    return fail('', `not valid JSON (${(err as Error).message})`);
+  const json = parseJson(input);
+  if (json instanceof InvalidEventError) return { ok: false, error: json };
+  const ts = fastCheckEvent(json);
+  if (!Number.isNaN(ts)) {
+    const checked = json as CheckedEvent;
+    return { ok: true, event: sessionEventOf(checked, ts), valid: toValidEvent(checked, ts) };
   }
   return validateEvent(json);
 }
 
+/**
+ * `parseEvent` for callers that only need the engine's view (recalculation): the same
+ * acceptance and the same errors, without building the `ValidEvent`.
+ */
+export function parseSessionEvent(input: string): SessionEvent | InvalidEventError {
+  const json = parseJson(input);
+  if (json instanceof InvalidEventError) return json;
+  const ts = fastCheckEvent(json);
+  if (!Number.isNaN(ts)) return sessionEventOf(json as CheckedEvent, ts);
+  const parsed = validateEvent(json);
+  return parsed.ok ? parsed.event : parsed.error;
+}
+
+/** The size limit and JSON syntax of SPEC §1: the parsed value, or the error. */
+function parseJson(input: string | Buffer): unknown {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8, so short strings need no counting.
+  const bytes =
+    typeof input !== 'string' ? input.length : input.length * 3 <= MAX_EVENT_BYTES ? input.length : Buffer.byteLength(input, 'utf8');
+  if (bytes > MAX_EVENT_BYTES) {
+    return new InvalidEventError('', `message is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
+  }
+  try {
+    return JSON.parse(typeof input === 'string' ? input : input.toString('utf8'));
+  } catch (err) {
+    return new InvalidEventError('', `not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/** Validates any value with the zod schema (the definition of a valid event). */
 export function validateEvent(json: unknown): ParsedEvent {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return fail('', 'expected a JSON object');

@@ -38,26 +38,65 @@ export function userKeyOf(event: Pick<ValidEvent, 'anonymous_id' | 'user_id'>): 
 }
 
 export function toSessionEvent(event: ValidEvent): SessionEvent {
-  const isView = VIEW_TYPES.has(event.type);
-  const attribution = attributionOf(event);
+  return sessionEventOf(event, event.timestamp);
+}
+
+/** The fields of a validated event that the engine's view is made of. */
+export type EventFields = Omit<ValidEvent, 'timestamp'>;
+
+/**
+ * `toSessionEvent` for an event whose time is already known in epoch milliseconds: the fast
+ * path hands over the parsed JSON object itself, once it is known to be valid. Builds one
+ * object, no spreads, and parses URLs only when the result depends on them.
+ */
+export function sessionEventOf(event: EventFields, ts: number): SessionEvent {
+  const type = event.type;
+  const isView = type === 'page_view' || type === 'screen_view' || VIEW_TYPES.has(type);
+  const page = event.page;
+  const device = event.device;
+  const geo = event.geo;
+  const c = event.campaign;
+  let source = '(direct)';
+  let medium = '(none)';
+  let campaign = '';
+  let term = '';
+  let content = '';
+  if (c && c.source) {
+    source = c.source;
+    medium = c.medium ?? '';
+    campaign = c.name ?? '';
+    term = c.term ?? '';
+    content = c.content ?? '';
+  } else if (page && page.referrer) {
+    const referral = referralSource(page.referrer, page.url);
+    if (referral) {
+      source = referral;
+      medium = 'referral';
+    }
+  }
+  const country = geo ? geo.country : null;
   return {
-    userKey: userKeyOf(event),
+    userKey: event.anonymous_id || event.user_id || '',
     eventId: event.event_id,
-    ts: event.timestamp,
+    ts,
     isView,
     keyEvent: event.key_event === true,
     channel: event.channel ?? 'web',
     location: isView ? locationOf(event) : '',
     anonymousId: event.anonymous_id ?? '',
     userId: event.user_id ?? '',
-    ...attribution,
-    deviceType: event.device?.type ?? '',
-    os: event.device?.os ?? '',
-    browser: event.device?.browser ?? '',
-    appVersion: event.device?.app_version ?? '',
-    country: event.geo?.country ? event.geo.country.toUpperCase() : '',
-    region: event.geo?.region ?? '',
-    city: event.geo?.city ?? '',
+    source,
+    medium,
+    campaign,
+    term,
+    content,
+    deviceType: (device && device.type) ?? '',
+    os: (device && device.os) ?? '',
+    browser: (device && device.browser) ?? '',
+    appVersion: (device && device.app_version) ?? '',
+    country: country ? country.toUpperCase() : '',
+    region: (geo && geo.region) ?? '',
+    city: (geo && geo.city) ?? '',
   };
 }
 
@@ -71,8 +110,6 @@ export function locationOf(event: Pick<ValidEvent, 'page' | 'name'>): string {
 
 type Attribution = Pick<SessionEvent, 'source' | 'medium' | 'campaign' | 'term' | 'content'>;
 
-const DIRECT: Attribution = { source: '(direct)', medium: '(none)', campaign: '', term: '', content: '' };
-
 /**
  * What this event would attribute a session to, were it the first event: its UTM values when
  * `campaign.source` is set; else a referral from another host; else direct.
@@ -82,17 +119,55 @@ export function attributionOf(event: Pick<ValidEvent, 'campaign' | 'page'>): Att
   if (c?.source) {
     return { source: c.source, medium: c.medium ?? '', campaign: c.name ?? '', term: c.term ?? '', content: c.content ?? '' };
   }
-  const referrerHost = event.page?.referrer ? hostOfUrl(event.page.referrer) : '';
-  if (referrerHost) {
-    const pageHost = event.page?.url ? hostOfUrl(event.page.url) : '';
-    if (referrerHost !== pageHost) {
-      return { source: referrerHost.replace(/^www\./, ''), medium: 'referral', campaign: '', term: '', content: '' };
-    }
-  }
-  return DIRECT;
+  const referral = event.page?.referrer ? referralSource(event.page.referrer, event.page.url) : '';
+  if (referral) return { source: referral, medium: 'referral', campaign: '', term: '', content: '' };
+  return { source: '(direct)', medium: '(none)', campaign: '', term: '', content: '' };
+}
+
+/** The referring host (without `www.`) when it differs from the page's own host, else "". */
+function referralSource(referrer: string, pageUrl: string | null | undefined): string {
+  const referrerHost = hostOfUrl(referrer);
+  if (!referrerHost) return '';
+  const pageHost = pageUrl ? hostOfUrl(pageUrl) : '';
+  if (referrerHost === pageHost) return '';
+  return referrerHost.startsWith('www.') ? referrerHost.slice(4) : referrerHost;
+}
+
+/**
+ * An http(s) URL whose host is plain ASCII labels with no port or user info: its host name and
+ * path need no WHATWG parsing (lower-casing the host is all `new URL` would do). Anything else
+ * — IDN or `xn--` labels, IPv4-looking hosts, ports, backslashes, tabs, percent-encoded dots,
+ * characters `new URL` would escape — falls back to `new URL`. test/unit/events/
+ * fast-validation.test.ts compares the two on random URLs.
+ */
+const SIMPLE_URL = /^https?:\/\/([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?=[/?#]|$)/i;
+const SIMPLE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
+const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)$/i;
+const IDN_LABEL = /(?:^|\.)xn--/i;
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+
+/** Length of the scheme and host of a simple URL (see `SIMPLE_URL`), -1 when it is not simple. */
+function simplePrefix(url: string): number {
+  const m = SIMPLE_URL.exec(url);
+  if (!m) return -1;
+  const host = m[1] as string;
+  if (NUMERIC_LABEL.test(host) || IDN_LABEL.test(host)) return -1;
+  return m[0].length;
 }
 
 function pathOfUrl(url: string): string {
+  const prefix = simplePrefix(url);
+  if (prefix >= 0) {
+    const rest = url.slice(prefix);
+    let end = rest.length;
+    const q = rest.indexOf('?');
+    if (q >= 0) end = q;
+    const h = rest.indexOf('#');
+    if (h >= 0 && h < end) end = h;
+    const path = rest.slice(0, end);
+    if (path === '') return '/';
+    if (SIMPLE_PATH.test(path) && !DOT_SEGMENT.test(path)) return path;
+  }
   const parsed = parseUrl(url);
   if (parsed) return parsed.pathname;
   // A relative URL such as "/pricing?plan=pro" still names a path.
@@ -102,13 +177,20 @@ function pathOfUrl(url: string): string {
 
 /** Lower-case host name of an absolute URL, "" when there is none. */
 function hostOfUrl(url: string): string {
+  const prefix = simplePrefix(url);
+  if (prefix >= 0) return url.slice(url.indexOf('//') + 2, prefix).toLowerCase();
   return parseUrl(url)?.hostname.toLowerCase() ?? '';
 }
 
 function parseUrl(url: string): URL | null {
+  // Every absolute URL has a scheme, and so a colon: without one, `new URL` would only throw.
+  if (url.indexOf(':') < 0) return null;
   try {
     return new URL(url);
   } catch {
     return null;
   }
 }
+
+/** Exposed for the property test that compares the shortcuts with `new URL`. */
+export const urlHelpersForTest = { pathOfUrl, hostOfUrl };

@@ -9,8 +9,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { applyEvent, newKeyState, reconcile, type EngineConfig } from '../engine/engine';
 import { toSessionRecord, type SessionRecord } from '../engine/session-row';
-import type { InvalidEventError } from '../errors';
-import { parseEvent } from '../events/parse-event';
+import { InvalidEventError } from '../errors';
+import { parseSessionEvent } from '../events/parse-event';
 import type { SessionEvent } from '../events/session-event';
 import { readLines } from '../io/line-reader';
 import { LineWriter } from '../io/line-writer';
@@ -59,13 +59,13 @@ export async function recompute(input: Readable, output: Writable, options: Reco
     for await (const line of readLines(input, options.onReadBytes)) {
       stats.lines += 1;
       if (line.trim() === '') continue; // blank lines separate nothing in NDJSON; not an error
-      const parsed = parseEvent(line);
-      if (parsed.ok) {
-        sorter.add(parsed.event);
-        stats.events += 1;
-      } else {
+      const parsed = parseSessionEvent(line);
+      if (parsed instanceof InvalidEventError) {
         stats.invalid += 1;
-        await options.onInvalid?.(stats.lines, line, parsed.error);
+        await options.onInvalid?.(stats.lines, line, parsed);
+      } else {
+        sorter.add(parsed);
+        stats.events += 1;
       }
     }
     stats.spilledRuns = sorter.spilledRuns;
