@@ -10,6 +10,8 @@ import { createClickHouseClient, createKafka, newRedisPrefix, uniqueName } from 
 import {
   WorkerProcess,
   createTopic,
+  currentSessions,
+  waitFor,
   produce,
   recomputeRecords,
   waitForSessions,
@@ -73,4 +75,168 @@ describe('sessionizer worker', () => {
     await waitForSessions(admin, database, expected, 180_000, () => worker.output);
     expect(await worker.stop()).toBe(0);
   });
+
+  it('three workers with a rebalance mid-stream (one leaves, one joins) equal recompute', async () => {
+    const { topic, database, start } = await setUp('rebalance');
+    const events = traffic(2_200, 12);
+    const expected = await recomputeRecords(events);
+    const third = Math.floor(events.length / 3);
+    const [a, b, c] = [start(), start(), start()];
+    await Promise.all([a.ready(), b.ready(), c.ready()]);
+    await produce(kafka, topic, events.slice(0, third));
+    await sleep(2_000);
+    expect(await b.stop()).toBe(0); // one leaves
+    await produce(kafka, topic, events.slice(third, 2 * third));
+    const d = start(); // one joins
+    await d.ready();
+    await sleep(2_000);
+    await produce(kafka, topic, events.slice(2 * third));
+    await waitForSessions(admin, database, expected, 180_000, () => a.output + c.output + d.output);
+  });
+
+  it('a worker killed with SIGKILL mid-batch and restarted loses and doubles nothing', async () => {
+    const { topic, database, start } = await setUp('sigkill');
+    const events = traffic(1_500, 13);
+    const expected = await recomputeRecords(events);
+    await produce(kafka, topic, events);
+    const first = start();
+    await waitFor(async () => (await countRows(database)) > 0, 60_000, () => first.output);
+    await first.kill();
+    const second = start();
+    await waitForSessions(admin, database, expected, 180_000, () => second.output);
+  });
+
+  it('the same events delivered twice (produced twice, then replayed from offset 0) change nothing', async () => {
+    const { topic, database, env, start } = await setUp('twice');
+    const events = traffic(800, 14);
+    const expected = await recomputeRecords(events);
+    await produce(kafka, topic, events);
+    await produce(kafka, topic, events);
+    const worker = start();
+    await waitForSessions(admin, database, expected, 120_000, () => worker.output);
+    expect(await worker.stop()).toBe(0);
+    const rowsBefore = await countRows(database);
+
+    const kafkaAdmin = kafka.admin();
+    await kafkaAdmin.connect();
+    await kafkaAdmin.resetOffsets({ groupId: env.KAFKA_GROUP_ID as string, topic, earliest: true });
+    await kafkaAdmin.disconnect();
+    const replay = start();
+    await waitFor(async () => (await groupLag(env.KAFKA_GROUP_ID as string, topic)) === 0, 60_000, () => replay.output);
+    await sleep(2_000);
+    expect(await countRows(database)).toBe(rowsBefore);
+    await waitForSessions(admin, database, expected, 30_000, () => replay.output);
+  });
+
+  it('closes a live session within 5 s after T without further events', async () => {
+    const name = 'live';
+    const topic = uniqueName(name);
+    const database = uniqueName(name);
+    await createTopic(kafka, topic, 4);
+    await migrate(admin, { database, cluster: '' });
+    const env = await workerEnv({ topic, groupId: uniqueName(name), redisPrefix: newRedisPrefix(name), database, timeoutMinutes: 0.1, closeDelaySeconds: 1 });
+    const worker = new WorkerProcess(env);
+    workers.push(worker);
+    const now = Date.now();
+    const live: RawEvent[] = [
+      { event_id: 'l1', type: 'page_view', timestamp: now, anonymous_id: 'live-user', page: { path: '/a' } },
+      { event_id: 'l2', type: 'page_view', timestamp: now + 1_000, anonymous_id: 'live-user', page: { path: '/b' } },
+    ];
+    await produce(kafka, topic, live);
+    const T = 6_000;
+    let open: Awaited<ReturnType<typeof currentSessions>> = [];
+    await waitFor(async () => (open = await currentSessions(admin, database)).length === 1, 30_000, () => worker.output);
+    let closedAt = 0;
+    await waitFor(
+      async () => {
+        const rows = await currentSessions(admin, database);
+        if (rows.length === 1 && rows[0]?.is_open === 0) closedAt = Date.now();
+        return closedAt > 0;
+      },
+      30_000,
+      () => worker.output,
+    );
+    const lastEvent = now + 1_000;
+    expect(closedAt - (lastEvent + T)).toBeLessThan(5_000);
+    const [session] = await currentSessions(admin, database);
+    expect(session).toMatchObject({ events: 2, views: 2, entry_page: '/a', exit_page: '/b', is_open: 0 });
+    expect(open.length).toBe(1);
+  });
+
+  it('sends bad messages to the dead-letter topic with the reason and leaves the good ones unaffected', async () => {
+    const { topic, database, env, start } = await setUp('dlq');
+    const good = traffic(300, 15);
+    const bad = [
+      { key: 'bad-1', value: 'not json at all' },
+      { key: 'bad-2', value: JSON.stringify({ event_id: 'x', type: 'page_view', timestamp: '2024-05-01T00:00:00' , anonymous_id: 'a' }) },
+      { key: 'bad-3', value: JSON.stringify({ event_id: 'y', type: 'page_view', timestamp: 1714521600000 }) },
+    ];
+    const mixed: Array<RawEvent | { key: string; value: string }> = [...good];
+    bad.forEach((b, i) => mixed.splice(Math.floor(((i + 1) * good.length) / 4), 0, b));
+    await produce(kafka, topic, mixed);
+    const worker = start();
+    await waitForSessions(admin, database, await recomputeRecords(good), 120_000, () => worker.output);
+
+    const dead = await readTopic(env.KAFKA_DEAD_LETTER_TOPIC as string, bad.length);
+    expect(dead.map((m) => m.value).sort()).toEqual(bad.map((b) => b.value).sort());
+    for (const m of dead) {
+      expect(m.headers['x-sessionizer-source-topic']).toBe(topic);
+      expect(m.headers['x-sessionizer-error']).toBeTruthy();
+      expect(Number(m.headers['x-sessionizer-source-offset'])).toBeGreaterThanOrEqual(0);
+    }
+    const reasons = Object.fromEntries(dead.map((m) => [m.key, m.headers['x-sessionizer-error']]));
+    expect(reasons['bad-1']).toMatch(/not valid JSON/);
+    expect(reasons['bad-2']).toMatch(/^timestamp:/);
+    expect(reasons['bad-3']).toMatch(/anonymous_id/);
+  });
+
+  async function countRows(database: string): Promise<number> {
+    const result = await admin.query({ query: `SELECT count() AS n FROM ${database}.sessions`, format: 'JSONEachRow' });
+    const [row] = (await result.json()) as Array<{ n: string }>;
+    return Number(row?.n ?? 0);
+  }
+
+  async function groupLag(groupId: string, topic: string): Promise<number> {
+    const kafkaAdmin = kafka.admin();
+    await kafkaAdmin.connect();
+    try {
+      const [committed] = await kafkaAdmin.fetchOffsets({ groupId, topics: [topic] });
+      const highs = await kafkaAdmin.fetchTopicOffsets(topic);
+      let lag = 0;
+      for (const { partition, high } of highs) {
+        const c = committed?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+        lag += Number(high) - Math.max(0, Number(c));
+      }
+      return lag;
+    } finally {
+      await kafkaAdmin.disconnect();
+    }
+  }
+
+  async function readTopic(topic: string, count: number): Promise<Array<{ key: string; value: string; headers: Record<string, string> }>> {
+    const consumer = kafka.consumer({ groupId: uniqueName('reader') });
+    const seen: Array<{ key: string; value: string; headers: Record<string, string> }> = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${seen.length} of ${count} messages from ${topic}`)), 30_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+          seen.push({ key: String(message.key), value: String(message.value), headers });
+          if (seen.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    await consumer.disconnect();
+    return seen;
+  }
 });
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -47,6 +47,11 @@ export class WorkerProcess {
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
   }
 
+  /** Resolves once the worker has joined its group and started consuming. */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    await waitFor(async () => this.output.includes('"msg":"worker started"'), timeoutMs, () => this.output.slice(-3000));
+  }
+
   /** SIGTERM and wait: a clean shutdown exits 0. */
   async stop(): Promise<number | null> {
     if (this.child.exitCode !== null) return this.child.exitCode;
@@ -81,7 +86,7 @@ export async function workerEnv(options: WorkerEnv): Promise<Record<string, stri
     ALLOWED_LATENESS_MINUTES: String(options.latenessMinutes ?? 60),
     CLOSE_DELAY_SECONDS: String(options.closeDelaySeconds ?? 1),
     HTTP_PORT: '0',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'info',
     SHUTDOWN_TIMEOUT_SECONDS: '20',
     ...options.extra,
   };
