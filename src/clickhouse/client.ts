@@ -5,7 +5,7 @@
  * (the database from `Config['clickhouse']`). That lets `migrate` create the database with the
  * same client, and keeps one rule for every module.
  */
-import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { Config } from '../config';
 
 /**
@@ -42,6 +42,9 @@ export function createClickHouseClient(
     application: options.application ?? 'sessionizer',
     request_timeout: options.requestTimeoutMs ?? 60_000,
     clickhouse_settings: { ...CLIENT_SETTINGS },
+    // Failures reach the caller as rejections and are logged there, in our JSON log; the
+    // client's own console logger would add unstructured lines (and duplicate them).
+    log: { level: ClickHouseLogLevel.OFF },
   });
 }
 
