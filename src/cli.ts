@@ -60,6 +60,9 @@ export function buildProgram(): Command {
     .description('consume the event topics and write sessions to ClickHouse (configuration from the environment, see README)')
     .action(async () => {
       commandExitCode = await runWorker(loadConfig());
+      // Client libraries may keep sockets or timers alive after a shutdown; the worker's work
+      // is done and flushed here, so leave now with its exit code.
+      process.exit(commandExitCode);
     });
 
   program

@@ -17,7 +17,7 @@ import type { HealthReport, HealthSource, HealthStatus } from '../observability/
 import type { WorkerMetrics } from '../observability/metrics';
 import type { PartitionStateStore } from '../state/partition-state-store';
 import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
-import type { RetryHooks } from './retry';
+import { isTransient, type RetryHooks } from './retry';
 
 
 export interface WorkerDeps {
@@ -164,6 +164,9 @@ export class Worker implements HealthSource {
         this.deps.log.warn({ topic, partition }, 'partition claimed by another worker; batch left unresolved');
         return;
       }
+      // Retrying cannot fix this (missing schema, corrupt state): stop with an error so the
+      // orchestrator restarts us with its back-off, instead of spinning here.
+      if (!isTransient(err) && this.running) setImmediate(() => this.fail(err));
       throw err;
     }
     this.lastBatchAt.set(key, this.now());
@@ -262,10 +265,13 @@ export class Worker implements HealthSource {
   }
 
   private fail(err: unknown): void {
+    if (this.fatalError) return;
     this.fatalError = err;
     this.running = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.deps.log.fatal({ err }, 'worker gave up');
-    this.resolveStopped(err);
+    const disconnect = Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect(), this.admin.disconnect()]);
+    const bound = new Promise((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
+    void Promise.race([disconnect, bound]).then(() => this.resolveStopped(err));
   }
 }

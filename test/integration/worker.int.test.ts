@@ -6,7 +6,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
-import { createClickHouseClient, createKafka, newRedisPrefix, uniqueName } from '../support';
+import { createClickHouseClient, createKafka, createRedis, newRedisPrefix, uniqueName } from '../support';
+import { TcpProxy } from '../support/tcp-proxy';
 import {
   WorkerProcess,
   createTopic,
@@ -188,6 +189,102 @@ describe('sessionizer worker', () => {
     expect(reasons['bad-1']).toMatch(/not valid JSON/);
     expect(reasons['bad-2']).toMatch(/^timestamp:/);
     expect(reasons['bad-3']).toMatch(/anonymous_id/);
+  });
+
+  it('pauses while ClickHouse is unreachable (no commits) and resumes without loss', async () => {
+    const { topic, database, env } = await setUp('chdown');
+    const target = new URL(env.CLICKHOUSE_URL as string);
+    const proxy = new TcpProxy(target.hostname, Number(target.port));
+    await proxy.open();
+    const events = traffic(600, 16);
+    const half = Math.floor(events.length / 2);
+    const worker = new WorkerProcess({ ...env, CLICKHOUSE_URL: `http://127.0.0.1:${proxy.port}` });
+    workers.push(worker);
+    await worker.ready();
+    await produce(kafka, topic, events.slice(0, half));
+    await waitFor(async () => (await groupLag(env.KAFKA_GROUP_ID as string, topic)) === 0, 60_000, () => worker.output);
+    await proxy.cut();
+    await produce(kafka, topic, events.slice(half));
+    await sleep(5_000);
+    // Nothing of the second half is committed while ClickHouse is away.
+    expect(await groupLag(env.KAFKA_GROUP_ID as string, topic)).toBe(events.length - half);
+    expect(worker.child.exitCode).toBeNull();
+    await proxy.open();
+    await waitForSessions(admin, database, await recomputeRecords(events), 120_000, () => worker.output);
+    expect(await groupLag(env.KAFKA_GROUP_ID as string, topic)).toBe(0);
+    await proxy.cut();
+  });
+
+  it('pauses while Redis is unreachable and resumes without loss', async () => {
+    const { topic, database, env } = await setUp('redisdown');
+    const target = new URL(env.REDIS_URL as string);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 6379));
+    await proxy.open();
+    const events = traffic(600, 17);
+    const half = Math.floor(events.length / 2);
+    const worker = new WorkerProcess({ ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}` });
+    workers.push(worker);
+    await worker.ready();
+    await produce(kafka, topic, events.slice(0, half));
+    await waitFor(async () => (await groupLag(env.KAFKA_GROUP_ID as string, topic)) === 0, 60_000, () => worker.output);
+    await proxy.cut();
+    await produce(kafka, topic, events.slice(half));
+    await sleep(5_000);
+    expect(await groupLag(env.KAFKA_GROUP_ID as string, topic)).toBe(events.length - half);
+    await proxy.open();
+    await waitForSessions(admin, database, await recomputeRecords(events), 120_000, () => worker.output);
+    await proxy.cut();
+  });
+
+  it('numbers a returning user right after their sessions were forgotten, from a compact record', async () => {
+    const name = 'returning';
+    const topic = uniqueName(name);
+    const database = uniqueName(name);
+    await createTopic(kafka, topic, 1);
+    await migrate(admin, { database, cluster: '' });
+    const redisPrefix = newRedisPrefix(name);
+    const env = await workerEnv({ topic, groupId: uniqueName(name), redisPrefix, database, timeoutMinutes: 1, latenessMinutes: 0 });
+    const worker = new WorkerProcess(env);
+    workers.push(worker);
+    const t0 = Date.parse('2024-06-01T10:00:00Z');
+    const ev = (id: string, key: string, at: number): RawEvent => ({ event_id: id, type: 'page_view', timestamp: at, anonymous_id: key, page: { path: `/${id}` } });
+    const first = [ev('r1', 'returning-user', t0), ev('r2', 'returning-user', t0 + 5_000)];
+    // Another visitor moves the partition's event time far ahead: the first visit is forgotten.
+    const later = [ev('o1', 'other-user', t0 + 3_600_000)];
+    const back = [ev('r3', 'returning-user', t0 + 7_200_000)];
+    await produce(kafka, topic, [...first, ...later]);
+    const redis = createRedis();
+    const stateKey = `{${redisPrefix}:${topic}:0}:u:returning-user`;
+    await waitFor(async () => ((await redis.get(stateKey)) ?? '').startsWith('{"c":1,'), 60_000, () => worker.output);
+    const compact = JSON.parse((await redis.get(stateKey)) as string);
+    expect(compact).toEqual({ c: 1, l: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    const idleBytes = Number(await redis.call('MEMORY', 'USAGE', stateKey));
+    const ttl = await redis.ttl(stateKey);
+    expect(ttl).toBeGreaterThan(300 * 86_400);
+
+    await produce(kafka, topic, back);
+    const all = [...first, ...later, ...back];
+    const expected = await recomputeRecords(all, 1);
+    await waitForSessions(admin, database, expected, 60_000, () => worker.output);
+    const returning = expected.filter((s) => s.user_key === 'returning-user');
+    expect(returning.map((s) => s.session_number)).toEqual([1, 2]);
+    expect(returning[1]?.previous_session_id).toBe(returning[0]?.session_id);
+    expect(returning[0]?.session_id).toBe(compact.l);
+    console.log(`redis bytes for an idle known user (compact record): ${idleBytes}`);
+    await redis.quit();
+  });
+
+  it('exits non-zero instead of spinning when it cannot work (no schema in ClickHouse)', async () => {
+    const { topic, env } = await setUp('crashloop');
+    await produce(kafka, topic, traffic(20, 18));
+    const worker = new WorkerProcess({ ...env, CLICKHOUSE_DATABASE: uniqueName('missing_db') });
+    workers.push(worker);
+    let timer: NodeJS.Timeout | undefined;
+    const tooLong = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running'), 120_000)));
+    const code = await Promise.race([worker.exited, tooLong]);
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(worker.output).toMatch(/worker gave up/);
   });
 
   async function countRows(database: string): Promise<number> {
