@@ -1,15 +1,15 @@
 /**
  * Splits a byte stream into text lines (`\n` or `\r\n`), reporting bytes consumed so callers can
- * show progress. Faster than `readline` for the NDJSON files recalculation reads.
+ * show progress. Faster than `readline` for the NDJSON files recalculation reads. Takes any
+ * async iterable of chunks (a `Readable` is one).
  */
-import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 
-export async function* readLines(input: Readable, onBytes?: (bytes: number) => void): AsyncGenerator<string> {
+export async function* readLines(input: AsyncIterable<Buffer | string>, onBytes?: (bytes: number) => void): AsyncGenerator<string> {
   const decoder = new StringDecoder('utf8');
   let pending = '';
   for await (const chunk of input) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     onBytes?.(buffer.length);
     pending += decoder.write(buffer);
     let start = 0;

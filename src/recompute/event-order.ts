@@ -30,19 +30,64 @@ const FIELDS = [
   'city',
 ] as const satisfies readonly (keyof SessionEvent)[];
 
-/** One line of a spill file: the event's fields as a JSON array, in `FIELDS` order. */
-export function encodeEvent(event: SessionEvent): string {
-  return JSON.stringify(FIELDS.map((field) => event[field]));
+/**
+ * One line of a spill or bucket file: the fields in `FIELDS` order, separated by U+001F, the
+ * booleans as 0/1. Safe for any string content: when a string field holds a newline, U+001F or
+ * U+001B, the line is instead U+001B followed by the fields as a JSON array (JSON escapes all
+ * three), which no plain line can start with.
+ */
+export function encodeEvent(e: SessionEvent): string {
+  if (
+    UNSAFE.test(e.userKey) ||
+    UNSAFE.test(e.eventId) ||
+    UNSAFE.test(e.channel) ||
+    UNSAFE.test(e.location) ||
+    UNSAFE.test(e.anonymousId) ||
+    UNSAFE.test(e.userId) ||
+    UNSAFE.test(e.source) ||
+    UNSAFE.test(e.medium) ||
+    UNSAFE.test(e.campaign) ||
+    UNSAFE.test(e.term) ||
+    UNSAFE.test(e.content) ||
+    UNSAFE.test(e.deviceType) ||
+    UNSAFE.test(e.os) ||
+    UNSAFE.test(e.browser) ||
+    UNSAFE.test(e.appVersion) ||
+    UNSAFE.test(e.country) ||
+    UNSAFE.test(e.region) ||
+    UNSAFE.test(e.city)
+  ) {
+    return ESCAPE + jsonOf(e);
+  }
+  return (
+    `${e.userKey}\x1f${e.eventId}\x1f${e.ts}\x1f${e.isView ? 1 : 0}\x1f${e.keyEvent ? 1 : 0}\x1f${e.channel}` +
+    `\x1f${e.location}\x1f${e.anonymousId}\x1f${e.userId}\x1f${e.source}\x1f${e.medium}\x1f${e.campaign}` +
+    `\x1f${e.term}\x1f${e.content}\x1f${e.deviceType}\x1f${e.os}\x1f${e.browser}\x1f${e.appVersion}` +
+    `\x1f${e.country}\x1f${e.region}\x1f${e.city}`
+  );
 }
 
+// eslint-disable-next-line no-control-regex -- exactly the characters the line format reserves
+const UNSAFE = /[\n\x1b\x1f]/;
+const ESCAPE = '\x1b';
+
 export function decodeEvent(line: string): SessionEvent {
-  const v = JSON.parse(line) as unknown[];
+  if (line.charCodeAt(0) === 0x1b) {
+    const v = JSON.parse(line.slice(1)) as unknown[];
+    return eventOf(v[0] as string, v[1] as string, v[2] as number, v[3] as boolean, v[4] as boolean, v as string[]);
+  }
+  const v = line.split('\x1f');
+  if (v.length !== FIELDS.length) throw new Error(`corrupt spill line (${v.length} fields)`);
+  return eventOf(v[0] as string, v[1] as string, Number(v[2]), v[3] === '1', v[4] === '1', v);
+}
+
+function eventOf(userKey: string, eventId: string, ts: number, isView: boolean, keyEvent: boolean, v: string[]): SessionEvent {
   return {
-    userKey: v[0] as string,
-    eventId: v[1] as string,
-    ts: v[2] as number,
-    isView: v[3] as boolean,
-    keyEvent: v[4] as boolean,
+    userKey,
+    eventId,
+    ts,
+    isView,
+    keyEvent,
     channel: v[5] as Channel,
     location: v[6] as string,
     anonymousId: v[7] as string,
@@ -62,11 +107,28 @@ export function decodeEvent(line: string): SessionEvent {
   };
 }
 
+/** The fields as a JSON array: what two copies of one event id at one time are ordered by. */
+function jsonOf(event: SessionEvent): string {
+  return JSON.stringify(FIELDS.map((field) => event[field]));
+}
+
+/** Recalculation order: `(user_key, timestamp, event_id)`, then the content. */
 export function compareEvents(a: SessionEvent, b: SessionEvent): number {
   if (a.userKey !== b.userKey) return a.userKey < b.userKey ? -1 : 1;
+  return compareSameUser(a, b);
+}
+
+/** `compareEvents` for two events of one user key. */
+export function compareSameUser(a: SessionEvent, b: SessionEvent): number {
   if (a.ts !== b.ts) return a.ts - b.ts;
   if (a.eventId !== b.eventId) return a.eventId < b.eventId ? -1 : 1;
-  const ea = encodeEvent(a);
-  const eb = encodeEvent(b);
+  if (sameFields(a, b)) return 0; // exact copies, the common case: no need to serialise
+  const ea = jsonOf(a);
+  const eb = jsonOf(b);
   return ea < eb ? -1 : ea > eb ? 1 : 0;
+}
+
+function sameFields(a: SessionEvent, b: SessionEvent): boolean {
+  for (const field of FIELDS) if (a[field] !== b[field]) return false;
+  return true;
 }

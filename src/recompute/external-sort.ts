@@ -7,10 +7,10 @@
  * Written here rather than taken from npm: the packages we found are unmaintained, and ours
  * needs a custom comparator and a line codec, which is most of the code anyway.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { makeTempDir, removeTempDir } from './temp-dirs';
 
 export interface ExternalSortOptions<T> {
   compare: (a: T, b: T) => number;
@@ -48,21 +48,21 @@ export class ExternalSorter<T> {
     }
     const sources: Array<Iterator<T>> = [
       this.buffer[Symbol.iterator](),
-      ...this.runs.map((path) => readRun(path, this.options.decode)),
+      ...this.runs.map((path) => mapIterator(readLinesSync(path, 1 << 18), this.options.decode)),
     ];
     yield* mergeSorted(sources, this.options.compare);
   }
 
   dispose(): void {
     this.buffer = [];
-    if (this.folder) rmSync(this.folder, { recursive: true, force: true });
+    if (this.folder) removeTempDir(this.folder);
     this.folder = null;
     this.runs = [];
   }
 
   private spill(): void {
     this.buffer.sort(this.options.compare);
-    this.folder ??= mkdtempSync(join(this.options.spillDir ?? tmpdir(), 'sessionizer-sort-'));
+    this.folder ??= makeTempDir('sessionizer-sort-', this.options.spillDir);
     const path = join(this.folder, `run-${this.runs.length}.ndjson`);
     const fd = openSync(path, 'w');
     try {
@@ -83,10 +83,14 @@ export class ExternalSorter<T> {
   }
 }
 
-/** Reads a run file line by line with a fixed-size buffer. */
-function* readRun<T>(path: string, decode: (line: string) => T): Generator<T> {
+function* mapIterator<A, B>(source: Iterator<A>, map: (a: A) => B): Generator<B> {
+  for (let next = source.next(); !next.done; next = source.next()) yield map(next.value);
+}
+
+/** Reads a file of `\n`-terminated lines with a fixed-size buffer. */
+export function* readLinesSync(path: string, bufferBytes = 1 << 20): Generator<string> {
   const fd = openSync(path, 'r');
-  const bytes = Buffer.allocUnsafe(1 << 20);
+  const bytes = Buffer.allocUnsafe(bufferBytes);
   const decoder = new StringDecoder('utf8');
   let pending = '';
   try {
@@ -97,20 +101,20 @@ function* readRun<T>(path: string, decode: (line: string) => T): Generator<T> {
       let start = 0;
       let newline: number;
       while ((newline = pending.indexOf('\n', start)) >= 0) {
-        yield decode(pending.slice(start, newline));
+        yield pending.slice(start, newline);
         start = newline + 1;
       }
       pending = pending.slice(start);
     }
     pending += decoder.end();
-    if (pending) yield decode(pending);
+    if (pending) yield pending;
   } finally {
     closeSync(fd);
   }
 }
 
 /** Merges sorted sources with a binary min-heap of their current heads. */
-function* mergeSorted<T>(sources: Array<Iterator<T>>, compare: (a: T, b: T) => number): Generator<T> {
+export function* mergeSorted<T>(sources: Array<Iterator<T>>, compare: (a: T, b: T) => number): Generator<T> {
   const heap: Array<{ item: T; source: Iterator<T> }> = [];
   const less = (i: number, j: number) => compare((heap[i] as { item: T }).item, (heap[j] as { item: T }).item) < 0;
   const swap = (i: number, j: number) => {

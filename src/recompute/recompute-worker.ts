@@ -1,0 +1,60 @@
+/**
+ * A worker thread of `recompute` (see recompute.ts, `ThreadPool`). It answers requests in
+ * order, each with the same `id`:
+ *   parse      a batch of whole input lines (bytes) -> events appended to this worker's bucket
+ *              files; replies with the line and event counts and the invalid lines
+ *   endParse   flushes and closes the bucket files; replies with the events per bucket
+ *   bucket     sessionizes one bucket (all writers' files) into its output file
+ * Failures are replied as `{ type: 'error' }`.
+ */
+import { getHeapStatistics } from 'node:v8';
+import { parentPort, workerData } from 'node:worker_threads';
+import { BucketWriter, parseBatch, sessionizeBucket, type BucketJob } from './pipeline';
+
+export interface WorkerInit {
+  dir: string;
+  buckets: number;
+  writer: number;
+  bufferBytes: number;
+}
+
+export type WorkerRequest =
+  | { id: number; type: 'parse'; bytes: Uint8Array }
+  | { id: number; type: 'endParse' }
+  | { id: number; type: 'bucket'; job: BucketJob };
+
+const init = workerData as WorkerInit;
+const writer = new BucketWriter(init.dir, init.buckets, init.writer, init.bufferBytes);
+let peakHeapBytes = 0;
+const sampleHeap = () => {
+  peakHeapBytes = Math.max(peakHeapBytes, getHeapStatistics().used_heap_size);
+};
+
+function handle(request: WorkerRequest): Record<string, unknown> {
+  switch (request.type) {
+    case 'parse': {
+      const text = Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength).toString('utf8');
+      const result = parseBatch(text, (event) => writer.add(event));
+      sampleHeap();
+      return { ...result };
+    }
+    case 'endParse': {
+      const files = writer.close();
+      return { counts: writer.counts, files };
+    }
+    case 'bucket':
+      return { ...sessionizeBucket(request.job, sampleHeap) };
+  }
+}
+
+parentPort?.on('message', (request: WorkerRequest) => {
+  let reply: Record<string, unknown>;
+  try {
+    reply = { id: request.id, type: 'ok', ...handle(request) };
+  } catch (err) {
+    const error = err as Error;
+    reply = { id: request.id, type: 'error', message: error.message, stack: error.stack };
+  }
+  reply.peakHeapBytes = peakHeapBytes;
+  parentPort?.postMessage(reply);
+});
