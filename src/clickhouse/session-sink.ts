@@ -6,7 +6,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { SessionChange } from '../engine/engine';
-import type { SessionRow } from '../engine/session-row';
+import { SESSION_FIELDS, type SessionRow } from '../engine/session-row';
 
 export interface SignedSessionRow extends SessionRow {
   sign: 1 | -1;
@@ -22,26 +22,46 @@ export function signedRows(changes: readonly SessionChange[]): SignedSessionRow[
   return rows;
 }
 
+/** Column order of session rows as we send them (JSONCompactEachRow: arrays, no key names). */
+export const SESSION_COLUMNS = [...SESSION_FIELDS, 'is_open', 'version', 'sign'] as const;
+
+/** A session row as the array of its `SESSION_COLUMNS` values: half the bytes to store and parse. */
+export type SessionValues = unknown[];
+
+export function sessionValues(row: SignedSessionRow): SessionValues {
+  return SESSION_COLUMNS.map((column) => row[column]);
+}
+
 export class ClickHouseSink {
   constructor(
     private readonly client: ClickHouseClient,
     private readonly database: string,
   ) {}
 
-  insertSessions(rows: readonly SignedSessionRow[], deduplicationToken: string): Promise<void> {
-    return this.insert('sessions', rows, deduplicationToken);
+  insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void> {
+    return this.insert('sessions', SESSION_COLUMNS, rows, deduplicationToken);
   }
 
+  /** Event rows (all built by one function, so all with the same keys). */
   insertEvents(rows: readonly object[], deduplicationToken: string): Promise<void> {
-    return this.insert('events', rows, deduplicationToken);
+    const first = rows[0];
+    if (!first) return Promise.resolve();
+    const columns = Object.keys(first);
+    const values = rows.map((row) => columns.map((column) => (row as Record<string, unknown>)[column]));
+    return this.insert('events', columns, values, deduplicationToken);
   }
 
-  private async insert(table: string, rows: readonly object[], deduplicationToken: string): Promise<void> {
-    if (rows.length === 0) return;
+  /**
+   * JSONCompactEachRow with an explicit column list: ClickHouse parses it about twice as fast
+   * as JSONEachRow, and we send fewer bytes.
+   */
+  private async insert(table: string, columns: readonly string[], values: readonly unknown[][], deduplicationToken: string): Promise<void> {
+    if (values.length === 0) return;
     await this.client.insert({
       table: `${this.database}.${table}`,
-      values: rows as object[],
-      format: 'JSONEachRow',
+      values: values as unknown[][],
+      columns: columns as [string, ...string[]],
+      format: 'JSONCompactEachRow',
       clickhouse_settings: {
         insert_deduplication_token: deduplicationToken,
         date_time_input_format: 'best_effort',

@@ -19,14 +19,13 @@ import { CommitAlreadyAppliedError } from '../errors';
 import type { ValidEvent } from '../events/event-schema';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { EventSource } from '../clickhouse/event-row';
-import type { SignedSessionRow } from '../clickhouse/session-sink';
-import { signedRows } from '../clickhouse/session-sink';
+import { sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
 import type { PartitionStateStore, UserUpdate } from '../state/partition-state-store';
 import { planBatch, type IncomingMessage, type PlannedEvent, type RejectedMessage } from './batch-plan';
 import { withRetry, type RetryHooks } from './retry';
 
 export interface SessionSinkPort {
-  insertSessions(rows: readonly SignedSessionRow[], deduplicationToken: string): Promise<void>;
+  insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void>;
   insertEvents(rows: readonly object[], deduplicationToken: string): Promise<void>;
 }
 
@@ -155,7 +154,7 @@ export class PartitionProcessor {
       const { closeAt, forgetAt } = nextDeadlines(state, engine);
       updates.push({ state, closeAt, forgetAt });
     }
-    const rows = signedRows(changes);
+    const rows = signedRows(changes).map(sessionValues);
     const commitStarted = this.deps.now();
     const seq = await this.commit(toOffset, watermark, rows, updates, hooks);
     metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
@@ -165,7 +164,7 @@ export class PartitionProcessor {
     if (seq > 0) await this.flushOutboxEntry(seq, rows, hooks);
   }
 
-  private async commit(toOffset: string, watermark: number, rows: SignedSessionRow[], updates: UserUpdate[], hooks: RetryHooks): Promise<number> {
+  private async commit(toOffset: string, watermark: number, rows: SessionValues[], updates: UserUpdate[], hooks: RetryHooks): Promise<number> {
     const params = {
       epoch: this.epoch,
       rev: this.rev,
@@ -193,11 +192,11 @@ export class PartitionProcessor {
   private async flushPendingOutbox(hooks: RetryHooks): Promise<void> {
     const pending = await withRetry('read outbox', () => this.deps.store.pendingOutbox(), hooks);
     for (const entry of pending) {
-      await this.flushOutboxEntry(entry.seq, JSON.parse(entry.payload) as SignedSessionRow[], hooks);
+      await this.flushOutboxEntry(entry.seq, JSON.parse(entry.payload) as SessionValues[], hooks);
     }
   }
 
-  private async flushOutboxEntry(seq: number, rows: SignedSessionRow[], hooks: RetryHooks): Promise<void> {
+  private async flushOutboxEntry(seq: number, rows: SessionValues[], hooks: RetryHooks): Promise<void> {
     await this.timedInsert(() => this.deps.sink.insertSessions(rows, `${this.topic}:${this.partition}:outbox:${seq}`), hooks);
     await withRetry('ack outbox', () => this.deps.store.ack(this.epoch, seq), hooks);
   }

@@ -1,0 +1,205 @@
+/**
+ * `npm run bench:worker`: end-to-end throughput of one worker on this machine.
+ *
+ *  1. produces BENCH_EVENTS (default 1,000,000) events of ≥ 50,000 users to a fresh topic;
+ *  2. baseline: a plain kafkajs consumer group that only reads the topic (same fetch sizes);
+ *  3. one `sessionizer worker` (built `dist/`, separate process) from the first message until
+ *     every session is closed in ClickHouse; Redis bytes per open session are sampled midway.
+ * Prints events/s for both and the ratio. Targets: ≥ 50,000 events/s and ≥ 0.5 of the baseline.
+ * Services: KAFKA_BROKERS / REDIS_URL / CLICKHOUSE_URL when set, else local ones as in the tests.
+ */
+import { spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { migrate } from '../src/clickhouse/migrations';
+import { generateTraffic } from '../src/loadgen/traffic';
+import { resolveServices } from '../test/support/resolve-services';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const USERS = Number(process.env.BENCH_USERS ?? Math.max(50_000, Math.round(EVENTS / 18)));
+const PARTITIONS = 4;
+const MAX_BYTES = 8 * 1024 * 1024;
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const services = await resolveServices((line) => process.stderr.write(`[services] ${line}\n`));
+  Object.assign(process.env, services.env);
+  const brokers = (process.env.KAFKA_BROKERS as string).split(',');
+  const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING });
+  const run = Date.now().toString(36);
+  const topic = `bench_${run}`;
+  const database = `bench_${run}`;
+  const prefix = `bench_${run}`;
+  const clickhouse = createClient({ url: process.env.CLICKHOUSE_URL, username: process.env.CLICKHOUSE_USER ?? 'default', password: process.env.CLICKHOUSE_PASSWORD ?? '' });
+  const redis = new Redis(process.env.REDIS_URL as string);
+  try {
+    log(`machine: ${cpus().length}× ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+    await admin.disconnect();
+    await migrate(clickhouse, { database, cluster: '' });
+
+    const produced = await produceEvents(kafka, topic);
+    log(`produced ${produced} events of ${USERS} users to ${topic} (${PARTITIONS} partitions)`);
+
+    const plain = await plainConsumerSeconds(kafka, topic, produced);
+    log(`plain kafkajs consumer: ${plain.toFixed(2)} s, ${Math.round(produced / plain)} events/s`);
+
+    const { seconds, bytesPerOpenSession, bytesPerIdleUser, sessions } = await workerSeconds(topic, database, prefix, clickhouse, redis);
+    const rate = produced / seconds;
+    const ratio = rate / (produced / plain);
+    log(`sessionizer worker:     ${seconds.toFixed(2)} s until all ${sessions} sessions closed, ${Math.round(rate)} events/s end to end`);
+    log(`ratio worker/plain:     ${ratio.toFixed(2)} (target ≥ 0.50) ${ratio >= 0.5 ? 'PASS' : 'FAIL'}`);
+    log(`throughput:             ${Math.round(rate)} events/s (target ≥ 50,000) ${rate >= 50_000 ? 'PASS' : 'FAIL'}`);
+    log(`redis bytes per open session (user state with one open session): ${bytesPerOpenSession ?? 'not sampled'}`);
+    log(`redis bytes per idle known user (compact record): ${bytesPerIdleUser ?? 'not sampled'}`);
+    if (ratio < 0.5 || rate < 50_000) process.exitCode = 1;
+  } finally {
+    await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
+    await clickhouse.close();
+    redis.disconnect();
+    await services.release();
+  }
+}
+
+async function produceEvents(kafka: Kafka, topic: string): Promise<number> {
+  const producer = kafka.producer();
+  await producer.connect();
+  let batch: Array<{ key: string; value: string }> = [];
+  let count = 0;
+  const inFlight: Promise<unknown>[] = [];
+  for (const event of generateTraffic({ users: USERS, startMs: Date.parse('2024-05-01T00:00:00Z'), spanMs: 3 * 86_400_000, duplicateRate: 0.01, disorderMs: 60_000, seed: 3 })) {
+    batch.push({ key: String(event.anonymous_id || event.user_id), value: JSON.stringify(event) });
+    if (++count >= EVENTS) break;
+    if (batch.length === 5_000) {
+      inFlight.push(producer.send({ topic, messages: batch, acks: 1 }));
+      batch = [];
+      if (inFlight.length >= 8) await Promise.all(inFlight.splice(0));
+    }
+  }
+  if (batch.length) inFlight.push(producer.send({ topic, messages: batch, acks: 1 }));
+  await Promise.all(inFlight);
+  await producer.disconnect();
+  return count;
+}
+
+async function plainConsumerSeconds(kafka: Kafka, topic: string, total: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `${topic}_plain`, maxBytesPerPartition: MAX_BYTES, maxBytes: MAX_BYTES * 4 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let seen = 0;
+  let started = 0;
+  const done = new Promise<number>((resolve) => {
+    void consumer.run({
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch }) => {
+        if (!started) started = Date.now();
+        seen += batch.messages.length;
+        if (seen >= total) resolve((Date.now() - started) / 1000);
+      },
+    });
+  });
+  const seconds = await done;
+  await consumer.disconnect();
+  return seconds;
+}
+
+async function workerSeconds(topic: string, database: string, prefix: string, clickhouse: ReturnType<typeof createClient>, redis: Redis) {
+  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'worker'], {
+    env: {
+      ...process.env,
+      KAFKA_TOPICS: topic,
+      KAFKA_GROUP_ID: `${topic}_worker`,
+      KAFKA_DEAD_LETTER_TOPIC: `${topic}_dlq`,
+      KAFKA_CREATE_TOPICS: 'true',
+      REDIS_KEY_PREFIX: prefix,
+      CLICKHOUSE_DATABASE: database,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const started = Date.now();
+  let bytesPerOpenSession: number | null = null;
+  let bytesPerIdleUser: number | null = null;
+  let sessions = 0;
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 2_000));
+      if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
+      if (bytesPerOpenSession === null) bytesPerOpenSession = await sampleOpenSessionBytes(redis, prefix);
+      const result = await clickhouse.query({
+        query: `SELECT count() AS sessions, countIf(is_open = 1) AS open, sum(events) AS events FROM ${database}.sessions FINAL WHERE sign = 1`,
+        format: 'JSONEachRow',
+      });
+      const [row] = (await result.json()) as Array<{ sessions: string; open: string; events: string }>;
+      const lag = await lagOf(topic);
+      if (row && Number(row.sessions) > 0 && Number(row.open) === 0 && lag === 0) {
+        sessions = Number(row.sessions);
+        break;
+      }
+    }
+    const seconds = (Date.now() - started) / 1000;
+    bytesPerIdleUser = await sampleIdleBytes(redis, prefix);
+    return { seconds, bytesPerOpenSession, bytesPerIdleUser, sessions };
+  } finally {
+    child.kill('SIGTERM');
+  }
+
+  async function lagOf(t: string): Promise<number> {
+    const admin = new Kafka({ clientId: 'bench-lag', brokers: (process.env.KAFKA_BROKERS as string).split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const [committed] = await admin.fetchOffsets({ groupId: `${t}_worker`, topics: [t] });
+      const highs = await admin.fetchTopicOffsets(t);
+      return highs.reduce((sum, { partition, high }) => sum + Number(high) - Math.max(0, Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? 0)), 0);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}
+
+/** Average MEMORY USAGE of user state keys that hold exactly one open session. */
+async function sampleOpenSessionBytes(redis: Redis, prefix: string): Promise<number | null> {
+  const sizes: number[] = [];
+  for (const key of await scanUserKeys(redis, prefix, 2_000)) {
+    const value = await redis.get(key);
+    if (!value) continue;
+    const state = JSON.parse(value) as { s?: Array<[unknown, unknown[] | null]> };
+    const open = (state.s ?? []).filter(([, row]) => row && row[row.length - 2] === 1).length;
+    if (open === 1 && (state.s ?? []).length === 1) sizes.push(Number(await redis.call('MEMORY', 'USAGE', key)));
+    if (sizes.length >= 500) break;
+  }
+  return sizes.length >= 50 ? Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length) : null;
+}
+
+async function sampleIdleBytes(redis: Redis, prefix: string): Promise<number | null> {
+  const sizes: number[] = [];
+  for (const key of await scanUserKeys(redis, prefix, 5_000)) {
+    const value = await redis.get(key);
+    if (value && !value.includes('"s":')) sizes.push(Number(await redis.call('MEMORY', 'USAGE', key)));
+    if (sizes.length >= 500) break;
+  }
+  return sizes.length > 0 ? Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length) : null;
+}
+
+async function scanUserKeys(redis: Redis, prefix: string, limit: number): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `{${prefix}:*}:u:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...found);
+  } while (cursor !== '0' && keys.length < limit);
+  return keys;
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
