@@ -33,6 +33,7 @@ export const configSchema = z.object({
   KAFKA_SASL_USERNAME: z.string().optional(),
   KAFKA_SASL_PASSWORD: z.string().optional(),
   KAFKA_BATCH_MAX_BYTES: int(1024).default(8 * 1024 * 1024),
+  KAFKA_MAX_WAIT_MS: int(10).default(500),
 
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   REDIS_PASSWORD: z.string().optional(),
@@ -54,9 +55,6 @@ export const configSchema = z.object({
   CLOSE_DELAY_SECONDS: z.coerce.number().min(0).default(2),
   MAX_CLOCK_SKEW_MINUTES: z.coerce.number().min(0).default(5),
 
-  FLUSH_MAX_ROWS: int(1).default(50_000),
-  FLUSH_INTERVAL_MS: int(10).default(1000),
-
   HTTP_PORT: int(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
@@ -76,11 +74,11 @@ export interface Config {
     ssl: boolean;
     sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
     batchMaxBytes: number;
+    maxWaitMs: number;
   };
   redis: { url: string; password?: string; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
   clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
-  flush: { maxRows: number; intervalMs: number };
   http: { port: number };
   logLevel: RawConfig['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -120,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? { mechanism: c.KAFKA_SASL_MECHANISM, username: c.KAFKA_SASL_USERNAME ?? '', password: c.KAFKA_SASL_PASSWORD ?? '' }
         : undefined,
       batchMaxBytes: c.KAFKA_BATCH_MAX_BYTES,
+      maxWaitMs: c.KAFKA_MAX_WAIT_MS,
     },
     redis: {
       url: c.REDIS_URL,
@@ -141,7 +140,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       closeDelayMs: c.CLOSE_DELAY_SECONDS * 1000,
       maxClockSkewMs: c.MAX_CLOCK_SKEW_MINUTES * 60_000,
     },
-    flush: { maxRows: c.FLUSH_MAX_ROWS, intervalMs: c.FLUSH_INTERVAL_MS },
     http: { port: c.HTTP_PORT },
     logLevel: c.LOG_LEVEL,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,

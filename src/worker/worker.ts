@@ -8,7 +8,7 @@
  * is called while a batch waits on a failing dependency, so the group does not evict us; an
  * unresolved batch is fetched again; `isStale()` tells a batch that lost its partition.
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { PartitionFencedError } from '../errors';
@@ -69,10 +69,14 @@ export class Worker implements HealthSource {
       heartbeatInterval: 3_000,
       maxBytesPerPartition: config.kafka.batchMaxBytes,
       maxBytes: config.kafka.batchMaxBytes * 4,
+      maxWaitTimeInMs: config.kafka.maxWaitMs,
       allowAutoTopicCreation: false,
       retry: { retries: 8, restartOnFailure: (err) => this.shouldRestart(err) },
     });
-    this.producer = deps.kafka.producer({ allowAutoTopicCreation: config.kafka.createTopics });
+    this.producer = deps.kafka.producer({
+      allowAutoTopicCreation: config.kafka.createTopics,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.admin = deps.kafka.admin();
   }
 
