@@ -10,7 +10,7 @@ import path from 'node:path';
 import { isOurs, readState, say, spawnDaemon, stopAndRethrow, stopDaemon, waitUntilReady, writeState } from './daemon';
 import { commandSucceeds, runCommand } from './exec';
 import { repoRoot, serviceDir } from './paths';
-import { pickPort, tcpExchange } from './ports';
+import { isPortFree, pickPort, tcpExchange } from './ports';
 import type { LocalService } from './service';
 
 const SHARED_PORT = 6379;
@@ -19,7 +19,7 @@ const PREFERRED_PORT = 16379;
 const redisEnv = (port: number): Record<string, string> => ({ REDIS_URL: `redis://127.0.0.1:${port}` });
 
 export async function ensureRedis(): Promise<LocalService> {
-  if (await answersPing(SHARED_PORT)) return { name: 'redis', env: redisEnv(SHARED_PORT), startedNow: false };
+  if (await sharedRedisAnswers()) return { name: 'redis', env: redisEnv(SHARED_PORT), startedNow: false };
 
   const dir = serviceDir('redis');
   const stateFile = path.join(dir, 'state.json');
@@ -61,10 +61,29 @@ export async function stopRedis(): Promise<boolean> {
   return running;
 }
 
-async function answersPing(port: number): Promise<boolean> {
-  const answer = await tcpExchange(port, 'PING\r\n');
-  // +PONG, or -NOAUTH from a Redis with a password: either way a Redis, but only the first is usable.
+async function answersPing(port: number, timeoutMs = 1000): Promise<boolean> {
+  const answer = await tcpExchange(port, 'PING\r\n', timeoutMs);
   return answer?.startsWith('+PONG') ?? false;
+}
+
+/**
+ * Is the shared Redis on 6379 there and usable? Asked a few times with a generous timeout: on a
+ * loaded two-core machine a single short probe can miss it, and then a second Redis would be
+ * started for nothing. A Redis that wants a password (-NOAUTH) is not usable without one.
+ */
+async function sharedRedisAnswers(): Promise<boolean> {
+  let last: string | undefined;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    last = await tcpExchange(SHARED_PORT, 'PING\r\n', 3000);
+    if (last?.startsWith('+PONG')) return true;
+    if (last === undefined && !(await portHasListener(SHARED_PORT))) break; // nothing there at all
+  }
+  say(`no usable Redis on 127.0.0.1:${SHARED_PORT} (${last === undefined ? 'no answer' : `answered ${JSON.stringify(last.trim())}`})`);
+  return false;
+}
+
+async function portHasListener(port: number): Promise<boolean> {
+  return !(await isPortFree(port));
 }
 
 function findRedisServer(): string | undefined {
