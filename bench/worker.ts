@@ -9,6 +9,7 @@
  * Services: KAFKA_BROKERS / REDIS_URL / CLICKHOUSE_URL when set, else local ones as in the tests.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
@@ -50,10 +51,13 @@ async function main(): Promise<void> {
     const plain = await plainConsumerSeconds(kafka, topic, produced);
     log(`plain kafkajs consumer: ${plain.toFixed(2)} s, ${Math.round(produced / plain)} events/s`);
 
-    const { seconds, bytesPerOpenSession, bytesPerIdleUser, sessions } = await workerSeconds(topic, database, prefix, clickhouse, redis);
+    const { seconds, bytesPerOpenSession, bytesPerIdleUser, sessions, cpuSeconds } = await workerSeconds(topic, database, prefix, clickhouse, redis);
     const rate = produced / seconds;
     const ratio = rate / (produced / plain);
     log(`sessionizer worker:     ${seconds.toFixed(2)} s until all ${sessions} sessions closed, ${Math.round(rate)} events/s end to end`);
+    if (cpuSeconds !== null) {
+      log(`worker process CPU:     ${cpuSeconds.toFixed(1)} s (${Math.round(produced / cpuSeconds)} events per CPU-second; the rest of the wall time is waiting on ClickHouse/Redis/Kafka)`);
+    }
     log(`ratio worker/plain:     ${ratio.toFixed(2)} (target ≥ 0.50) ${ratio >= 0.5 ? 'PASS' : 'FAIL'}`);
     log(`throughput:             ${Math.round(rate)} events/s (target ≥ 50,000) ${rate >= 50_000 ? 'PASS' : 'FAIL'}`);
     log(`redis bytes per open session (user state with one open session): ${bytesPerOpenSession ?? 'not sampled'}`);
@@ -145,8 +149,9 @@ async function workerSeconds(topic: string, database: string, prefix: string, cl
       }
     }
     const seconds = (Date.now() - started) / 1000;
+    const cpuSeconds = processCpuSeconds(child.pid);
     bytesPerIdleUser = await sampleIdleBytes(redis, prefix);
-    return { seconds, bytesPerOpenSession, bytesPerIdleUser, sessions };
+    return { seconds, bytesPerOpenSession, bytesPerIdleUser, sessions, cpuSeconds };
   } finally {
     child.kill('SIGTERM');
   }
@@ -161,6 +166,17 @@ async function workerSeconds(topic: string, database: string, prefix: string, cl
     } finally {
       await admin.disconnect();
     }
+  }
+}
+
+/** User + system CPU time of a live process, from /proc (Linux); null elsewhere. */
+function processCpuSeconds(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return null;
   }
 }
 
