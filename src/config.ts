@@ -37,6 +37,8 @@ export const configSchema = z.object({
 
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   REDIS_PASSWORD: z.string().optional(),
+  REDIS_USERNAME: z.string().optional(),
+  REDIS_TLS: bool.default(false),
   REDIS_KEY_PREFIX: z.string().min(1).default('sz'),
   STATE_TTL_DAYS: positive.default(7),
   USER_RECORD_TTL_DAYS: positive.default(400),
@@ -76,7 +78,7 @@ export interface Config {
     batchMaxBytes: number;
     maxWaitMs: number;
   };
-  redis: { url: string; password?: string; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
+  redis: { url: string; username?: string; password?: string; tls: boolean; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
   clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
   http: { port: number };
@@ -122,7 +124,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: {
       url: c.REDIS_URL,
+      username: c.REDIS_USERNAME,
       password: c.REDIS_PASSWORD,
+      // A rediss:// URL means TLS by itself; REDIS_TLS turns it on for a redis:// URL.
+      tls: c.REDIS_TLS || c.REDIS_URL.startsWith('rediss:'),
       keyPrefix: c.REDIS_KEY_PREFIX,
       stateTtlSeconds: Math.ceil(c.STATE_TTL_DAYS * 86_400),
       userRecordTtlSeconds: Math.ceil(c.USER_RECORD_TTL_DAYS * 86_400),

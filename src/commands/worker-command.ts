@@ -10,18 +10,20 @@ import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
 import { createKafka } from '../kafka/kafka-client';
 import { startHttpServer } from '../observability/http-server';
-import { createLogger } from '../observability/logger';
+import { createLogger, secretsOf } from '../observability/logger';
 import { WorkerMetrics } from '../observability/metrics';
 import { PartitionStateStore } from '../state/partition-state-store';
 import { defineStateCommands } from '../state/script-loader';
 import { Worker } from '../worker/worker';
 
 export async function runWorker(config: Config): Promise<number> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
   const metrics = new WorkerMetrics({ defaultMetrics: true });
   const redis = defineStateCommands(
     new Redis(config.redis.url, {
+      username: config.redis.username,
       password: config.redis.password,
+      tls: config.redis.tls ? {} : undefined,
       // Commands wait (queued) while Redis is away; our retry loop decides when to give up.
       maxRetriesPerRequest: null,
       lazyConnect: false,
