@@ -45,13 +45,13 @@ export class WorkerMetrics {
     this.redisScriptSeconds = histogram('redis_script_duration_seconds', 'Time of one state commit script.', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1]);
     this.consumerLag = new Gauge({
       name: 'sessionizer_consumer_lag_messages',
-      help: 'Messages behind the partition high watermark after the last batch.',
+      help: 'Messages behind the partition high watermark: after each batch, and each second while the partition has no batch.',
       labelNames: ['topic', 'partition'],
       registers: [registry],
     });
     this.openSessions = new Gauge({
       name: 'sessionizer_open_sessions',
-      help: 'Open sessions on the partitions this worker owns.',
+      help: 'Open sessions on the partitions this worker owns (user keys with a close deadline, updated each second).',
       labelNames: ['topic', 'partition'],
       registers: [registry],
     });

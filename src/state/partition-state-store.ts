@@ -119,6 +119,14 @@ export class PartitionStateStore {
     return result;
   }
 
+  /**
+   * User keys of this partition with an open session (each has a close deadline): the
+   * `sessionizer_open_sessions` gauge. A key rarely holds two open sessions at once.
+   */
+  async openSessionKeys(): Promise<number> {
+    return this.redis.zcard(this.keys.closeDeadlines);
+  }
+
   /** Outbox entries not yet confirmed in ClickHouse, oldest first. */
   async pendingOutbox(): Promise<Array<{ seq: number; payload: string }>> {
     const entries = await this.redis.hgetall(this.keys.outbox);

@@ -46,6 +46,9 @@ export class Worker implements HealthSource {
   private readonly admin: Admin;
   private readonly processors = new Map<string, Promise<PartitionProcessor>>();
   private readonly lastBatchAt = new Map<string, number>();
+  /** Per owned partition: its state store (open-sessions gauge) and the last offset we resolved (lag while idle). */
+  private readonly stores = new Map<string, PartitionStateStore>();
+  private readonly resolvedOffsets = new Map<string, bigint>();
   private tickTimer: NodeJS.Timeout | null = null;
   private ticking = false;
   private running = false;
@@ -176,6 +179,7 @@ export class Worker implements HealthSource {
     this.lastBatchAt.set(key, this.now());
     const lastOffset = batch.lastOffset();
     resolveOffset(lastOffset);
+    this.resolvedOffsets.set(key, BigInt(lastOffset));
     await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
     await heartbeat();
   }
@@ -184,8 +188,10 @@ export class Worker implements HealthSource {
     const key = `${topic}:${partition}`;
     let processor = this.processors.get(key);
     if (!processor) {
+      const store = this.deps.storeFor(topic, partition);
+      this.stores.set(key, store);
       const created = new PartitionProcessor(topic, partition, {
-        store: this.deps.storeFor(topic, partition),
+        store,
         sink: this.deps.sink,
         deadLetter: new DeadLetterPublisher(this.producer, this.config.kafka.deadLetterTopic),
         eventRow: this.deps.eventRow,
@@ -208,6 +214,7 @@ export class Worker implements HealthSource {
     const assigned = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) assigned.add(`${topic}:${p}`);
     for (const key of [...this.processors.keys()]) if (!assigned.has(key)) this.processors.delete(key);
+    for (const key of [...this.stores.keys()]) if (!assigned.has(key)) this.forgetPartition(key);
     for (const key of assigned) {
       const i = key.lastIndexOf(':');
       this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).catch((err) =>
@@ -236,6 +243,7 @@ export class Worker implements HealthSource {
           const high = highs.get(key);
           if (high !== undefined) processor.noteHighWatermark(high);
           await processor.tick(hooks);
+          await this.updateGauges(key, high);
         } catch (err) {
           if (err instanceof PartitionFencedError) this.processors.delete(key);
           else this.deps.log.warn({ err, partition: key }, 'tick failed');
@@ -246,6 +254,26 @@ export class Worker implements HealthSource {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** Open sessions from the partition's close deadlines; lag of an idle partition from its high watermark. */
+  private async updateGauges(key: string, high: string | undefined): Promise<void> {
+    const labels = partitionLabels(key);
+    const store = this.stores.get(key);
+    if (store) this.deps.metrics.openSessions.set(labels, await store.openSessionKeys());
+    const resolved = this.resolvedOffsets.get(key);
+    if (high !== undefined && resolved !== undefined) {
+      const lag = BigInt(high) - 1n - resolved;
+      this.deps.metrics.consumerLag.set(labels, Number(lag > 0n ? lag : 0n));
+    }
+  }
+
+  /** A partition that went to another worker: its gauges are that worker's to report now. */
+  private forgetPartition(key: string): void {
+    this.stores.delete(key);
+    this.resolvedOffsets.delete(key);
+    this.deps.metrics.openSessions.remove(partitionLabels(key));
+    this.deps.metrics.consumerLag.remove(partitionLabels(key));
   }
 
   private async createTopics(): Promise<void> {
@@ -278,4 +306,9 @@ export class Worker implements HealthSource {
     const bound = new Promise((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
     void Promise.race([disconnect, bound]).then(() => this.resolveStopped(err));
   }
+}
+
+function partitionLabels(key: string): { topic: string; partition: string } {
+  const i = key.lastIndexOf(':');
+  return { topic: key.slice(0, i), partition: key.slice(i + 1) };
 }
