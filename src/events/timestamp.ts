@@ -44,8 +44,13 @@ function parseZone(zone: string): number | null {
   return sign * (hours * 60 + minutes);
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** As `new Date(Date.UTC(year, month, 0)).getUTCDate()`, which reads the years 0–99 as 1900–1999. */
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const y = year < 100 ? year + 1900 : year;
+  if (month === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)) return 29;
+  return DAYS_IN_MONTH[month - 1] as number;
 }
 
 /** Formats epoch milliseconds the way every output of ours shows time: ISO-8601 UTC with ms. */

@@ -94,7 +94,7 @@ export interface BatchResult {
  * Parses a batch of whole lines (as `readLines` splits them: on `\n`, a trailing CR dropped, a
  * last line without newline counted when not empty) and hands each valid event to `onEvent`.
  */
-export function parseBatch(text: string, onEvent: (event: SessionEvent) => void): BatchResult {
+export function parseBatch(text: string, onEvent: (event: SessionEvent, line: string) => void): BatchResult {
   const result: BatchResult = { lines: 0, events: 0, invalid: [] };
   const length = text.length;
   let start = 0;
@@ -112,7 +112,7 @@ export function parseBatch(text: string, onEvent: (event: SessionEvent) => void)
       result.invalid.push({ index: result.lines, line, field: parsed.field, reason: parsed.reason });
     } else {
       result.events += 1;
-      onEvent(parsed);
+      onEvent(parsed, line);
     }
   }
   return result;
@@ -155,23 +155,24 @@ export class BucketWriter {
     this.counts = new Array<number>(buckets).fill(0);
   }
 
-  add(event: SessionEvent): void {
+  /** Adds an event; `line`, the JSON it was parsed from, spares the codec a check (see encodeEvent). */
+  add(event: SessionEvent, line?: string): void {
     const b = bucketOf(event.userKey, this.buckets);
-    const line = encodeEvent(event);
+    const encoded = encodeEvent(event, line === undefined || line.indexOf('\\') >= 0);
     this.counts[b] = (this.counts[b] as number) + 1;
     // A UTF-16 code unit is at most 3 bytes of UTF-8.
-    const worst = line.length * 3 + 1;
+    const worst = encoded.length * 3 + 1;
     let at = this.used[b] as number;
     if (at + worst > this.bufferBytes) {
       this.flush(b);
       at = 0;
       if (worst > this.bufferBytes) {
-        writeSync(this.fd(b), line + '\n');
+        writeSync(this.fd(b), encoded + '\n');
         return;
       }
     }
     const buffer = this.buffers[b] as Buffer;
-    at += buffer.write(line, at, 'utf8');
+    at += buffer.write(encoded, at, 'utf8');
     buffer[at] = 10;
     this.used[b] = at + 1;
   }

@@ -34,7 +34,7 @@ function handle(request: WorkerRequest): Record<string, unknown> {
   switch (request.type) {
     case 'parse': {
       const text = Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength).toString('utf8');
-      const result = parseBatch(text, (event) => writer.add(event));
+      const result = parseBatch(text, (event, line) => writer.add(event, line));
       sampleHeap();
       return { ...result };
     }
@@ -47,7 +47,9 @@ function handle(request: WorkerRequest): Record<string, unknown> {
   }
 }
 
-parentPort?.on('message', (request: WorkerRequest) => {
+parentPort?.on('message', (request: WorkerRequest | { type: 'close' }) => {
+  // Let the thread end by itself (which also lets --cpu-prof write this thread's profile).
+  if (request.type === 'close') return parentPort?.close();
   let reply: Record<string, unknown>;
   try {
     reply = { id: request.id, type: 'ok', ...handle(request) };

@@ -323,7 +323,7 @@ async function recomputeThreaded(
       }),
     );
     options.onWorkerHeap?.(pool.peakHeapBytes);
-    await pool.close();
+    await pool.close(true);
 
     // Pass 3: merge the buckets' outputs by user key, as bytes.
     let chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
@@ -378,7 +378,8 @@ class ThreadPool {
 
   constructor(count: number, init: (writer: number) => WorkerInit) {
     const file = join(__dirname, RUNNING_FROM_TS ? 'recompute-worker.ts' : 'recompute-worker.js');
-    const execArgv = RUNNING_FROM_TS ? ['--require', 'ts-node/register/transpile-only'] : [];
+    // From .ts sources the worker needs ts-node; else it inherits this process's Node options.
+    const execArgv = RUNNING_FROM_TS ? [...process.execArgv, '--require', 'ts-node/register/transpile-only'] : undefined;
     for (let i = 0; i < count; i++) {
       const worker = new Worker(file, { workerData: init(i), execArgv });
       worker.on('message', (reply: WorkerReply) => {
@@ -411,8 +412,16 @@ class ThreadPool {
     return promise;
   }
 
-  close(): Promise<void> {
-    this.closing ??= Promise.all(this.workers.map((worker) => worker.terminate())).then(() => undefined);
+  /** Stops the workers: `graceful` lets idle ones end by themselves, else they are terminated. */
+  close(graceful = false): Promise<void> {
+    this.closing ??= Promise.all(
+      this.workers.map((worker) => {
+        if (!graceful) return worker.terminate();
+        const exited = once(worker, 'exit');
+        worker.postMessage({ type: 'close' });
+        return exited;
+      }),
+    ).then(() => undefined);
     return this.closing;
   }
 
