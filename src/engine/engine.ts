@@ -16,7 +16,7 @@
  */
 import type { SessionEvent } from '../events/session-event';
 import { sameContent, sessionRecordOf, type SessionRow } from './session-row';
-import { mergeSummary, summaryOf, type SessionSummary } from './summary';
+import { mergeEvent, mergeSummary, summaryOf, type SessionSummary } from './summary';
 
 export interface EngineConfig {
   /** T: a gap of at least this much event time starts a new session. */
@@ -88,13 +88,12 @@ export function applyEvent(state: KeyState, event: SessionEvent, config: EngineC
     }
   }
 
-  const eventSummary = summaryOf(event);
   if (firstTouched < 0) {
-    sessions.splice(insertAt, 0, { summary: eventSummary, written: null });
+    sessions.splice(insertAt, 0, { summary: summaryOf(event), written: null });
     return 'applied';
   }
   const target = sessions[firstTouched] as TrackedSession;
-  mergeSummary(target.summary, eventSummary);
+  mergeEvent(target.summary, event); // = mergeSummary(target.summary, summaryOf(event))
   // The event bridges sessions: fold the later ones into the first and retract their rows.
   for (let i = firstTouched + 1; i <= lastTouched; i++) {
     const bridged = sessions[i] as TrackedSession;
