@@ -6,7 +6,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
+import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
+import { runProduce } from './commands/produce-command';
 import { runRecompute } from './commands/recompute-command';
 import { runWorker } from './commands/worker-command';
 import { loadConfig } from './config';
@@ -26,6 +28,18 @@ function positiveNumber(value: string): number {
 function positiveInteger(value: string): number {
   const n = positiveNumber(value);
   if (!Number.isInteger(n)) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+function share(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a share between 0 and 1');
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number ≥ 0');
   return n;
 }
 
@@ -81,6 +95,37 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
       await runReport(options);
+    });
+
+  program
+    .command('produce')
+    .description(
+      'send events NDJSON to Kafka (the first of KAFKA_TOPICS), one message per line, keyed by user key ' +
+        '(anonymous_id, else user_id). JSON objects are sent as they are (the worker dead-letters invalid events); ' +
+        'lines that are not JSON objects, or over 64 KiB, are skipped and reported with their line numbers',
+    )
+    .requiredOption('--input <file>', 'events NDJSON file, or - for stdin')
+    .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
+    .action(async (options) => {
+      await runProduce(options);
+    });
+
+  program
+    .command('loadgen')
+    .description(
+      'send live synthetic traffic to Kafka: --rate events per second for --duration seconds from --users visitors, ' +
+        'with duplicates and out-of-order arrival, timestamps near now',
+    )
+    .addOption(new Option('--users <n>', 'number of simulated visitors').argParser(positiveInteger).default(1000))
+    .addOption(new Option('--rate <n>', 'events per second').argParser(positiveNumber).default(100))
+    .addOption(new Option('--duration <seconds>', 'how long to send').argParser(positiveNumber).default(60))
+    .addOption(new Option('--seed <n>', 'seed of the generator (same seed, same traffic shape)').argParser(positiveInteger).default(1))
+    .addOption(new Option('--duplicate-rate <share>', 'share of events sent twice').argParser(share).default(0.02))
+    .addOption(new Option('--disorder-seconds <n>', 'events arrive up to this many seconds out of order').argParser(nonNegativeNumber).default(5))
+    .addOption(new Option('--invalid-rate <share>', 'share of events with an invalid timestamp (dead-letter traffic)').argParser(share).default(0))
+    .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
+    .action(async (options) => {
+      await runLoadgen(options);
     });
 
   return program;

@@ -1,0 +1,137 @@
+/**
+ * `sessionizer produce --input FILE|- [--topic NAME]`: sends events NDJSON to Kafka (the first
+ * of KAFKA_TOPICS unless --topic says otherwise), one message per line, keyed by user key
+ * (`anonymous_id ?? user_id`), in batches.
+ *
+ * Validating events is the worker's job: a JSON object is sent as it is, even when it is not a
+ * valid event, and the worker dead-letters it (so this command can feed dead-letter tests too).
+ * Only lines that cannot be a message at all are skipped, reported on stderr with their line
+ * numbers: lines that are not JSON, JSON that is not an object, and lines over the 64 KiB
+ * message limit. Blank lines are ignored.
+ *
+ * Exit codes (SPEC §5): 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
+ * bad configuration or an unreadable input (checked before connecting).
+ */
+import { createReadStream, fstatSync, openSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { SingleBar } from 'cli-progress';
+import { loadConfig, type Config } from '../config';
+import { UnreadableInputError } from '../errors';
+import { MAX_EVENT_BYTES } from '../events/parse-event';
+import { readLines } from '../io/line-reader';
+import { ensureTopic, EventSender, userKeyOfJson } from '../kafka/event-sender';
+import { createKafka } from '../kafka/kafka-client';
+import { createLogger, secretsOf } from '../observability/logger';
+
+export interface ProduceCommandOptions {
+  input: string;
+  topic?: string;
+}
+
+export interface ProduceCommandDeps {
+  /** Configuration; read from the environment when absent. */
+  config?: Config;
+  /** Where reports and the final count go; stderr by default. */
+  log?: (text: string) => void;
+  /** Show a progress bar (default: when stderr is a terminal and the input a file). */
+  progress?: boolean;
+}
+
+export interface ProduceStats {
+  topic: string;
+  lines: number;
+  sent: number;
+  skipped: number;
+}
+
+export type LineVerdict = { key: string | null; value: string } | { skip: string } | null;
+
+/** How many skipped lines are described one by one; the rest are counted. */
+const LISTED_SKIPPED_LINES = 100;
+
+/** What to do with one input line: send it (with its key), skip it (why), or ignore it (blank). */
+export function classifyLine(line: string): LineVerdict {
+  if (line.trim() === '') return null;
+  if (Buffer.byteLength(line) > MAX_EVENT_BYTES) return { skip: `longer than the ${MAX_EVENT_BYTES / 1024} KiB message limit` };
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch (err) {
+    return { skip: `not JSON: ${(err as Error).message}` };
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return { skip: 'not a JSON object' };
+  return { key: userKeyOfJson(json as Record<string, unknown>), value: line };
+}
+
+export async function runProduce(options: ProduceCommandOptions, deps: ProduceCommandDeps = {}): Promise<ProduceStats> {
+  const started = Date.now();
+  const config = deps.config ?? loadConfig();
+  const write = deps.log ?? ((text: string) => void process.stderr.write(text));
+  const topic = options.topic ?? (config.kafka.topics[0] as string);
+  const { stream, size } = openInput(options.input);
+
+  const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'produce' });
+  const kafka = createKafka(config.kafka, log);
+  if (config.kafka.createTopics) await ensureTopic(kafka, topic, config.kafka.topicPartitions);
+  const sender = await EventSender.connect(kafka, topic);
+
+  const bar = (deps.progress ?? process.stderr.isTTY) && size !== null ? newBar() : null;
+  const held: string[] = [];
+  const report = (text: string) => (bar ? held.push(text) : write(text));
+  const stats: ProduceStats = { topic, lines: 0, sent: 0, skipped: 0 };
+  let readBytes = 0;
+  bar?.start(size ?? 0, 0, { sent: 0 });
+  try {
+    for await (const line of readLines(stream, (bytes) => (readBytes += bytes))) {
+      stats.lines += 1;
+      const verdict = classifyLine(line);
+      if (verdict === null) continue;
+      if ('skip' in verdict) {
+        stats.skipped += 1;
+        if (stats.skipped <= LISTED_SKIPPED_LINES) report(`line ${stats.lines}: skipped, ${verdict.skip}\n`);
+        continue;
+      }
+      await sender.add(verdict.key, verdict.value);
+      if (bar && stats.lines % 1000 === 0) bar.update(readBytes, { sent: sender.sent });
+    }
+    await sender.close();
+  } catch (err) {
+    await sender.abort();
+    if (isReadError(err)) throw new UnreadableInputError(options.input, err);
+    throw err;
+  } finally {
+    bar?.stop();
+    for (const text of held) write(text);
+  }
+  stats.sent = sender.sent;
+  if (stats.skipped > LISTED_SKIPPED_LINES) write(`… and ${stats.skipped - LISTED_SKIPPED_LINES} more skipped lines\n`);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  write(`produce: ${stats.sent} events sent to ${topic}, ${stats.skipped} lines skipped, in ${seconds}s\n`);
+  return stats;
+}
+
+function openInput(path: string): { stream: Readable; size: number | null } {
+  if (path === '-') return { stream: process.stdin, size: null };
+  try {
+    const fd = openSync(path, 'r');
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw new Error('is a directory');
+    return { stream: createReadStream('', { fd, highWaterMark: 1 << 20 }), size: stat.isFile() ? stat.size : null };
+  } catch (err) {
+    throw new UnreadableInputError(path, err);
+  }
+}
+
+/** Errors of the input stream itself (as opposed to Kafka's) carry a system error code. */
+function isReadError(err: unknown): boolean {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && (err as NodeJS.ErrnoException).syscall === 'read';
+}
+
+function newBar(): SingleBar {
+  return new SingleBar({
+    stream: process.stderr,
+    format: 'produce [{bar}] {percentage}% | {sent} sent | {duration_formatted}',
+    hideCursor: true,
+    clearOnComplete: true,
+  });
+}
