@@ -130,16 +130,19 @@ export function reconcile(
     sessionNumber += 1;
     const record = sessionRecordOf(state.userKey, session.summary, sessionNumber, previousId);
     const isOpen: 0 | 1 = session.summary.endTs + config.timeoutMs > closeAt ? 1 : 0;
-    const desired = { ...record, is_open: isOpen };
     const written = session.written;
     previousId = record.session_id;
-    if (written && sameContent(written, desired)) continue;
-
     if (!written) {
-      const row = { ...desired, version: 1 };
+      // A new row: one copy of the record instead of two (the same object as `{ ...desired, version: 1 }`).
+      const row = { ...record, is_open: isOpen, version: 1 };
       changes.push({ kind: 'start', write: row });
       session.written = row;
-    } else if (written.session_id !== record.session_id) {
+      continue;
+    }
+    const desired = { ...record, is_open: isOpen };
+    if (sameContent(written, desired)) continue;
+
+    if (written.session_id !== record.session_id) {
       // An earlier event moved the start, and with it the id: a different row altogether.
       const row = { ...desired, version: 1 };
       changes.push({ kind: 'retract', cancel: written }, { kind: 'start', write: row });

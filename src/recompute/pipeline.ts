@@ -91,11 +91,14 @@ export interface BatchResult {
 }
 
 /**
- * Parses a batch of whole lines (as `readLines` splits them: on `\n`, a trailing CR dropped, a
- * last line without newline counted when not empty) and hands each valid event to `onEvent`.
+ * Parses a batch of whole lines, as UTF-8 bytes, as `readLines` splits them (on `\n`, a trailing
+ * CR dropped, a last line without newline counted when not empty), and hands each valid event
+ * to `onEvent`. (Decoding the batch at once gives the text `readLines` gives: a UTF-8 sequence
+ * never spans a newline. Reading ASCII lines from a Latin-1 view instead was measured: no gain.)
  */
-export function parseBatch(text: string, onEvent: (event: SessionEvent, line: string) => void): BatchResult {
+export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void): BatchResult {
   const result: BatchResult = { lines: 0, events: 0, invalid: [] };
+  const text = bytes.toString('utf8');
   const length = text.length;
   let start = 0;
   while (start < length) {

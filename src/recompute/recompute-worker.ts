@@ -33,8 +33,8 @@ const sampleHeap = () => {
 function handle(request: WorkerRequest): Record<string, unknown> {
   switch (request.type) {
     case 'parse': {
-      const text = Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength).toString('utf8');
-      const result = parseBatch(text, (event, line) => writer.add(event, line));
+      const bytes = Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength);
+      const result = parseBatch(bytes, (event, line) => writer.add(event, line));
       sampleHeap();
       return { ...result };
     }

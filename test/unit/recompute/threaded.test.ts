@@ -143,6 +143,34 @@ describe('recompute with worker threads', () => {
     expect(readdirSync(spillDir)).toEqual([]);
   });
 
+  it('reads invalid UTF-8 and non-ASCII lines as the in-process path does', async () => {
+    const valid = (key: string) => JSON.stringify({ event_id: key, type: 'page_view', timestamp: BASE, anonymous_id: key });
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 300; i++) {
+      parts.push(Buffer.from(valid(`k${i % 17}-${['a', 'é', '😀', '\u00ff'][i % 4]}`) + '\n'));
+      if (i % 10 === 0) parts.push(Buffer.from([0x7b, 0x22, 0xff, 0xc3, 0x22, 0x0a])); // {"<ff><c3>"
+      if (i % 15 === 0) parts.push(Buffer.concat([Buffer.from(valid(`bad-${i}`).slice(0, -2)), Buffer.from([0xe2, 0x82, 0x22, 0x7d, 0x0d, 0x0a])]));
+      if (i % 20 === 0) parts.push(Buffer.from(valid(`x${i}`).replace(`x${i}`, `x\xed\xa0\x80${i}`), 'latin1'), Buffer.from('\n'));
+    }
+    const bytes = Buffer.concat(parts);
+    const chunks = (seed: number) => {
+      const rnd = random(seed);
+      const out: Buffer[] = [];
+      for (let at = 0; at < bytes.length; ) {
+        const n = 1 + Math.floor(rnd() * 500);
+        out.push(bytes.subarray(at, at + n));
+        at += n;
+      }
+      return out;
+    };
+    const inProcess = await run(chunks(11), { threads: 0 });
+    const threaded = await run(chunks(12), { threads: 2, spillDir });
+    expect(inProcess.stats.invalid).toBeGreaterThan(0);
+    expect(threaded.out).toBe(inProcess.out);
+    expect(threaded.invalid).toEqual(inProcess.invalid);
+    expect(withoutRuns(threaded.stats)).toEqual(withoutRuns(inProcess.stats));
+  });
+
   it('handles an empty input and an input of blank and invalid lines only', async () => {
     for (const text of ['', '\n\n', 'nope\n\n{}']) {
       const inProcess = await run(chunked(text, 7, 3), { threads: 0 });
