@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+#
+# sessionizer: the streaming worker and its command line in one small image.
+#
+#   docker build -t sessionizer .
+#   docker run --init --env-file worker.env -p 9464:9464 sessionizer            # sessionizer worker
+#   docker run --init --env-file worker.env sessionizer migrate                 # any other command
+#
+# Three stages: `build` compiles TypeScript with the dev dependencies; `deps` installs the
+# production dependencies alone (`npm ci --omit=dev`: no TypeScript, no test tools, no chdb);
+# the runtime stage holds those, the compiled dist/ (with the Lua scripts in
+# dist/state/scripts) and schemas/ (migrations read schemas/clickhouse), and runs as the
+# unprivileged `node` user. Configuration comes from the environment only (README,
+# docs/operations.md); secrets preferably as mounted files through the *_FILE variables.
+#
+# Node 24 is the current LTS line (Node 20 reached its end of life in April 2026). The
+# dependencies are pure JavaScript, so install scripts are skipped (--ignore-scripts).
+
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+    && npm cache clean --force
+
+FROM ${NODE_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="sessionizer" \
+      org.opencontainers.image.description="Kafka to Redis to ClickHouse worker that turns product events into analytics sessions" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY schemas ./schemas
+USER node
+# /metrics, /healthz and /readyz (HTTP_PORT, default 9464).
+EXPOSE 9464
+# Liveness of the worker. The slim image has no curl: probe with node itself.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 9464) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["worker"]
