@@ -113,13 +113,17 @@ export async function recompute(input: Readable, output: Writable, options: Reco
   if (threads <= 0) return recomputeInProcess(readLines(input, options.onReadBytes), output, options);
   if (options.threads !== undefined) return recomputeThreaded(toBuffers(input, options.onReadBytes), output, options, threads, bucketCount(knownSize(input), threads));
 
-  // Read ahead until the input is known to be large enough for threads (or has ended).
   const size = knownSize(input);
+  if (size !== null) {
+    if (size < THREADS_MIN_BYTES) return recomputeInProcess(readLines(input, options.onReadBytes), output, options);
+    return recomputeThreaded(toBuffers(input, options.onReadBytes), output, options, threads, bucketCount(size, threads));
+  }
+  // Size unknown (stdin, a pipe): read ahead until the input is large enough for threads, or ends.
   const source = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headBytes = 0;
   let ended = false;
-  if (size === null || size >= THREADS_MIN_BYTES) {
+  try {
     while (headBytes < THREADS_MIN_BYTES) {
       const next = await source.next();
       if (next.done) {
@@ -131,10 +135,13 @@ export async function recompute(input: Readable, output: Writable, options: Reco
       head.push(chunk);
       headBytes += chunk.length;
     }
+  } catch (err) {
+    await source.return?.();
+    throw err;
   }
   const chunks = replay(head, ended ? null : source, options.onReadBytes);
-  if (headBytes < THREADS_MIN_BYTES) return recomputeInProcess(readLines(chunks), output, options);
-  return recomputeThreaded(chunks, output, options, threads, bucketCount(size, threads));
+  if (ended) return recomputeInProcess(readLines(chunks), output, options);
+  return recomputeThreaded(chunks, output, options, threads, UNKNOWN_SIZE_BUCKETS);
 }
 
 function bucketCount(inputBytes: number | null, threads: number): number {
@@ -178,10 +185,17 @@ async function* replay(
     head[i] = EMPTY; // do not keep what was consumed
   }
   if (!rest) return;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) {
-    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
-    onBytes?.(chunk.length);
-    yield chunk;
+  let done = false;
+  try {
+    for (let next = await rest.next(); !next.done; next = await rest.next()) {
+      const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      onBytes?.(chunk.length);
+      yield chunk;
+    }
+    done = true;
+  } finally {
+    // Stopped early (an error downstream): let the stream close, as `for await` would.
+    if (!done) await rest.return?.();
   }
 }
 const EMPTY = Buffer.alloc(0);
