@@ -2,7 +2,7 @@
  * The output shape of a session: the fields of SPEC §2 (`SessionRecord`), plus, for the
  * ClickHouse table of SPEC §4, whether the session is still open and the row version.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { Channel } from '../events/event-schema';
 import { formatTimestamp } from '../events/timestamp';
 import type { SessionSummary } from './summary';
@@ -79,9 +79,14 @@ export interface SessionRow extends SessionRecord {
   version: number;
 }
 
+const ONE_SHOT = typeof crypto.hash === 'function';
+
 /** `session_id`: first 32 hex characters of SHA-256 of `user_key + "|" + started_at_ms`. */
 export function sessionIdOf(userKey: string, startedAtMs: number): string {
-  return createHash('sha256').update(`${userKey}|${startedAtMs}`, 'utf8').digest('hex').slice(0, 32);
+  const text = `${userKey}|${startedAtMs}`;
+  // One-shot crypto.hash (Node ≥ 20.12) is ~3× cheaper than a Hash object; same digest (UTF-8).
+  if (ONE_SHOT) return crypto.hash('sha256', text, 'hex').slice(0, 32);
+  return crypto.createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
 }
 
 export function sessionRecordOf(
