@@ -1,0 +1,228 @@
+/**
+ * deploy/kubernetes: every manifest is valid against the JSON schema of its kind (kubernetes-models
+ * for the Kubernetes API, @kubernetes-models/keda for KEDA's CRDs) with no unknown fields, and
+ * the pieces fit together: the ConfigMap's keys are settings of src/config.ts that load, the
+ * passwords come from the Secret as files, probes hit /healthz and /readyz on HTTP_PORT, the
+ * grace period outlasts SHUTDOWN_TIMEOUT_SECONDS, and KEDA scales the right group up to the
+ * partition count.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { checkEnv } from './deploy-env';
+import { REPO } from './dockerfile-model';
+import { declarationOf, unknownFields } from './k8s-strict';
+
+const DIR = join(REPO, 'deploy', 'kubernetes');
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Manifest {
+  file: string;
+  doc: Obj;
+}
+
+/** Kubernetes reads YAML 1.1 (`0440` is octal there). */
+function load(file: string): Obj[] {
+  return parseAllDocuments(readFileSync(join(DIR, file), 'utf8'), { version: '1.1' }).map((d) => {
+    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+    return d.toJS() as Obj;
+  });
+}
+
+const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+const MANIFESTS: Manifest[] = FILES.flatMap((file) => load(file).map((doc) => ({ file, doc })));
+const KUSTOMIZATION = load('kustomization.yaml')[0] as Obj;
+
+/** apiVersion/kind → [package, model path]. */
+const MODELS: Record<string, [string, string]> = {
+  'v1/ConfigMap': ['kubernetes-models', 'v1/ConfigMap'],
+  'v1/Secret': ['kubernetes-models', 'v1/Secret'],
+  'v1/Service': ['kubernetes-models', 'v1/Service'],
+  'apps/v1/Deployment': ['kubernetes-models', 'apps/v1/Deployment'],
+  'batch/v1/Job': ['kubernetes-models', 'batch/v1/Job'],
+  'policy/v1/PodDisruptionBudget': ['kubernetes-models', 'policy/v1/PodDisruptionBudget'],
+  'keda.sh/v1alpha1/ScaledObject': ['@kubernetes-models/keda', 'keda.sh/v1alpha1/ScaledObject'],
+  'keda.sh/v1alpha1/TriggerAuthentication': ['@kubernetes-models/keda', 'keda.sh/v1alpha1/TriggerAuthentication'],
+};
+
+function one(kind: string): Obj {
+  const found = MANIFESTS.filter((m) => m.doc.kind === kind);
+  expect(found).toHaveLength(1);
+  return (found[0] as Manifest).doc;
+}
+
+const configMap = one('ConfigMap');
+const secret = one('Secret');
+const deployment = one('Deployment');
+const job = one('Job');
+const scaledObject = one('ScaledObject');
+const triggerAuth = one('TriggerAuthentication');
+const data = configMap.data as Record<string, string>;
+const podLabels = deployment.spec.template.metadata.labels as Record<string, string>;
+const worker = (deployment.spec.template.spec.containers as Obj[]).find((c) => c.name === 'worker') as Obj;
+
+const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+describe('Kubernetes manifests: schemas', () => {
+  it('has the expected kinds, each file listed in kustomization.yaml', () => {
+    expect(MANIFESTS.map((m) => m.doc.kind).sort()).toEqual(
+      ['ConfigMap', 'Deployment', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'Secret', 'Service', 'TriggerAuthentication'].sort(),
+    );
+    expect([...(KUSTOMIZATION.resources as string[])].sort()).toEqual([...FILES].sort());
+  });
+
+  it.each(MANIFESTS.map((m) => [`${m.file}: ${m.doc.kind} ${m.doc.metadata?.name}`, m] as const))('%s validates against its JSON schema, no unknown fields', (_, { doc }) => {
+    const model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+    expect(model).toBeDefined();
+    const [pkg, path] = model as [string, string];
+    const exported = require(`${pkg}/${path}`) as Record<string, new (data: unknown) => { validate(): void }>; // eslint-disable-line @typescript-eslint/no-require-imports
+    const Model = exported[posix.basename(path)] as new (data: unknown) => { validate(): void };
+    expect(() => new Model(doc).validate()).not.toThrow();
+    expect(unknownFields(doc, declarationOf(pkg, path))).toEqual([]);
+    expect(doc.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(doc.metadata.namespace).toBeUndefined(); // kustomization.yaml sets it
+  });
+
+  it('the schema check does catch mistakes (a wrong type, a missing required field, a typo)', () => {
+    const { Deployment } = require('kubernetes-models/apps/v1/Deployment') as { Deployment: new (d: unknown) => { validate(): void } }; // eslint-disable-line @typescript-eslint/no-require-imports
+    const broken = structuredClone(deployment);
+    broken.spec.template.spec.containers[0].livenessProbe.periodSeconds = 'often';
+    expect(() => new Deployment(broken).validate()).toThrow(/periodSeconds must be integer/);
+    const { ScaledObject } = require('@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject') as { ScaledObject: new (d: unknown) => { validate(): void } }; // eslint-disable-line @typescript-eslint/no-require-imports
+    const noTarget = structuredClone(scaledObject);
+    delete noTarget.spec.scaleTargetRef;
+    expect(() => new ScaledObject(noTarget).validate()).toThrow(/scaleTargetRef/);
+    const typo = structuredClone(deployment);
+    typo.spec.template.spec.containers[0].readinesProbe = typo.spec.template.spec.containers[0].readinessProbe;
+    expect(unknownFields(typo, declarationOf('kubernetes-models', 'apps/v1/Deployment'))).toEqual(['.spec.template.spec.containers[0].readinesProbe']);
+  });
+});
+
+describe('Kubernetes manifests: configuration', () => {
+  const required = ['KAFKA_BROKERS', 'KAFKA_TOPICS', 'KAFKA_GROUP_ID', 'REDIS_URL', 'REDIS_PASSWORD', 'CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE'];
+
+  it('ConfigMap keys are settings of src/config.ts, passwords only as *_FILE, and the whole loads', () => {
+    const { problems, config } = checkEnv(data, required);
+    expect(problems).toEqual([]);
+    expect(config?.kafka.sasl?.mechanism).toBe('scram-sha-512');
+    expect(config?.redis.tls).toBe(true);
+    expect(config?.clickhouse.url).toMatch(/^https:/);
+  });
+
+  it('every *_FILE is a key of the Secret, mounted read-only where the worker and the migrate job look', () => {
+    const keys = Object.keys({ ...secret.stringData, ...secret.data });
+    for (const pod of [deployment.spec.template.spec, job.spec.template.spec] as Obj[]) {
+      const container = pod.containers[0] as Obj;
+      expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
+      expect(container.env ?? []).toEqual([]);
+      for (const [key, path] of Object.entries(data).filter(([k]) => k.endsWith('_FILE'))) {
+        const mount = (container.volumeMounts as Obj[]).find((m) => path.startsWith(`${m.mountPath}/`));
+        expect({ key, mounted: Boolean(mount) }).toEqual({ key, mounted: true });
+        expect(mount?.readOnly).toBe(true);
+        const volume = (pod.volumes as Obj[]).find((v) => v.name === mount?.name);
+        expect(volume?.secret?.secretName).toBe(secret.metadata.name);
+        expect(volume?.secret?.defaultMode).toBe(0o440);
+        expect(keys).toContain(posix.basename(path));
+      }
+    }
+  });
+
+  it('the Secret holds placeholders only, never a real credential', () => {
+    for (const value of Object.values(secret.stringData as Record<string, string>)) expect(value).toBe('REPLACE_ME');
+    expect(secret.data).toBeUndefined();
+  });
+});
+
+describe('Kubernetes manifests: the worker Deployment', () => {
+  const port = Number(data.HTTP_PORT);
+
+  it('runs `worker` as a non-root user with a read-only root filesystem', () => {
+    expect(worker.args).toEqual(['worker']);
+    const pod = deployment.spec.template.spec as Obj;
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
+    expect(worker.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(matches(deployment.spec.selector.matchLabels, podLabels)).toBe(true);
+  });
+
+  it('probes liveness on /healthz and readiness on /readyz, on the HTTP_PORT of the ConfigMap', () => {
+    const named = (worker.ports as Obj[]).find((p) => p.name === worker.livenessProbe.httpGet.port);
+    expect(named?.containerPort).toBe(port);
+    expect(worker.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(worker.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(worker.readinessProbe.httpGet.port).toBe(worker.livenessProbe.httpGet.port);
+    expect(deployment.spec.template.metadata.annotations['prometheus.io/port']).toBe(String(port));
+  });
+
+  it('requests CPU and memory and limits memory', () => {
+    expect(worker.resources.requests).toEqual({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(worker.resources.limits.memory).toEqual(expect.any(String));
+  });
+
+  it('gives the pod longer to stop than SHUTDOWN_TIMEOUT_SECONDS', () => {
+    expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(Number(data.SHUTDOWN_TIMEOUT_SECONDS) + 5);
+  });
+
+  it('spreads its pods over zones and nodes', () => {
+    const constraints = deployment.spec.template.spec.topologySpreadConstraints as Obj[];
+    expect(constraints.map((c) => c.topologyKey).sort()).toEqual(['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+    for (const c of constraints) expect(matches(c.labelSelector.matchLabels, podLabels)).toBe(true);
+  });
+
+  it('the PodDisruptionBudget and the Service select exactly the worker pods', () => {
+    const pdb = one('PodDisruptionBudget');
+    expect(matches(pdb.spec.selector.matchLabels, podLabels)).toBe(true);
+    expect(pdb.spec.maxUnavailable ?? deployment.spec.replicas - pdb.spec.minAvailable).toBe(1);
+    const service = one('Service');
+    expect(matches(service.spec.selector, podLabels)).toBe(true);
+    expect((worker.ports as Obj[]).map((p) => p.name)).toContain(service.spec.ports[0].targetPort);
+  });
+
+  it('the migrate Job runs `migrate` once, with retries and a deadline', () => {
+    const container = job.spec.template.spec.containers[0] as Obj;
+    expect(container.args).toEqual(['migrate']);
+    expect(container.image).toBe(worker.image);
+    expect(['OnFailure', 'Never']).toContain(job.spec.template.spec.restartPolicy);
+    expect(job.spec.backoffLimit).toBeGreaterThan(0);
+    expect(job.spec.activeDeadlineSeconds).toBeGreaterThan(0);
+  });
+});
+
+describe('Kubernetes manifests: KEDA', () => {
+  const trigger = (scaledObject.spec.triggers as Obj[])[0] as Obj;
+
+  it('scales the worker Deployment on the lag of its own consumer group and topic', () => {
+    expect(scaledObject.spec.scaleTargetRef.name).toBe(deployment.metadata.name);
+    expect(trigger.type).toBe('kafka');
+    expect(trigger.metadata.consumerGroup).toBe(data.KAFKA_GROUP_ID);
+    expect(trigger.metadata.topic).toBe(data.KAFKA_TOPICS?.split(',')[0]);
+    expect(trigger.metadata.bootstrapServers).toBe(data.KAFKA_BROKERS);
+    expect(Number(trigger.metadata.lagThreshold)).toBeGreaterThan(0);
+    expect(trigger.metadata.tls === 'enable').toBe(data.KAFKA_SSL === 'true');
+    const kedaSasl: Record<string, string> = { plain: 'plaintext', 'scram-sha-256': 'scram_sha256', 'scram-sha-512': 'scram_sha512' };
+    expect(trigger.metadata.sasl).toBe(kedaSasl[data.KAFKA_SASL_MECHANISM ?? '']);
+  });
+
+  it('allows 1 to partition-count replicas (never 0: sessions close by the clock), as README.md says', () => {
+    expect(scaledObject.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+    expect(scaledObject.spec.maxReplicaCount).toBe(Number(data.KAFKA_TOPIC_PARTITIONS));
+    const readme = readFileSync(join(DIR, 'README.md'), 'utf8');
+    expect(readme).toContain('maxReplicaCount');
+    expect(readme).toContain('KAFKA_TOPIC_PARTITIONS');
+  });
+
+  it('authenticates with the Secret and the worker container environment', () => {
+    expect(trigger.authenticationRef.name).toBe(triggerAuth.metadata.name);
+    const params = [...(triggerAuth.spec.secretTargetRef as Obj[]), ...(triggerAuth.spec.env as Obj[])].map((p) => p.parameter).sort();
+    expect(params).toEqual(['password', 'username']);
+    for (const ref of triggerAuth.spec.secretTargetRef as Obj[]) {
+      expect(ref.name).toBe(secret.metadata.name);
+      expect(Object.keys(secret.stringData)).toContain(ref.key);
+    }
+    for (const ref of triggerAuth.spec.env as Obj[]) {
+      expect(ref.containerName).toBe(worker.name);
+      expect(Object.keys(data)).toContain(ref.name);
+    }
+  });
+});
