@@ -1,0 +1,216 @@
+/**
+ * The Redis side of recalculation (docs/recalculation.md): finds where the streaming worker
+ * keeps a user's state, and rewrites the state's session counters (`c` = sessions already
+ * forgotten, `l` = the last one's id) so that the worker numbers the sessions it still holds,
+ * and every later one, after what recalculation found.
+ *
+ * The worker loads a state, runs the engine and commits the result with `commitBatch`, which
+ * checks only the partition's epoch. A plain SET of a state between its load and its commit
+ * would be overwritten, so `adjustUserCounters.lua` writes each state only if it is still what
+ * we read, and then bumps the partition's epoch: the worker's next commit is fenced, it
+ * re-claims the partition and reloads. Users whose sessions must be renumbered are put in the
+ * close zset with score 0, so the worker reconciles them at its next batch or tick.
+ *
+ * Partitions are found by their meta hash (`{prefix:topic:N}:meta`, see keys.ts), which the
+ * worker creates when it first claims a partition: one SCAN per topic at start-up, which walks
+ * the whole key space once, and needs no connection to Kafka.
+ */
+import type Redis from 'ioredis';
+import { isIdle, type KeyState } from '../engine/engine';
+import { StateCorruptError } from '../errors';
+import { decodeState, encodeState } from './codec';
+import { PartitionKeys } from './keys';
+
+export interface StatePartition {
+  topic: string;
+  partition: number;
+  keys: PartitionKeys;
+}
+
+/** A user's state as found in one partition. */
+export interface FoundState {
+  partition: StatePartition;
+  /** The stored value exactly as read: the expected value of the compare-and-set. */
+  text: string;
+  state: KeyState;
+}
+
+/** A pending outbox entry of a partition: session rows the worker committed, maybe not yet in ClickHouse. */
+export interface PendingOutboxEntry {
+  partition: StatePartition;
+  seq: number;
+  payload: string;
+  /** The deduplication token the worker inserts this entry with. */
+  token: string;
+}
+
+export interface CounterUpdate {
+  userKey: string;
+  /** The value read (null: there was no state), which must still be there. */
+  expected: string | null;
+  count: number;
+  lastId: string;
+  /** Whether the worker must reconcile the user promptly (it holds sessions to renumber). */
+  due: boolean;
+}
+
+interface AdjustCommands {
+  adjustUserCounters(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
+}
+
+/**
+ * The token the worker's `PartitionProcessor` inserts an outbox entry with; an entry flushed by
+ * us and by the worker lands once. Must stay equal to the one in partition-processor.ts.
+ */
+export function outboxToken(topic: string, partition: number, seq: number): string {
+  return `${topic}:${partition}:outbox:${seq}`;
+}
+
+/**
+ * The stored value with new counters: the state as it is (sessions, seen ids) with `c`/`l`
+ * replaced, or a compact record when there was no state.
+ */
+export function withCounters(userKey: string, text: string | null, count: number, lastId: string): string {
+  const state = text === null ? newCompactState(userKey) : decodeState(userKey, text);
+  state.forgottenCount = count;
+  state.forgottenLastId = lastId;
+  return encodeState(state);
+}
+
+function newCompactState(userKey: string): KeyState {
+  return { userKey, sessions: [], seen: new Map(), forgottenCount: 0, forgottenLastId: '', retracted: [] };
+}
+
+export class UserCounterStore {
+  private partitionList: StatePartition[] | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly topics: readonly string[],
+    /** TTL of a compact record we create, as the worker's USER_RECORD_TTL_DAYS. */
+    private readonly idleTtlSeconds: number,
+  ) {}
+
+  /** Partitions of the configured topics that hold worker state, ordered by topic and number. */
+  async partitions(): Promise<StatePartition[]> {
+    if (this.partitionList) return this.partitionList;
+    const found: StatePartition[] = [];
+    for (const topic of this.topics) {
+      const head = `{${this.prefix}:${topic}:`;
+      const pattern = `${globEscape(head)}*}:meta`;
+      const numbers = new Set<number>();
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
+        cursor = next;
+        for (const key of keys) {
+          const middle = key.slice(head.length, key.length - '}:meta'.length);
+          if (/^\d+$/.test(middle)) numbers.add(Number(middle));
+        }
+      } while (cursor !== '0');
+      for (const partition of [...numbers].sort((a, b) => a - b)) {
+        found.push({ topic, partition, keys: new PartitionKeys(this.prefix, topic, partition) });
+      }
+    }
+    this.partitionList = found;
+    return found;
+  }
+
+  /** Each user's states, in every partition that has one (normally one; none for a key never streamed). */
+  async locate(userKeys: readonly string[]): Promise<Map<string, FoundState[]>> {
+    const located = new Map<string, FoundState[]>();
+    const partitions = await this.partitions();
+    if (userKeys.length === 0 || partitions.length === 0) return located;
+    const pipeline = this.redis.pipeline();
+    for (const p of partitions) pipeline.mget(userKeys.map((k) => p.keys.user(k)));
+    const replies = (await pipeline.exec()) ?? [];
+    partitions.forEach((partition, i) => {
+      const [err, values] = replies[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      (values as Array<string | null>).forEach((text, j) => {
+        if (text == null) return;
+        const userKey = userKeys[j] as string;
+        let state: KeyState;
+        try {
+          state = decodeState(userKey, text);
+        } catch (cause) {
+          throw new StateCorruptError(partition.keys.user(userKey), cause);
+        }
+        const list = located.get(userKey);
+        const entry = { partition, text, state };
+        if (list) list.push(entry);
+        else located.set(userKey, [entry]);
+      });
+    });
+    return located;
+  }
+
+  /** Each partition's event-time watermark (null before its first commit), by `topic:partition`. */
+  async watermarks(): Promise<Map<string, number | null>> {
+    const partitions = await this.partitions();
+    const result = new Map<string, number | null>();
+    if (partitions.length === 0) return result;
+    const pipeline = this.redis.pipeline();
+    for (const p of partitions) pipeline.hget(p.keys.meta, 'watermark');
+    const replies = (await pipeline.exec()) ?? [];
+    partitions.forEach((p, i) => {
+      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      result.set(partitionId(p.topic, p.partition), value == null || value === '' ? null : Number(value));
+    });
+    return result;
+  }
+
+  /** Outbox entries the worker committed but has not confirmed in ClickHouse yet, of every partition. */
+  async pendingOutbox(): Promise<PendingOutboxEntry[]> {
+    const partitions = await this.partitions();
+    if (partitions.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const p of partitions) pipeline.hgetall(p.keys.outbox);
+    const replies = (await pipeline.exec()) ?? [];
+    const entries: PendingOutboxEntry[] = [];
+    partitions.forEach((partition, i) => {
+      const [err, hash] = replies[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      for (const [seq, payload] of Object.entries((hash ?? {}) as Record<string, string>)) {
+        entries.push({ partition, seq: Number(seq), payload, token: outboxToken(partition.topic, partition.partition, Number(seq)) });
+      }
+    });
+    return entries.sort((a, b) => a.partition.topic.localeCompare(b.partition.topic) || a.partition.partition - b.partition.partition || a.seq - b.seq);
+  }
+
+  /**
+   * Writes the counters of users of one partition, each only if its state is still the one read
+   * (`expected`), and fences the partition's owner when any was written. Returns the user keys
+   * whose state had changed meanwhile (read them again and retry).
+   */
+  async adjust(partition: StatePartition, updates: readonly CounterUpdate[]): Promise<string[]> {
+    if (updates.length === 0) return [];
+    const keys = [partition.keys.meta, partition.keys.closeDeadlines];
+    const args: string[] = [];
+    for (const u of updates) {
+      keys.push(partition.keys.user(u.userKey));
+      const value = withCounters(u.userKey, u.expected, u.count, u.lastId);
+      const newlyIdle = u.expected === null;
+      args.push(u.userKey, u.expected ?? '', value, newlyIdle ? String(this.idleTtlSeconds) : '', u.due ? '1' : '0');
+    }
+    const results = await (this.redis as unknown as AdjustCommands).adjustUserCounters(keys.length, ...keys, ...args);
+    return updates.filter((_, i) => Number(results[i]) !== 1).map((u) => u.userKey);
+  }
+}
+
+/** `topic:partition`, the key of `watermarks()`. */
+export function partitionId(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+/** Whether the state holds sessions the worker may still change (and renumber). */
+export function holdsSessions(state: KeyState): boolean {
+  return !isIdle(state);
+}
+
+/** Escapes Redis glob characters, so a prefix or topic matches only itself. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
