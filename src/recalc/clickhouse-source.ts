@@ -1,0 +1,338 @@
+/**
+ * What recalculation reads from ClickHouse (schemas/clickhouse/001_sessions.sql, 002_events.sql):
+ * the user keys with events since a date, page by page; for a page of keys, where each key's
+ * recalculation starts, the sessions before and after that point, and the events after it.
+ *
+ * Every query takes the page's keys as an array parameter, and per-key start times as a second
+ * array used through `transform(user_key, keys, starts, 0)`, so one statement serves a page.
+ * Times cross as epoch milliseconds (`toUnixTimestamp64Milli`), never as text.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { SESSION_FIELDS, type SessionRow } from '../engine/session-row';
+import { parseSessionEvent } from '../events/parse-event';
+import type { SessionEvent } from '../events/session-event';
+import { formatTimestamp } from '../events/timestamp';
+import { PLAIN_IDENTIFIER } from '../clickhouse/client';
+
+/** Results must carry 64-bit integers as JSON numbers (times in ms, versions, durations). */
+const READ_SETTINGS = { output_format_json_quote_64bit_integers: 0 } as const;
+/** Rounds of moving a key's start point earlier before giving up (see `startPoints`). */
+const MAX_START_ROUNDS = 100;
+
+/** Sessions of a key before its start point: how many, and the last one's id. */
+export interface Seed {
+  count: number;
+  lastId: string;
+}
+
+/** One key's events from its start point on, as the engine sees them. */
+export interface UserEvents {
+  userKey: string;
+  /** In the order of the query: (timestamp, event_id); the caller puts ties in recompute's order. */
+  events: SessionEvent[];
+  /** Kafka topic and partition of the key's latest event that came through the worker, if any. */
+  streamedFrom: { topic: string; partition: number } | null;
+  /** Rows whose `raw` and columns make no valid event (skipped). */
+  invalid: number;
+}
+
+interface EventRowOut {
+  user_key: string;
+  ts: number;
+  raw: string;
+  event_id: string;
+  type: string;
+  name: string;
+  channel: string;
+  key_event: number;
+  anonymous_id: string;
+  user_id: string;
+  page_url: string;
+  page_path: string;
+  page_title: string;
+  page_referrer: string;
+  campaign_source: string;
+  campaign_medium: string;
+  campaign_name: string;
+  campaign_term: string;
+  campaign_content: string;
+  device_type: string;
+  device_os: string;
+  device_browser: string;
+  device_app_version: string;
+  geo_country: string;
+  geo_region: string;
+  geo_city: string;
+  kafka_topic: string;
+  kafka_partition: number;
+}
+
+const EVENT_COLUMNS = [
+  'user_key',
+  'toUnixTimestamp64Milli(timestamp) AS ts',
+  'raw',
+  'event_id',
+  'type',
+  'name',
+  'channel',
+  'key_event',
+  'anonymous_id',
+  'user_id',
+  'page_url',
+  'page_path',
+  'page_title',
+  'page_referrer',
+  'campaign_source',
+  'campaign_medium',
+  'campaign_name',
+  'campaign_term',
+  'campaign_content',
+  'device_type',
+  'device_os',
+  'device_browser',
+  'device_app_version',
+  'geo_country',
+  'geo_region',
+  'geo_city',
+  'kafka_topic',
+  'kafka_partition',
+].join(', ');
+
+/** Times as ms under other names: an alias named like its column would stand for it in WHERE. */
+const SESSION_COLUMNS = [
+  ...SESSION_FIELDS.map((f) => (f === 'started_at' || f === 'ended_at' ? `toUnixTimestamp64Milli(${f}) AS ${f}_ms` : f)),
+  'is_open',
+  'version',
+].join(', ');
+
+/** `user_key`'s start point in ms, from the page's arrays. */
+const START = 'transform(user_key, {keys:Array(String)}, {starts:Array(Int64)}, toInt64(0))';
+
+export class ClickHouseSource {
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly database: string,
+  ) {
+    if (!PLAIN_IDENTIFIER.test(database)) throw new Error(`not a plain database name: ${database}`);
+  }
+
+  /** How many user keys have an event at or after `sinceMs` (for progress). */
+  async countUsers(sinceMs: number): Promise<number> {
+    const rows = await this.rows<{ n: number }>(
+      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
+      { since: sinceMs },
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** The next `limit` user keys after `after` (in key order) with an event at or after `sinceMs`. */
+  async userPage(sinceMs: number, after: string, limit: number): Promise<string[]> {
+    const rows = await this.rows<{ user_key: string }>(
+      `SELECT user_key FROM ${this.database}.events
+       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > {after:String}
+       GROUP BY user_key ORDER BY user_key LIMIT {limit:UInt32}`,
+      { since: sinceMs, after, limit },
+    );
+    return rows.map((r) => r.user_key);
+  }
+
+  /**
+   * Each key's start point: the latest time at or before `sinceMs` that is a clean session
+   * boundary, so that the session open at `sinceMs` is rebuilt whole and nothing before the point
+   * can change what comes after it. Starting from `sinceMs`, a key's point moves to
+   *   - the start of a current session that began before it and ended less than T before it
+   *     (or spans it), and
+   *   - the earliest event less than T before it (an event no session holds yet: one too late for
+   *     streaming, or any event when T grew),
+   * until neither exists. Usually one or two rounds.
+   */
+  async startPoints(keys: readonly string[], sinceMs: number, timeoutMs: number): Promise<Map<string, number>> {
+    const starts = new Map(keys.map((k) => [k, sinceMs]));
+    let moving = [...keys];
+    for (let round = 0; moving.length > 0; round++) {
+      if (round >= MAX_START_ROUNDS) {
+        throw new Error(`recalculation: no clean session boundary found for ${moving.length} user keys (e.g. ${moving[0]}) within ${MAX_START_ROUNDS} rounds`);
+      }
+      const params = { keys: moving, starts: moving.map((k) => starts.get(k) as number), timeout: timeoutMs };
+      const [sessions, events] = await Promise.all([
+        this.rows<{ user_key: string; at: number }>(
+          `SELECT user_key, min(toUnixTimestamp64Milli(started_at)) AS at FROM ${this.database}.sessions FINAL
+           WHERE user_key IN {keys:Array(String)} AND sign = 1
+             AND toUnixTimestamp64Milli(started_at) < ${START}
+             AND toUnixTimestamp64Milli(ended_at) >= ${START} - {timeout:Int64}
+           GROUP BY user_key`,
+          params,
+        ),
+        this.rows<{ user_key: string; at: number }>(
+          `SELECT user_key, min(toUnixTimestamp64Milli(timestamp)) AS at FROM ${this.database}.events
+           WHERE user_key IN {keys:Array(String)}
+             AND toUnixTimestamp64Milli(timestamp) < ${START}
+             AND toUnixTimestamp64Milli(timestamp) >= ${START} - {timeout:Int64}
+           GROUP BY user_key`,
+          params,
+        ),
+      ]);
+      const moved = new Set<string>();
+      for (const { user_key, at } of [...sessions, ...events]) {
+        const start = starts.get(user_key);
+        if (start !== undefined && Number(at) < start) {
+          starts.set(user_key, Number(at));
+          moved.add(user_key);
+        }
+      }
+      moving = [...moved];
+    }
+    return starts;
+  }
+
+  /** Per key: the current sessions that began before its start point. */
+  async seeds(starts: ReadonlyMap<string, number>): Promise<Map<string, Seed>> {
+    const rows = await this.rows<{ user_key: string; n: number; last: string }>(
+      `SELECT user_key, count() AS n, argMax(session_id, started_at) AS last FROM ${this.database}.sessions FINAL
+       WHERE user_key IN {keys:Array(String)} AND sign = 1 AND toUnixTimestamp64Milli(started_at) < ${START}
+       GROUP BY user_key`,
+      startParams(starts),
+    );
+    return new Map(rows.map((r) => [r.user_key, { count: Number(r.n), lastId: r.last }]));
+  }
+
+  /** Per key: the current rows (`FINAL WHERE sign = 1`) that began at or after its start point, by start. */
+  async currentRows(starts: ReadonlyMap<string, number>): Promise<Map<string, SessionRow[]>> {
+    const rows = await this.rows<Record<string, unknown>>(
+      `SELECT ${SESSION_COLUMNS} FROM ${this.database}.sessions FINAL
+       WHERE user_key IN {keys:Array(String)} AND sign = 1 AND toUnixTimestamp64Milli(started_at) >= ${START}
+       ORDER BY user_key, started_at, session_id, version`,
+      startParams(starts),
+    );
+    const byKey = new Map<string, SessionRow[]>();
+    for (const raw of rows) {
+      const row = toSessionRow(raw);
+      const list = byKey.get(row.user_key);
+      if (list) list.push(row);
+      else byKey.set(row.user_key, [row]);
+    }
+    return byKey;
+  }
+
+  /** Per session id that began at or after its key's start point: the highest version it ever had. */
+  async maxVersions(starts: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+    const rows = await this.rows<{ session_id: string; v: number }>(
+      `SELECT session_id, max(version) AS v FROM ${this.database}.sessions
+       WHERE user_key IN {keys:Array(String)} AND toUnixTimestamp64Milli(started_at) >= ${START}
+       GROUP BY session_id`,
+      startParams(starts),
+    );
+    return new Map(rows.map((r) => [r.session_id, Number(r.v)]));
+  }
+
+  /**
+   * Each key's events from its start point on, one key at a time (streamed, so a page of keys
+   * never has to fit in memory at once). Not FINAL: copies of an event are dropped by the engine
+   * as duplicates, as `recompute` drops them.
+   */
+  async *events(starts: ReadonlyMap<string, number>): AsyncGenerator<UserEvents> {
+    const result = await this.client.query({
+      query: `SELECT ${EVENT_COLUMNS} FROM ${this.database}.events
+              WHERE user_key IN {keys:Array(String)} AND toUnixTimestamp64Milli(timestamp) >= ${START}
+              ORDER BY user_key, timestamp, event_id`,
+      query_params: startParams(starts),
+      format: 'JSONEachRow',
+      clickhouse_settings: READ_SETTINGS,
+    });
+    let current: UserEvents | null = null;
+    let latestStreamed = -Infinity;
+    for await (const batch of result.stream<EventRowOut>()) {
+      for (const line of batch) {
+        const row = line.json<EventRowOut>();
+        if (!current || current.userKey !== row.user_key) {
+          if (current) yield current;
+          current = { userKey: row.user_key, events: [], streamedFrom: null, invalid: 0 };
+          latestStreamed = -Infinity;
+        }
+        const event = toSessionEvent(row);
+        if (event) current.events.push(event);
+        else current.invalid += 1;
+        if (row.kafka_topic !== '' && Number(row.kafka_partition) >= 0 && Number(row.ts) >= latestStreamed) {
+          latestStreamed = Number(row.ts);
+          current.streamedFrom = { topic: row.kafka_topic, partition: Number(row.kafka_partition) };
+        }
+      }
+    }
+    if (current) yield current;
+  }
+
+  private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    const result = await this.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: READ_SETTINGS });
+    return (await result.json()) as T[];
+  }
+}
+
+function startParams(starts: ReadonlyMap<string, number>): { keys: string[]; starts: number[] } {
+  return { keys: [...starts.keys()], starts: [...starts.values()] };
+}
+
+function toSessionRow(raw: Record<string, unknown>): SessionRow {
+  const row: Record<string, unknown> = {};
+  for (const field of SESSION_FIELDS) row[field] = raw[field];
+  row.started_at = formatTimestamp(Number(raw.started_at_ms));
+  row.ended_at = formatTimestamp(Number(raw.ended_at_ms));
+  for (const field of ['duration_ms', 'events', 'views', 'is_engaged', 'is_bounce', 'session_number', 'is_open', 'version']) {
+    row[field] = Number(raw[field]);
+  }
+  return row as unknown as SessionRow;
+}
+
+/**
+ * The engine's view of a stored event: its `raw` message parsed as the worker parsed it, or,
+ * for rows written without `raw` (imports), the event rebuilt from the columns.
+ */
+function toSessionEvent(row: EventRowOut): SessionEvent | null {
+  if (row.raw !== '') {
+    const parsed = parseSessionEvent(row.raw);
+    if (!(parsed instanceof Error)) return parsed;
+  }
+  const parsed = parseSessionEvent(JSON.stringify(eventFromColumns(row)));
+  return parsed instanceof Error ? null : parsed;
+}
+
+function eventFromColumns(row: EventRowOut): Record<string, unknown> {
+  const pick = (entries: Array<[string, string]>): Record<string, string> | undefined => {
+    const object = Object.fromEntries(entries.filter(([, v]) => v !== ''));
+    return Object.keys(object).length > 0 ? object : undefined;
+  };
+  const event: Record<string, unknown> = {
+    event_id: row.event_id,
+    type: row.type,
+    timestamp: Number(row.ts),
+    channel: row.channel || undefined,
+    name: row.name || undefined,
+    anonymous_id: row.anonymous_id || undefined,
+    user_id: row.user_id || undefined,
+    key_event: Number(row.key_event) === 1 ? true : undefined,
+    page: pick([
+      ['url', row.page_url],
+      ['path', row.page_path],
+      ['title', row.page_title],
+      ['referrer', row.page_referrer],
+    ]),
+    campaign: pick([
+      ['source', row.campaign_source],
+      ['medium', row.campaign_medium],
+      ['name', row.campaign_name],
+      ['term', row.campaign_term],
+      ['content', row.campaign_content],
+    ]),
+    device: pick([
+      ['type', row.device_type],
+      ['os', row.device_os],
+      ['browser', row.device_browser],
+      ['app_version', row.device_app_version],
+    ]),
+    geo: pick([
+      ['country', row.geo_country],
+      ['region', row.geo_region],
+      ['city', row.geo_city],
+    ]),
+  };
+  return event;
+}

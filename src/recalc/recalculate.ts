@@ -1,0 +1,308 @@
+/**
+ * Historical recalculation into ClickHouse (`sessionizer recompute --since D --sink clickhouse`,
+ * docs/recalculation.md): every user key with an event at or after D is recomputed from the
+ * `events` table with the engine the worker runs, and only the difference is written to
+ * `sessions`. Keys go in pages (`pageUsers`), so memory stays bounded whatever the history.
+ *
+ * For one page of keys, in this order:
+ *   1. Redis: where the worker keeps each key's state (and what it says), and each partition's
+ *      watermark; then every outbox entry the worker committed but may not have written to
+ *      ClickHouse yet is written now, with the worker's own deduplication token, so the sessions
+ *      read next are at least as new as the states just read.
+ *   2. ClickHouse: each key's start point (the session open at D, rebuilt whole), the sessions
+ *      before it (numbering seed), the sessions after it, and the events after it.
+ *   3. Per key (user-recalc.ts): engine, cut where the worker's part begins, diff (diff.ts).
+ *   4. The diff rows go to `sessions` with a token made of their hash: an interrupted and rerun
+ *      page that computes the same rows cannot add them twice.
+ *   5. The worker's counters (`c`/`l`) are set to what recalculation found, compare-and-set
+ *      against the state read in step 1. A key whose state changed meanwhile is done again.
+ *
+ * Rerunning changes nothing: the second run computes the same sessions, finds them standing,
+ * and finds the counters already right (so it does not fence the worker either).
+ */
+import { createHash } from 'node:crypto';
+import { sessionValues, type SessionValues, type SignedSessionRow } from '../clickhouse/session-sink';
+import { compareSameUser } from '../recompute/event-order';
+import {
+  partitionId,
+  type CounterUpdate,
+  type FoundState,
+  type StatePartition,
+  type UserCounterStore,
+} from '../state/user-counters';
+import type { ClickHouseSource, UserEvents } from './clickhouse-source';
+import { recalculateUser } from './user-recalc';
+
+export interface RecalculationOptions {
+  /** D, epoch ms: keys with an event at or after it are recalculated, from their session open at D. */
+  sinceMs: number;
+  /** T, as the worker's SESSION_TIMEOUT_MINUTES (a changed T applies from D on). */
+  timeoutMs: number;
+  /** The worker's allowed lateness: with T, it bounds which sessions the worker may still change. */
+  latenessMs: number;
+  /** User keys per page. Default 500: one page's sessions and counters are held in memory. */
+  pageUsers?: number;
+  /** Session rows per insert, at most. Default 20 000. */
+  insertRows?: number;
+  /** Attempts for a key whose worker state keeps changing under us. Default 5. */
+  maxAttempts?: number;
+  /** Stops after the page in progress (everything written so far is consistent). */
+  signal?: AbortSignal;
+  /** The number of keys to do, once known. */
+  onStart?: (totalUsers: number) => void;
+  /** Keys done so far, after each page. */
+  onProgress?: (doneUsers: number) => void;
+  /** Something the operator should know (the run goes on). */
+  onWarning?: (message: string) => void;
+}
+
+export interface RecalculationStats {
+  totalUsers: number;
+  users: number;
+  events: number;
+  /** Stored events that made no valid event (skipped). */
+  invalidEvents: number;
+  /** Sessions recalculation found in the recalculated ranges. */
+  sessions: number;
+  unchanged: number;
+  changed: number;
+  added: number;
+  vanished: number;
+  /** Rows inserted into `sessions` (cancel and new). */
+  rowsWritten: number;
+  /** Worker states whose counters were set (created, for a key whose state had expired). */
+  countersAdjusted: number;
+  /** Keys whose recalculated range stopped where the live worker's part begins. */
+  leftToWorker: number;
+  /** Worker outbox entries written to ClickHouse on its behalf (deduplicated with the worker's). */
+  outboxFlushed: number;
+  /** Keys done again because the worker changed their state meanwhile. */
+  retried: number;
+  /** Keys streamed from a partition without worker state under our prefix: their streamed part was left alone. */
+  unknownPartition: number;
+  /** Keys whose state kept changing for every attempt: run again later. */
+  unsettled: string[];
+  interrupted: boolean;
+}
+
+export interface RecalculationDeps {
+  source: ClickHouseSource;
+  /** `sessions` inserts (ClickHouseSink): rows as `SESSION_COLUMNS` arrays, with a deduplication token. */
+  sink: { insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void> };
+  counters: UserCounterStore;
+}
+
+const DEFAULT_PAGE_USERS = 500;
+const DEFAULT_INSERT_ROWS = 20_000;
+const DEFAULT_MAX_ATTEMPTS = 5;
+
+export async function recalculate(deps: RecalculationDeps, options: RecalculationOptions): Promise<RecalculationStats> {
+  const run = new Recalculation(deps, options);
+  return run.run();
+}
+
+class Recalculation {
+  readonly stats: RecalculationStats = {
+    totalUsers: 0,
+    users: 0,
+    events: 0,
+    invalidEvents: 0,
+    sessions: 0,
+    unchanged: 0,
+    changed: 0,
+    added: 0,
+    vanished: 0,
+    rowsWritten: 0,
+    countersAdjusted: 0,
+    leftToWorker: 0,
+    outboxFlushed: 0,
+    unknownPartition: 0,
+    retried: 0,
+    unsettled: [],
+    interrupted: false,
+  };
+  private readonly pageUsers: number;
+  private readonly insertRows: number;
+  private readonly maxAttempts: number;
+  private partitions = new Map<string, StatePartition>();
+
+  constructor(
+    private readonly deps: RecalculationDeps,
+    private readonly options: RecalculationOptions,
+  ) {
+    this.pageUsers = options.pageUsers ?? DEFAULT_PAGE_USERS;
+    this.insertRows = options.insertRows ?? DEFAULT_INSERT_ROWS;
+    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  }
+
+  async run(): Promise<RecalculationStats> {
+    const { source, counters } = this.deps;
+    const { sinceMs, signal } = this.options;
+    for (const p of await counters.partitions()) this.partitions.set(partitionId(p.topic, p.partition), p);
+    this.stats.totalUsers = await source.countUsers(sinceMs);
+    this.options.onStart?.(this.stats.totalUsers);
+
+    let after = '';
+    for (;;) {
+      if (signal?.aborted) {
+        this.stats.interrupted = true;
+        break;
+      }
+      const keys = await source.userPage(sinceMs, after, this.pageUsers);
+      if (keys.length === 0) break;
+      after = keys[keys.length - 1] as string;
+
+      let pending = await this.processUsers(keys);
+      for (let attempt = 2; pending.length > 0 && attempt <= this.maxAttempts && !signal?.aborted; attempt++) {
+        this.stats.retried += pending.length;
+        await sleep(100 * attempt);
+        pending = await this.processUsers(pending);
+      }
+      if (pending.length > 0) {
+        this.stats.unsettled.push(...pending);
+        this.options.onWarning?.(`${pending.length} user keys changed in the worker's state on every attempt (e.g. ${pending[0]}); run again`);
+      }
+      this.stats.users += keys.length;
+      this.options.onProgress?.(this.stats.users);
+    }
+    if (this.stats.unknownPartition > 0) {
+      this.options.onWarning?.(
+        `${this.stats.unknownPartition} user keys came from Kafka partitions with no worker state under this REDIS_KEY_PREFIX ` +
+          'and KAFKA_TOPICS: their streamed sessions were left alone (check the configuration)',
+      );
+    }
+    return this.stats;
+  }
+
+  /** Steps 1–5 for some keys; returns the keys whose worker state changed before we could set it. */
+  private async processUsers(keys: readonly string[]): Promise<string[]> {
+    const { source, counters } = this.deps;
+    const { sinceMs, timeoutMs } = this.options;
+
+    const located = await counters.locate(keys);
+    const watermarks = await counters.watermarks();
+    for (const entry of await counters.pendingOutbox()) {
+      await this.deps.sink.insertSessions(outboxRows(entry.payload), entry.token);
+      this.stats.outboxFlushed += 1;
+    }
+
+    const starts = await source.startPoints(keys, sinceMs, timeoutMs);
+    const seeds = await source.seeds(starts);
+    const current = await source.currentRows(starts);
+    const versions = await source.maxVersions(starts);
+
+    const buffer: SignedSessionRow[] = [];
+    const updates = new Map<string, { partition: StatePartition; list: CounterUpdate[] }>();
+    const done = new Set<string>();
+    const handle = (userKey: string, stored: UserEvents | null) => {
+      done.add(userKey);
+      const found = this.chooseState(userKey, located.get(userKey) ?? []);
+      const retained = found?.state.sessions[0];
+      const partition = found?.partition ?? this.partitionOf(stored?.streamedFrom ?? null);
+      const events = stored?.events ?? [];
+      events.sort(compareSameUser);
+      this.stats.events += events.length;
+      this.stats.invalidEvents += stored?.invalid ?? 0;
+
+      const result = recalculateUser(
+        {
+          userKey,
+          from: starts.get(userKey) as number,
+          seed: seeds.get(userKey) ?? { count: 0, lastId: '' },
+          events,
+          current: current.get(userKey) ?? [],
+          maxVersions: versions,
+          retainedFrom: retained ? retained.summary.startTs : Infinity,
+          workerHorizon: this.horizonOf(found, stored, watermarks),
+        },
+        { timeoutMs },
+      );
+      buffer.push(...result.rows);
+      this.stats.sessions += result.recomputed;
+      this.stats.unchanged += result.unchanged;
+      this.stats.changed += result.changed;
+      this.stats.added += result.added;
+      this.stats.vanished += result.vanished;
+      if (Number.isFinite(result.cut)) this.stats.leftToWorker += 1;
+
+      const wanted = result.counters;
+      if (!wanted || !partition) return;
+      if (found && found.state.forgottenCount === wanted.count && found.state.forgottenLastId === wanted.lastId) return;
+      if (!found && wanted.count === 0) return;
+      const group = updates.get(partitionId(partition.topic, partition.partition)) ?? { partition, list: [] };
+      group.list.push({ userKey, expected: found?.text ?? null, count: wanted.count, lastId: wanted.lastId, due: retained !== undefined });
+      updates.set(partitionId(partition.topic, partition.partition), group);
+    };
+
+    for await (const stored of source.events(starts)) {
+      if (!starts.has(stored.userKey)) continue;
+      handle(stored.userKey, stored);
+      if (buffer.length >= this.insertRows) await this.write(buffer.splice(0));
+    }
+    // A key whose events are gone (none from its start point on): its sessions there vanish.
+    for (const userKey of keys) if (!done.has(userKey)) handle(userKey, null);
+    await this.write(buffer.splice(0));
+
+    const conflicts: string[] = [];
+    for (const { partition, list } of updates.values()) {
+      const changed = await counters.adjust(partition, list);
+      this.stats.countersAdjusted += list.length - changed.length;
+      conflicts.push(...changed);
+    }
+    return conflicts;
+  }
+
+  /** Inserts rows in blocks, each with a token made of its content. */
+  private async write(rows: SignedSessionRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += this.insertRows) {
+      const block = rows.slice(i, i + this.insertRows).map(sessionValues);
+      const token = `recalc:${createHash('sha256').update(JSON.stringify(block)).digest('hex')}`;
+      await this.deps.sink.insertSessions(block, token);
+      this.stats.rowsWritten += block.length;
+    }
+  }
+
+  /** The state the worker numbers this key by: the one holding sessions if several partitions have one. */
+  private chooseState(userKey: string, states: readonly FoundState[]): FoundState | null {
+    if (states.length > 1) {
+      this.options.onWarning?.(
+        `user key ${userKey} has state in ${states.length} partitions (${states.map((s) => partitionId(s.partition.topic, s.partition.partition)).join(', ')}); using one`,
+      );
+    }
+    return states.find((s) => s.state.sessions.length > 0) ?? states[0] ?? null;
+  }
+
+  private partitionOf(streamedFrom: UserEvents['streamedFrom']): StatePartition | null {
+    if (!streamedFrom) return null;
+    return this.partitions.get(partitionId(streamedFrom.topic, streamedFrom.partition)) ?? null;
+  }
+
+  /**
+   * Sessions ending after this may still be reached by an event the worker accepts (one
+   * no more than the allowed lateness behind the watermark): they are the worker's. Infinity for
+   * a key the worker never saw; -Infinity when it did but its partition has no watermark yet.
+   */
+  private horizonOf(found: FoundState | null, stored: UserEvents | null, watermarks: ReadonlyMap<string, number | null>): number {
+    const partition = found?.partition ?? this.partitionOf(stored?.streamedFrom ?? null);
+    if (!partition) {
+      if (!stored?.streamedFrom) return Infinity;
+      // Streamed, but from a partition with no state under our prefix: a wrong REDIS_KEY_PREFIX
+      // or KAFKA_TOPICS, or a partition the worker has not claimed. Leave the key alone.
+      this.stats.unknownPartition += 1;
+      return -Infinity;
+    }
+    const watermark = watermarks.get(partitionId(partition.topic, partition.partition));
+    if (watermark == null) return -Infinity;
+    return watermark - this.options.latenessMs - this.options.timeoutMs;
+  }
+}
+
+/** An outbox payload's rows as the sink takes them (arrays; objects from an older worker are converted). */
+function outboxRows(payload: string): SessionValues[] {
+  const rows = JSON.parse(payload) as Array<SessionValues | SignedSessionRow>;
+  return rows.map((row) => (Array.isArray(row) ? row : sessionValues(row)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
