@@ -9,11 +9,11 @@ import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
-import { runRecompute } from './commands/recompute-command';
+import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { runWorker } from './commands/worker-command';
 import { loadConfig } from './config';
 import { parseReportDay, runReport } from './commands/report-command';
-import { SessionizerError } from './errors';
+import { SessionizerError, UsageError } from './errors';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -55,18 +55,47 @@ export function buildProgram(): Command {
 
   program
     .command('recompute')
-    .description('offline: read events NDJSON, write one session per line, sorted by user_key then started_at')
-    .requiredOption('--input <file>', 'events NDJSON file, or - for stdin')
+    .description(
+      'offline: read events NDJSON (--input), write one session per line, sorted by user_key then started_at; ' +
+        'or, with --since D --sink clickhouse, recalculate the sessions of every user with an event since D from the ' +
+        'events table into ClickHouse, writing only the difference (configuration from the environment, like the worker)',
+    )
+    .option('--input <file>', 'events NDJSON file, or - for stdin')
     .option('--output <file>', 'sessions NDJSON file, or - for stdout', '-')
-    .addOption(new Option('--timeout-minutes <n>', 'session timeout T in minutes').default(30).argParser(positiveNumber))
+    .addOption(
+      new Option('--timeout-minutes <n>', 'session timeout T in minutes (with --sink: overrides SESSION_TIMEOUT_MINUTES)')
+        .default(30)
+        .argParser(positiveNumber),
+    )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
     .addOption(
       new Option('--buffer-events <n>', 'events held in memory before sorted runs spill to disk')
         .argParser(positiveInteger)
         .default(200_000),
     )
-    .action(async (options) => {
-      await runRecompute(options);
+    .option('--since <date>', 'with --sink clickhouse: recalculate from D, YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone', parseSince)
+    .addOption(new Option('--sink <sink>', 'write the recalculation to ClickHouse instead of NDJSON (needs --since)').choices(['clickhouse']))
+    .addOption(new Option('--page-users <n>', 'with --sink: user keys recalculated per page').argParser(positiveInteger).default(500))
+    .action(async (options, command: Command) => {
+      const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+      if (options.sink === undefined && options.since === undefined) {
+        if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
+        await runRecompute(options);
+        return;
+      }
+      if (options.sink === undefined) throw new UsageError('recompute: --since needs --sink clickhouse');
+      if (options.since === undefined) throw new UsageError('recompute: --sink clickhouse needs --since DATE');
+      const fileOnly = { input: '--input', output: '--output', rejects: '--rejects', bufferEvents: '--buffer-events' };
+      const misplaced = Object.entries(fileOnly).filter(([name]) => given(name));
+      if (misplaced.length > 0) {
+        throw new UsageError(`recompute: --since/--sink read the events table; ${misplaced.map(([, flag]) => flag).join(', ')} apply to files only`);
+      }
+      const stats = await runRecalculation(loadConfig(), {
+        sinceMs: options.since,
+        timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : undefined,
+        pageUsers: options.pageUsers,
+      });
+      if (stats.interrupted || stats.unsettled.length > 0) commandExitCode = EXIT_FAILURE;
     });
 
   program

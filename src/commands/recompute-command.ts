@@ -1,13 +1,27 @@
 /**
  * `sessionizer recompute --input FILE|- [--output FILE|-] [--timeout-minutes N] [--rejects FILE]`:
  * wires files, progress and reporting around the offline recalculation.
+ *
+ * `sessionizer recompute --since D --sink clickhouse`: the historical recalculation of stored
+ * events into ClickHouse (src/recalc/, docs/recalculation.md), configured from the environment
+ * like the worker; `runRecalculation` below.
  */
 import { createReadStream, createWriteStream, fstatSync, openSync, type WriteStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
+import { InvalidArgumentError } from 'commander';
+import { Redis } from 'ioredis';
+import { createClickHouseClient } from '../clickhouse/client';
+import { ClickHouseSink } from '../clickhouse/session-sink';
+import type { Config } from '../config';
 import { UnreadableInputError, UsageError } from '../errors';
+import { parseIsoTimestamp } from '../events/timestamp';
 import { LineWriter } from '../io/line-writer';
+import { ClickHouseSource } from '../recalc/clickhouse-source';
+import { recalculate, type RecalculationStats } from '../recalc/recalculate';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
+import { defineStateCommands } from '../state/script-loader';
+import { UserCounterStore } from '../state/user-counters';
 
 export interface RecomputeCommandOptions {
   input: string;
@@ -94,4 +108,117 @@ function newBar(): SingleBar {
     hideCursor: true,
     clearOnComplete: true,
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// recompute --since D --sink clickhouse
+// ---------------------------------------------------------------------------------------------
+
+export interface RecalculationCommandOptions {
+  /** D, epoch ms (see `parseSince`). */
+  sinceMs: number;
+  /** T in minutes when given on the command line; else SESSION_TIMEOUT_MINUTES. */
+  timeoutMinutes?: number;
+  /** User keys per page. */
+  pageUsers?: number;
+}
+
+/** How often a progress line is written when stderr is not a terminal. */
+const PROGRESS_LINE_MS = 10_000;
+
+/**
+ * Commander parser for `--since`: a calendar day `YYYY-MM-DD` (midnight UTC) or an ISO-8601
+ * date-time with a zone; epoch milliseconds.
+ */
+export function parseSince(value: string): number {
+  const text = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
+  const ms = parseIsoTimestamp(text);
+  if (typeof ms === 'string') throw new InvalidArgumentError(`expected YYYY-MM-DD or an ISO-8601 date-time with a zone (${ms})`);
+  return ms;
+}
+
+/**
+ * Runs the recalculation with clients made from `config`. SIGINT or SIGTERM stops it after the
+ * page of users in progress (a second one stops at once; either way a rerun is safe). Returns the
+ * stats; `interrupted` and `unsettled` tell the caller to exit with a failure.
+ */
+export async function runRecalculation(config: Config, options: RecalculationCommandOptions): Promise<RecalculationStats> {
+  const started = Date.now();
+  const timeoutMs = (options.timeoutMinutes ?? config.sessions.timeoutMs / 60_000) * 60_000;
+  const redis = defineStateCommands(
+    new Redis(config.redis.url, {
+      username: config.redis.username,
+      password: config.redis.password,
+      tls: config.redis.tls ? {} : undefined,
+      maxRetriesPerRequest: 3,
+      lazyConnect: false,
+    }),
+  );
+  redis.on('error', () => undefined); // a failing command rejects with the reason
+  const clickhouse = createClickHouseClient(config.clickhouse, { application: 'sessionizer-recalc', requestTimeoutMs: 300_000 });
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = () => {
+    signals += 1;
+    if (signals === 1) {
+      process.stderr.write('\nrecompute: stopping after the page in progress (again to stop at once; rerunning is safe)\n');
+      controller.abort();
+    } else {
+      process.stderr.write('recompute: stopped; run it again to finish\n');
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const bar = process.stderr.isTTY ? newBar() : null;
+  const warnings: string[] = [];
+  let total = 0;
+  let lastLine = Date.now();
+  const source = new ClickHouseSource(clickhouse, config.clickhouse.database);
+  const counters = new UserCounterStore(redis, config.redis.keyPrefix, config.kafka.topics, config.redis.userRecordTtlSeconds);
+  let stats: RecalculationStats;
+  try {
+    stats = await recalculate(
+      { source, sink: new ClickHouseSink(clickhouse, config.clickhouse.database), counters },
+      {
+        sinceMs: options.sinceMs,
+        timeoutMs,
+        latenessMs: config.sessions.latenessMs,
+        pageUsers: options.pageUsers,
+        signal: controller.signal,
+        onStart: (users) => {
+          total = users;
+          bar?.start(users, 0, { phase: 'users' });
+        },
+        onProgress: (done) => {
+          if (bar) bar.update(done);
+          else if (Date.now() - lastLine >= PROGRESS_LINE_MS) {
+            lastLine = Date.now();
+            process.stderr.write(`recompute: ${done}/${total} users\n`);
+          }
+        },
+        onWarning: (message) => (bar ? warnings.push(message) : process.stderr.write(`recompute: ${message}\n`)),
+      },
+    );
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    redis.disconnect();
+    await clickhouse.close();
+  }
+  for (const message of warnings) process.stderr.write(`recompute: ${message}\n`);
+
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const since = new Date(options.sinceMs).toISOString();
+  process.stderr.write(
+    `recompute: since ${since}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
+      `(${stats.invalidEvents} invalid), ${stats.sessions} sessions: ${stats.unchanged} unchanged, ${stats.changed} changed, ` +
+      `${stats.added} new, ${stats.vanished} removed; ${stats.rowsWritten} rows written, ${stats.countersAdjusted} worker counters set, ` +
+      `${stats.leftToWorker} users partly left to the worker; ${seconds}s\n`,
+  );
+  if (stats.interrupted) process.stderr.write(`recompute: interrupted after ${stats.users} of ${stats.totalUsers} users; run it again to finish\n`);
+  return stats;
 }
