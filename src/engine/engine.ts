@@ -15,7 +15,7 @@
  *               and emits the difference; then forgets sessions no accepted event can reach.
  */
 import type { SessionEvent } from '../events/session-event';
-import { sameContent, sessionRecordOf, type SessionRow } from './session-row';
+import { sameContent, sessionRowOf, type SessionRow } from './session-row';
 import { mergeEvent, mergeSummary, summaryOf, type SessionSummary } from './summary';
 
 export interface EngineConfig {
@@ -128,27 +128,23 @@ export function reconcile(
   let sessionNumber = state.forgottenCount;
   for (const session of state.sessions) {
     sessionNumber += 1;
-    const record = sessionRecordOf(state.userKey, session.summary, sessionNumber, previousId);
     const isOpen: 0 | 1 = session.summary.endTs + config.timeoutMs > closeAt ? 1 : 0;
+    // The row this session should have (as version 1; an update below renumbers it). Built as
+    // one literal: `{ ...record, is_open, version }` made slow dictionary-mode objects.
+    const row = sessionRowOf(state.userKey, session.summary, sessionNumber, previousId, isOpen, 1);
     const written = session.written;
-    previousId = record.session_id;
+    previousId = row.session_id;
+    if (written && sameContent(written, row)) continue;
+
     if (!written) {
-      // A new row: one copy of the record instead of two (the same object as `{ ...desired, version: 1 }`).
-      const row = { ...record, is_open: isOpen, version: 1 };
       changes.push({ kind: 'start', write: row });
       session.written = row;
-      continue;
-    }
-    const desired = { ...record, is_open: isOpen };
-    if (sameContent(written, desired)) continue;
-
-    if (written.session_id !== record.session_id) {
+    } else if (written.session_id !== row.session_id) {
       // An earlier event moved the start, and with it the id: a different row altogether.
-      const row = { ...desired, version: 1 };
       changes.push({ kind: 'retract', cancel: written }, { kind: 'start', write: row });
       session.written = row;
     } else {
-      const row = { ...desired, version: written.version + 1 };
+      row.version = written.version + 1;
       const kind = written.is_open === 1 && isOpen === 0 ? 'end' : 'update';
       changes.push({ kind, cancel: written, write: row });
       session.written = row;
