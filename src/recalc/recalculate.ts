@@ -42,7 +42,7 @@ export interface RecalculationOptions {
   latenessMs: number;
   /** User keys per page. Default 500: one page's sessions and counters are held in memory. */
   pageUsers?: number;
-  /** Session rows per insert, at most. Default 20 000. */
+  /** Session rows per insert: a page's rows are written once this many are pending (whole users). Default 20 000. */
   insertRows?: number;
   /** Attempts for a key whose worker state keeps changing under us. Default 5. */
   maxAttempts?: number;
@@ -252,14 +252,16 @@ class Recalculation {
     return conflicts;
   }
 
-  /** Inserts rows in blocks, each with a token made of its content. */
+  /**
+   * One insert, with a token made of its content. Called between users only, so a session's
+   * cancel and new row always go together (and land in one part: they share `started_at`).
+   */
   private async write(rows: SignedSessionRow[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += this.insertRows) {
-      const block = rows.slice(i, i + this.insertRows).map(sessionValues);
-      const token = `recalc:${createHash('sha256').update(JSON.stringify(block)).digest('hex')}`;
-      await this.deps.sink.insertSessions(block, token);
-      this.stats.rowsWritten += block.length;
-    }
+    if (rows.length === 0) return;
+    const values = rows.map(sessionValues);
+    const token = `recalc:${createHash('sha256').update(JSON.stringify(values)).digest('hex')}`;
+    await this.deps.sink.insertSessions(values, token);
+    this.stats.rowsWritten += rows.length;
   }
 
   /** The state the worker numbers this key by: the one holding sessions if several partitions have one. */
