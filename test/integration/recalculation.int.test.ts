@@ -85,7 +85,8 @@ describe('recompute --since --sink clickhouse', () => {
     await Promise.all(workers.splice(0).map((w) => w.kill()));
   });
   afterAll(async () => {
-    for (const prefix of prefixes) await deleteRedisKeys(redis, prefix);
+    // State keys begin with their hash tag: `{prefix:topic:partition}…`.
+    for (const prefix of prefixes) await deleteRedisKeys(redis, `{${prefix}`);
     await redis.quit();
     await admin.close();
   });
