@@ -9,6 +9,7 @@ import { eventSchema } from '../../../src/events/event-schema';
 import { fastCheckEvent, toValidEvent, type CheckedEvent } from '../../../src/events/fast-validate';
 import { parseEvent, parseSessionEvent, validateEvent } from '../../../src/events/parse-event';
 import { sessionEventOf, toSessionEvent, urlHelpersForTest } from '../../../src/events/session-event';
+import { formatTimestamp, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS } from '../../../src/events/timestamp';
 
 const astral = fc.constantFrom('😀', '𝄞', '\u{10FFFF}', 'é', 'ß', '\u0000', '\n', '"', '\\', '\uD800', ' ');
 /** Strings around the interesting lengths (0, 1, 2, 64, 65, 128, 129, 256, 257), some astral. */
@@ -192,6 +193,30 @@ describe('URL shortcuts agree with new URL', () => {
     for (const u of ['https://Shop.Example/A/b?x#y', 'http://a.b.c', 'https://a-.example/x', 'https://1.2.3/x', 'https://0x7f.1/', 'https://a.com./x', 'https://xn--a.com/', 'https://a.com/./x', 'https://a.com/x/..', 'https://a.com/%2E%2e/y']) {
       expect(urlHelpersForTest.hostOfUrl(u)).toBe(referenceHost(u));
       expect(urlHelpersForTest.pathOfUrl(u)).toBe(referencePath(u));
+    }
+  });
+});
+
+describe('formatTimestamp', () => {
+  it('equals toISOString for any instant (fast path for 2000–2099)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: MIN_EVENT_TIME_MS, max: MAX_EVENT_TIME_MS }),
+          fc
+            .tuple(fc.integer({ min: 0, max: 36_524 }), fc.constantFrom(0, 1, 999, 86_399_999))
+            .map(([d, offset]) => MIN_EVENT_TIME_MS + d * 86_400_000 + offset),
+          fc.integer({ min: -8.64e15, max: 8.64e15 }),
+          fc.double({ min: -1e13, max: 5e12, noNaN: true }),
+        ),
+        (ms) => {
+          expect(formatTimestamp(ms)).toBe(new Date(ms).toISOString());
+        },
+      ),
+      { numRuns: 20000 },
+    );
+    for (const ms of [MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS - 1, MAX_EVENT_TIME_MS + 1, Date.UTC(2024, 1, 29, 23, 59, 59, 999)]) {
+      expect(formatTimestamp(ms)).toBe(new Date(ms).toISOString());
     }
   });
 });

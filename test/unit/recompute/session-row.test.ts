@@ -23,6 +23,8 @@ describe('sessionRowOf', () => {
       expect(row).toStrictEqual(expected);
       expect(Object.keys(row)).toEqual([...SESSION_FIELDS, 'is_open', 'version']);
       expect(JSON.stringify(toSessionRecord(row))).toBe(JSON.stringify(sessionRecordOf('k', summary, 3, 'prev')));
+      expect(Object.keys(toSessionRecord(row))).toEqual(SESSION_FIELDS);
+      expect(toSessionRecord({ ...row, sign: -1 } as typeof row)).toStrictEqual(sessionRecordOf('k', summary, 3, 'prev'));
     }
   });
 });
