@@ -45,6 +45,8 @@ export class Worker implements HealthSource {
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly processors = new Map<string, Promise<PartitionProcessor>>();
+  /** Partitions of our latest assignment, as `topic:partition`. */
+  private assigned = new Set<string>();
   private readonly lastBatchAt = new Map<string, number>();
   /** Per owned partition: its state store (open-sessions gauge) and the last offset we resolved (lag while idle). */
   private readonly stores = new Map<string, PartitionStateStore>();
@@ -168,7 +170,7 @@ export class Worker implements HealthSource {
     } catch (err) {
       if (err instanceof PartitionFencedError) {
         this.processors.delete(key);
-        this.deps.log.warn({ topic, partition }, 'partition claimed by another worker; batch left unresolved');
+        this.deps.log.warn({ topic, partition }, 'partition claimed elsewhere; batch left unresolved');
         return;
       }
       // Retrying cannot fix this (missing schema, corrupt state): stop with an error so the
@@ -213,15 +215,25 @@ export class Worker implements HealthSource {
   private onAssignment(assignment: Record<string, number[]>): void {
     const assigned = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) assigned.add(`${topic}:${p}`);
+    this.assigned = assigned;
     for (const key of [...this.processors.keys()]) if (!assigned.has(key)) this.processors.delete(key);
     for (const key of [...this.stores.keys()]) if (!assigned.has(key)) this.forgetPartition(key);
-    for (const key of assigned) {
-      const i = key.lastIndexOf(':');
-      this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).catch((err) =>
-        this.deps.log.warn({ err, partition: key }, 'claim after rebalance failed; retried on the next batch'),
-      );
-    }
+    for (const key of assigned) this.reclaim(key);
     this.deps.log.info({ assignment }, 'partitions assigned');
+  }
+
+  /**
+   * Claims an assigned partition now rather than at its next message: an idle partition must
+   * still close its sessions, and after being fenced (by a recalculation adjusting counters,
+   * say) it must reload its state. Ticks re-claim a second later, not at once, so two workers
+   * that both still see a partition mid-rebalance do not fence each other in a tight loop.
+   */
+  private reclaim(key: string): void {
+    if (!this.assigned.has(key) || !this.running) return;
+    const i = key.lastIndexOf(':');
+    this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).catch((err) =>
+      this.deps.log.warn({ err, partition: key }, 'claim failed; retried on the next batch or tick'),
+    );
   }
 
   /** Once a second: partitions with no traffic learn whether they are caught up, then close what is due. */
@@ -230,6 +242,7 @@ export class Worker implements HealthSource {
     this.ticking = true;
     try {
       this.lastLoopAt = this.now();
+      for (const key of this.assigned) if (!this.processors.has(key)) this.reclaim(key);
       const idle = [...this.processors.keys()].filter((key) => this.now() - (this.lastBatchAt.get(key) ?? 0) > IDLE_CHECK_MS);
       const topics = new Set(idle.map((key) => key.slice(0, key.lastIndexOf(':'))));
       const highs = new Map<string, string>();
@@ -245,8 +258,11 @@ export class Worker implements HealthSource {
           await processor.tick(hooks);
           await this.updateGauges(key, high);
         } catch (err) {
-          if (err instanceof PartitionFencedError) this.processors.delete(key);
-          else this.deps.log.warn({ err, partition: key }, 'tick failed');
+          if (err instanceof PartitionFencedError) {
+            this.processors.delete(key); // claimed again on the next tick if still ours
+          } else {
+            this.deps.log.warn({ err, partition: key }, 'tick failed');
+          }
         }
       }
     } catch (err) {
