@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
-import { createClickHouseClient, createKafka, createRedis, newRedisPrefix, uniqueName } from '../support';
+import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
 import { TcpProxy } from '../support/tcp-proxy';
 import {
   WorkerProcess,
@@ -40,6 +40,7 @@ describe('sessionizer worker', () => {
   let kafka: Kafka;
   let admin: ClickHouseClient;
   const workers: WorkerProcess[] = [];
+  const redisPrefixes: string[] = [];
 
   beforeAll(async () => {
     kafka = await createKafka('worker-test');
@@ -50,6 +51,10 @@ describe('sessionizer worker', () => {
   });
   afterAll(async () => {
     await admin.close();
+    // State keys start with the hash tag: `{prefix:topic:partition}:…`.
+    const redis = createRedis();
+    for (const prefix of redisPrefixes) await deleteRedisKeys(redis, `{${prefix}`);
+    await redis.quit();
   });
 
   async function setUp(name: string) {
@@ -57,7 +62,9 @@ describe('sessionizer worker', () => {
     const database = uniqueName(name);
     await createTopic(kafka, topic, 4);
     await migrate(admin, { database, cluster: '' });
-    const env = await workerEnv({ topic, groupId: uniqueName(`${name}_group`), redisPrefix: newRedisPrefix(name), database });
+    const redisPrefix = newRedisPrefix(name);
+    redisPrefixes.push(redisPrefix);
+    const env = await workerEnv({ topic, groupId: uniqueName(`${name}_group`), redisPrefix, database });
     const start = () => {
       const w = new WorkerProcess(env);
       workers.push(w);
@@ -135,7 +142,9 @@ describe('sessionizer worker', () => {
     const database = uniqueName(name);
     await createTopic(kafka, topic, 4);
     await migrate(admin, { database, cluster: '' });
-    const env = await workerEnv({ topic, groupId: uniqueName(name), redisPrefix: newRedisPrefix(name), database, timeoutMinutes: 0.1, closeDelaySeconds: 1 });
+    const redisPrefix = newRedisPrefix(name);
+    redisPrefixes.push(redisPrefix);
+    const env = await workerEnv({ topic, groupId: uniqueName(name), redisPrefix, database, timeoutMinutes: 0.1, closeDelaySeconds: 1 });
     const worker = new WorkerProcess(env);
     workers.push(worker);
     const now = Date.now();
@@ -226,6 +235,7 @@ describe('sessionizer worker', () => {
     await createTopic(kafka, topic, 1);
     await migrate(admin, { database, cluster: '' });
     const redisPrefix = newRedisPrefix(name);
+    redisPrefixes.push(redisPrefix);
     const env = await workerEnv({ topic, groupId: uniqueName(name), redisPrefix, database, timeoutMinutes: 1, latenessMinutes: 0 });
     const worker = new WorkerProcess(env);
     workers.push(worker);
