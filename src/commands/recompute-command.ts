@@ -7,6 +7,7 @@
  * like the worker; `runRecalculation` below.
  */
 import { createReadStream, createWriteStream, fstatSync, openSync, type WriteStream } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
@@ -36,6 +37,7 @@ const LISTED_INVALID_LINES = 100;
 
 export async function runRecompute(options: RecomputeCommandOptions): Promise<RecomputeStats> {
   const started = Date.now();
+  refuseOverwritingInput(options);
   const { stream: input, size } = openInput(options.input);
   const output = options.output === '-' ? process.stdout : openOutput(options.output);
   const rejects = options.rejects ? new LineWriter(openOutput(options.rejects)) : null;
@@ -77,6 +79,15 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
       `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users in ${seconds}s\n`,
   );
   return stats;
+}
+
+/** Opening the output truncates it: naming the input as output (or rejects) would erase it. */
+function refuseOverwritingInput(options: RecomputeCommandOptions): void {
+  if (options.input === '-') return;
+  const input = resolvePath(options.input);
+  for (const [flag, path] of [['--output', options.output], ['--rejects', options.rejects]] as const) {
+    if (path && path !== '-' && resolvePath(path) === input) throw new UsageError(`${flag} ${path} is the input file; it would be overwritten`);
+  }
 }
 
 function openInput(path: string): { stream: Readable; size: number | null } {

@@ -206,6 +206,15 @@ describe('sessionizer recompute', () => {
     expect(lines[0]).toContain(missing);
   });
 
+  it.each([['--output'], ['--rejects']])('refuses %s naming the input file (exit 2) and leaves the input intact', (flag) => {
+    const input = file([event('e1', 'a', t0), event('e2', 'a', t0 + MINUTE)]);
+    const before = readFileSync(input, 'utf8');
+    const r = run(['recompute', '--input', input, flag, input]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/would be overwritten/);
+    expect(readFileSync(input, 'utf8')).toBe(before);
+  });
+
   it('exits 2 with a one-line reason when the input is a directory', () => {
     const r = run(['recompute', '--input', work]);
     expect(r.code).toBe(2);
