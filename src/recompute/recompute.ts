@@ -366,9 +366,9 @@ async function recomputeThreaded(
   }
 }
 
-/** Copies pieces into one buffer of its own, so it can be transferred to a worker. */
+/** Copies pieces into one buffer of its own (unpooled, not zero-filled), to transfer to a worker. */
 function concat(pieces: Buffer[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
+  const out = Buffer.allocUnsafeSlow(bytes);
   let at = 0;
   for (const piece of pieces) {
     out.set(piece, at);
