@@ -433,7 +433,9 @@ class ThreadPool {
         if (!graceful) return worker.terminate();
         const exited = once(worker, 'exit');
         worker.postMessage({ type: 'close' });
-        return exited;
+        // A worker that does not end by itself within a few seconds is terminated.
+        const timer = setTimeout(() => void worker.terminate(), 5_000);
+        return exited.finally(() => clearTimeout(timer));
       }),
     ).then(() => undefined);
     return this.closing;
