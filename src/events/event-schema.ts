@@ -15,6 +15,27 @@ export type Channel = (typeof CHANNELS)[number];
 /** Event types that count as views (SPEC §2 `views`, entry and exit pages). */
 export const VIEW_TYPES: ReadonlySet<string> = new Set(['page_view', 'screen_view']);
 
+/**
+ * `properties` is free-form, but a hostile message could nest it thousands of levels deep (64 KiB
+ * of brackets) to make every recursive consumer — ours, a JSON library, a ClickHouse JSON
+ * function — work hard or overflow its stack. Real properties are shallow.
+ */
+export const MAX_PROPERTIES_DEPTH = 10;
+
+/** Levels of nested objects and arrays in a JSON value (a flat object is 1), without recursion. */
+export function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > MAX_PROPERTIES_DEPTH) return deepest; // enough to reject; stop early
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 const optionalText = (max?: number) => (max === undefined ? z.string() : z.string().max(max)).nullish();
 
 const timestampSchema = z
@@ -75,7 +96,15 @@ export const eventSchema = z
         city: optionalText(),
       })
       .nullish(),
-    properties: z.record(z.string(), z.unknown()).nullish().describe('Free-form; not interpreted.'),
+    properties: z
+      .record(z.string(), z.unknown())
+      .superRefine((value, ctx) => {
+        if (nestingDepth(value) > MAX_PROPERTIES_DEPTH) {
+          ctx.addIssue({ code: 'custom', message: `nested deeper than ${MAX_PROPERTIES_DEPTH} levels` });
+        }
+      })
+      .nullish()
+      .describe(`Free-form; not interpreted; at most ${MAX_PROPERTIES_DEPTH} levels of nested objects and arrays.`),
   })
   .superRefine((event, ctx) => {
     if (!event.anonymous_id && !event.user_id) {

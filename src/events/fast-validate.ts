@@ -10,7 +10,7 @@
  * agrees with zod on random near-valid and invalid events.
  */
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
-import { eventJsonSchema, type ValidEvent } from './event-schema';
+import { eventJsonSchema, MAX_PROPERTIES_DEPTH, nestingDepth, type ValidEvent } from './event-schema';
 import { MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTimestamp } from './timestamp';
 
 let compiled: ValidateFunction | null = null;
@@ -40,6 +40,9 @@ export type CheckedEvent = Omit<ValidEvent, 'timestamp'> & { timestamp: string |
  */
 export function fastCheckEvent(json: unknown): number {
   if (!validator()(json)) return NaN;
+  // JSON Schema cannot bound nesting depth; zod's refinement does, so check the same here.
+  const properties = (json as CheckedEvent).properties;
+  if (properties && nestingDepth(properties) > MAX_PROPERTIES_DEPTH) return NaN;
   const timestamp = (json as CheckedEvent).timestamp;
   if (typeof timestamp === 'number') return timestamp; // the schema checked integer and range
   const ms = parseIsoTimestamp(timestamp);
