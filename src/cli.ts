@@ -69,7 +69,7 @@ export function buildProgram(): Command {
     )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
     .addOption(
-      new Option('--buffer-events <n>', 'events held in memory before sorted runs spill to disk')
+      new Option('--buffer-events <n>', 'events sorted in memory at once (per thread); beyond that, sorted runs go to disk')
         .argParser(positiveInteger)
         .default(200_000),
     )
