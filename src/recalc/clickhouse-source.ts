@@ -13,6 +13,7 @@ import { parseSessionEvent } from '../events/parse-event';
 import type { SessionEvent } from '../events/session-event';
 import { formatTimestamp } from '../events/timestamp';
 import { PLAIN_IDENTIFIER } from '../clickhouse/client';
+import type { EventRow } from '../clickhouse/event-row';
 
 /** Results must carry 64-bit integers as JSON numbers (times in ms, versions, durations). */
 const READ_SETTINGS = { output_format_json_quote_64bit_integers: 0 } as const;
@@ -36,36 +37,13 @@ export interface UserEvents {
   invalid: number;
 }
 
-interface EventRowOut {
-  user_key: string;
+/** An `events` row as read back: the stored columns, the time as epoch ms (`ts`), Kafka coordinates. */
+type EventRowOut = Omit<EventRow, 'timestamp' | 'properties' | 'received_at' | 'kafka_offset' | 'key_event' | 'kafka_topic' | 'kafka_partition'> & {
   ts: number;
-  raw: string;
-  event_id: string;
-  type: string;
-  name: string;
-  channel: string;
   key_event: number;
-  anonymous_id: string;
-  user_id: string;
-  page_url: string;
-  page_path: string;
-  page_title: string;
-  page_referrer: string;
-  campaign_source: string;
-  campaign_medium: string;
-  campaign_name: string;
-  campaign_term: string;
-  campaign_content: string;
-  device_type: string;
-  device_os: string;
-  device_browser: string;
-  device_app_version: string;
-  geo_country: string;
-  geo_region: string;
-  geo_city: string;
   kafka_topic: string;
   kafka_partition: number;
-}
+};
 
 const EVENT_COLUMNS = [
   'user_key',

@@ -57,20 +57,22 @@ describe('sessionizer worker', () => {
     await redis.quit();
   });
 
-  async function setUp(name: string) {
+  /** A fresh topic, database and Redis prefix, and a way to start workers on them. */
+  async function setUp(name: string, options: { partitions?: number } & Partial<Parameters<typeof workerEnv>[0]> = {}) {
+    const { partitions = 4, ...envOptions } = options;
     const topic = uniqueName(name);
     const database = uniqueName(name);
-    await createTopic(kafka, topic, 4);
+    await createTopic(kafka, topic, partitions);
     await migrate(admin, { database, cluster: '' });
     const redisPrefix = newRedisPrefix(name);
     redisPrefixes.push(redisPrefix);
-    const env = await workerEnv({ topic, groupId: uniqueName(`${name}_group`), redisPrefix, database });
+    const env = await workerEnv({ topic, groupId: uniqueName(`${name}_group`), redisPrefix, database, ...envOptions });
     const start = () => {
       const w = new WorkerProcess(env);
       workers.push(w);
       return w;
     };
-    return { topic, database, env, start };
+    return { topic, database, env, redisPrefix, start };
   }
 
   it('one worker over 50,000 events from 2,000+ users with duplicates and disorder equals recompute', async () => {
@@ -137,16 +139,8 @@ describe('sessionizer worker', () => {
   });
 
   it('closes a live session within 5 s after T without further events', async () => {
-    const name = 'live';
-    const topic = uniqueName(name);
-    const database = uniqueName(name);
-    await createTopic(kafka, topic, 4);
-    await migrate(admin, { database, cluster: '' });
-    const redisPrefix = newRedisPrefix(name);
-    redisPrefixes.push(redisPrefix);
-    const env = await workerEnv({ topic, groupId: uniqueName(name), redisPrefix, database, timeoutMinutes: 0.1, closeDelaySeconds: 1 });
-    const worker = new WorkerProcess(env);
-    workers.push(worker);
+    const { topic, database, start } = await setUp('live', { timeoutMinutes: 0.1, closeDelaySeconds: 1 });
+    const worker = start();
     const now = Date.now();
     const live: RawEvent[] = [
       { event_id: 'l1', type: 'page_view', timestamp: now, anonymous_id: 'live-user', page: { path: '/a' } },
@@ -229,16 +223,8 @@ describe('sessionizer worker', () => {
   });
 
   it('numbers a returning user right after their sessions were forgotten, from a compact record', async () => {
-    const name = 'returning';
-    const topic = uniqueName(name);
-    const database = uniqueName(name);
-    await createTopic(kafka, topic, 1);
-    await migrate(admin, { database, cluster: '' });
-    const redisPrefix = newRedisPrefix(name);
-    redisPrefixes.push(redisPrefix);
-    const env = await workerEnv({ topic, groupId: uniqueName(name), redisPrefix, database, timeoutMinutes: 1, latenessMinutes: 0 });
-    const worker = new WorkerProcess(env);
-    workers.push(worker);
+    const { topic, database, redisPrefix, start } = await setUp('returning', { partitions: 1, timeoutMinutes: 1, latenessMinutes: 0 });
+    const worker = start();
     const t0 = Date.parse('2024-06-01T10:00:00Z');
     const ev = (id: string, key: string, at: number): RawEvent => ({ event_id: id, type: 'page_view', timestamp: at, anonymous_id: key, page: { path: `/${id}` } });
     const first = [ev('r1', 'returning-user', t0), ev('r2', 'returning-user', t0 + 5_000)];
