@@ -27,7 +27,7 @@ function uninstall(): void {
   for (const signal of SIGNALS) process.off(signal, onSignal);
 }
 
-/** A new folder `<parent>/<prefix>XXXXXX` that is removed if the process is interrupted. */
+/** A new folder `<parent>/<prefix>` plus six random characters, removed if the process is interrupted. */
 export function makeTempDir(prefix: string, parent?: string): string {
   const dir = mkdtempSync(join(parent ?? tmpdir(), prefix));
   // Signals reach the main thread only; a worker's folders live inside one the main thread made.
