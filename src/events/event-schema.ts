@@ -90,7 +90,7 @@ export const eventSchema = z
       .object({
         country: z
           .string()
-          .regex(/^[A-Za-z]{2}$/, 'expected an ISO 3166-1 alpha-2 country code')
+          .regex(/^([A-Za-z]{2})?$/, 'expected an ISO 3166-1 alpha-2 country code')
           .nullish(),
         region: optionalText(),
         city: optionalText(),

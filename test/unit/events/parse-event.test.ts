@@ -242,6 +242,10 @@ describe('geo.country', () => {
     expect(accepted({ ...VALID, geo: { country: 'de' } }).event.country).toBe('DE');
   });
 
+  it('treats an empty country like the other optional texts: absent', () => {
+    expect(accepted({ ...VALID, geo: { country: '' } }).event.country).toBe('');
+  });
+
   it.each(['DEU', 'D', 'D1', 'Germany'])('rejects %p', (country) => {
     expect(rejectedAt({ ...VALID, geo: { country } }, 'geo.country')).toMatch(/alpha-2/);
   });
