@@ -6,34 +6,9 @@ import type { Kafka } from 'kafkajs';
 import { runLoadgen } from '../../src/commands/loadgen-command';
 import { loadConfig } from '../../src/config';
 import { createKafka, getKafka, uniqueName } from '../support';
+import { readTopic } from '../support/read-topic';
 import { createTopic } from '../support/worker-harness';
 
-interface ReadMessage {
-  partition: number;
-  key: string | null;
-  value: string;
-}
-
-/** Reads `count` messages of `topic` from the beginning (a fresh consumer group). */
-async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000): Promise<ReadMessage[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('loadgen_read'), maxWaitTimeInMs: 250 });
-  const messages: ReadMessage[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        messages.push({ partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '' });
-      },
-    });
-    const deadline = Date.now() + timeoutMs;
-    while (messages.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 300));
-  } finally {
-    await consumer.disconnect();
-  }
-  return messages;
-}
 
 let kafka: Kafka;
 beforeAll(async () => {

@@ -11,6 +11,7 @@ import type { Kafka } from 'kafkajs';
 import { classifyLine, runProduce } from '../../src/commands/produce-command';
 import { loadConfig } from '../../src/config';
 import { createKafka, getKafka, uniqueName } from '../support';
+import { readTopic, type ReadMessage } from '../support/read-topic';
 import { createTopic } from '../support/worker-harness';
 
 const REPO = join(__dirname, '..', '..');
@@ -27,32 +28,6 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-interface ReadMessage {
-  partition: number;
-  key: string | null;
-  value: string;
-}
-
-/** Reads `count` messages of `topic` from the beginning (a fresh consumer group). */
-async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000): Promise<ReadMessage[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('produce_read'), maxWaitTimeInMs: 250 });
-  const messages: ReadMessage[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        messages.push({ partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '' });
-      },
-    });
-    const deadline = Date.now() + timeoutMs;
-    while (messages.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 300)); // anything beyond `count` would show up now
-  } finally {
-    await consumer.disconnect();
-  }
-  return messages;
-}
 
 function userKey(json: Record<string, unknown>): string | null {
   return (json.anonymous_id as string) || (json.user_id as string) || null;

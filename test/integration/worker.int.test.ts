@@ -7,6 +7,7 @@ import type { Kafka } from 'kafkajs';
 import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
 import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
+import { readTopic } from '../support/read-topic';
 import { TcpProxy } from '../support/tcp-proxy';
 import {
   WorkerProcess,
@@ -181,7 +182,7 @@ describe('sessionizer worker', () => {
     const worker = start();
     await waitForSessions(admin, database, await recomputeRecords(good), 120_000, () => worker.output);
 
-    const dead = await readTopic(env.KAFKA_DEAD_LETTER_TOPIC as string, bad.length);
+    const dead = await readTopic(kafka, env.KAFKA_DEAD_LETTER_TOPIC as string, bad.length);
     expect(dead.map((m) => m.value).sort()).toEqual(bad.map((b) => b.value).sort());
     for (const m of dead) {
       expect(m.headers['x-sessionizer-source-topic']).toBe(topic);
@@ -289,28 +290,6 @@ describe('sessionizer worker', () => {
     }
   }
 
-  async function readTopic(topic: string, count: number): Promise<Array<{ key: string; value: string; headers: Record<string, string> }>> {
-    const consumer = kafka.consumer({ groupId: uniqueName('reader') });
-    const seen: Array<{ key: string; value: string; headers: Record<string, string> }> = [];
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${seen.length} of ${count} messages from ${topic}`)), 30_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-          seen.push({ key: String(message.key), value: String(message.value), headers });
-          if (seen.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-    await consumer.disconnect();
-    return seen;
-  }
 });
 
 function sleep(ms: number): Promise<void> {
