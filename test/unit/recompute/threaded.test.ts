@@ -11,28 +11,18 @@ import { Readable, Writable } from 'node:stream';
 import { decodeEvent, encodeEvent } from '../../../src/recompute/event-order';
 import { recompute, type RecomputeOptions, type RecomputeStats } from '../../../src/recompute/recompute';
 import type { SessionEvent } from '../../../src/events/session-event';
+import { seededRandom } from '../../../src/loadgen/traffic';
 
 jest.setTimeout(120_000);
 
 const T = 30 * 60_000;
 const BASE = Date.UTC(2024, 4, 1);
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Keys and values that stress the line codec and the key order (UTF-16 code units). */
 const ODD = ['a\nb', 'x\u001fy', '\u001bz', '😀', 'é', 'Z', 'a', '\uffff', '"q"', 'back\\slash'];
 
 function makeLines(count: number, seed: number): string[] {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(values: readonly T[]): T => values[Math.floor(rnd() * values.length)] as T;
   const users = Math.max(3, Math.floor(count / 12));
   const lines: string[] = [];
@@ -70,7 +60,7 @@ function makeLines(count: number, seed: number): string[] {
 /** Cuts text into byte chunks at random positions (also inside UTF-8 sequences). */
 function chunked(text: string, seed: number, maxChunk: number): Buffer[] {
   const bytes = Buffer.from(text, 'utf8');
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const chunks: Buffer[] = [];
   for (let at = 0; at < bytes.length; ) {
     const n = 1 + Math.floor(rnd() * maxChunk);
@@ -154,7 +144,7 @@ describe('recompute with worker threads', () => {
     }
     const bytes = Buffer.concat(parts);
     const chunks = (seed: number) => {
-      const rnd = random(seed);
+      const rnd = seededRandom(seed);
       const out: Buffer[] = [];
       for (let at = 0; at < bytes.length; ) {
         const n = 1 + Math.floor(rnd() * 500);
