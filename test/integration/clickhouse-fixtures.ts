@@ -14,6 +14,7 @@ import { sessionIdOf, type SessionRow } from '../../src/engine/session-row';
 import { parseEvent } from '../../src/events/parse-event';
 import type { SessionEvent } from '../../src/events/session-event';
 import { getClickHouse } from '../support';
+import type { ReportTotals } from '../../src/clickhouse/report-queries';
 
 export const TIMEOUT_MS = 30 * 60_000;
 
@@ -186,16 +187,7 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Per day and group: what the report must show, computed from rows in memory. */
-export interface ExpectedTotals {
-  day: string;
-  group: string;
-  sessions: number;
-  users: number;
-  engagedSessions: number;
-  bounces: number;
-  durationMs: number;
-  views: number;
-}
+export type ExpectedTotals = ReportTotals;
 
 export function expectedTotals(rows: readonly SessionRow[], by?: keyof SessionRow): ExpectedTotals[] {
   const groups = new Map<string, { totals: ExpectedTotals; users: Set<string> }>();
