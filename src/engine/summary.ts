@@ -81,6 +81,26 @@ export function summaryOf(event: SessionEvent): SessionSummary {
   };
 }
 
+// (`Pick` in this module is the value-with-order-key tuple, hence no `Pick<…>` here.)
+interface Attribution {
+  channel: Channel;
+  source: string;
+  medium: string;
+  campaign: string;
+  term: string;
+  content: string;
+}
+
+/** The first event decides channel and attribution: copy them from the new first one. */
+function takeAttribution(into: Attribution, from: Attribution): void {
+  into.channel = from.channel;
+  into.source = from.source;
+  into.medium = from.medium;
+  into.campaign = from.campaign;
+  into.term = from.term;
+  into.content = from.content;
+}
+
 /**
  * Folds `other` into `into` (mutating `into`): afterwards `into` summarises the events of both.
  * The two must hold disjoint events (the engine de-duplicates before it merges).
@@ -89,12 +109,7 @@ export function mergeSummary(into: SessionSummary, other: SessionSummary): void 
   if (isBefore(other.startTs, other.startId, into.startTs, into.startId)) {
     into.startTs = other.startTs;
     into.startId = other.startId;
-    into.channel = other.channel;
-    into.source = other.source;
-    into.medium = other.medium;
-    into.campaign = other.campaign;
-    into.term = other.term;
-    into.content = other.content;
+    takeAttribution(into, other);
   }
   if (isBefore(into.endTs, into.endId, other.endTs, other.endId)) {
     into.endTs = other.endTs;
@@ -122,12 +137,7 @@ export function mergeEvent(into: SessionSummary, event: SessionEvent): void {
   if (isBefore(ts, id, into.startTs, into.startId)) {
     into.startTs = ts;
     into.startId = id;
-    into.channel = event.channel;
-    into.source = event.source;
-    into.medium = event.medium;
-    into.campaign = event.campaign;
-    into.term = event.term;
-    into.content = event.content;
+    takeAttribution(into, event);
   }
   if (isBefore(into.endTs, into.endId, ts, id)) {
     into.endTs = ts;
