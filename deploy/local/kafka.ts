@@ -52,7 +52,7 @@ export async function ensureKafka(): Promise<LocalService> {
   const log4j = `-Dlog4j2.configurationFile=${path.join(kafkaDeployDir, 'log4j2.xml')}`;
   const logFile = path.join(dir, 'kafka.log');
   fs.writeFileSync(logFile, ''); // one log per start
-  const clusterId = crypto.randomBytes(16).toString('base64url'); // the 22-character id format
+  const clusterId = newClusterId();
   // kafka.tools.StorageTool is the formatter in 3.x and still in 4.x (kafka_2.13 jar).
   await runCommand('java', ['-cp', classpath, log4j, '-Dkafka.log.level=WARN', 'kafka.tools.StorageTool', 'format',
     '--cluster-id', clusterId, '--config', propertiesFile, '--ignore-formatted'], { what: 'Kafka storage format', logFile });
@@ -131,5 +131,17 @@ function renderProperties(target: string, values: Record<string, string | number
 async function requireTool(command: string, args: string[], install: string): Promise<void> {
   if (!(await commandSucceeds(command, args))) {
     throw new Error(`The local Kafka needs ${install}. Alternatives: a Docker engine, or KAFKA_BROKERS=host:port.`);
+  }
+}
+
+/**
+ * A random cluster id in Kafka's 22-character base64url form. Like Kafka's own
+ * `Uuid.randomUuid`, never one starting with '-': the storage tool would read it as an option
+ * (1 start in 64 failed that way).
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = crypto.randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
   }
 }
