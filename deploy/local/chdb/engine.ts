@@ -8,6 +8,9 @@
  * that keeps one request's `SET`/`USE` from leaking into the next, as on a real server. Requests
  * with a `session_id` keep their connection, like an HTTP session of the server.
  */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { ChdbNative, NativeConnection } from './native';
 import { ProtocolError } from './errors';
 
@@ -42,6 +45,9 @@ interface HttpSession {
 }
 
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Inserts whose rows are binary (RowBinary and its variants, Native). */
+const BINARY_INSERT = /\bFORMAT\s+(RowBinary[A-Za-z]*|Native)\s*;?\s*$/i;
+const TRAILING_FORMAT = /\bFORMAT\s+[A-Za-z0-9_]+\s*;?\s*$/i;
 const DEFAULT_SESSION_TIMEOUT_SECONDS = 60;
 
 /** A single-quoted ClickHouse string literal: only `\` and `'` can break out of it. */
@@ -119,6 +125,7 @@ export class ChdbEngine {
   }
 
   private async statement(connection: NativeConnection, request: EngineRequest): Promise<EngineResult> {
+    if (request.insertData !== undefined && BINARY_INSERT.test(request.sql)) return this.insertFromFile(connection, request.sql, request.insertData);
     if (request.insertData !== undefined) {
       const inserted = await this.native.InsertRawAsyncConnection(connection, request.sql, request.insertData, false);
       return {
@@ -142,6 +149,27 @@ export class ChdbEngine {
       writtenBytes: 0,
       elapsedSeconds: result.elapsed,
     };
+  }
+
+  /**
+   * Binary rows go through a file: chdb's inline-data insert misreads some binary payloads (a
+   * RowBinary row whose last Int64 is 2570, bytes `0a 0a 00 …`, fails with "Cannot read all
+   * data"), while `FROM INFILE` reads the bytes exactly, as the server reads an HTTP body.
+   */
+  private async insertFromFile(connection: NativeConnection, sql: string, data: Buffer): Promise<EngineResult> {
+    const dir = path.join(this.dataPath, 'http-inserts');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `${randomUUID()}.bin`);
+    writeFileSync(file, data);
+    try {
+      // INFILE comes before a SETTINGS clause, and before FORMAT.
+      const at = /\bSETTINGS\b/i.exec(sql)?.index ?? (TRAILING_FORMAT.exec(sql)?.index as number);
+      const statement = `${sql.slice(0, at)} FROM INFILE ${quoteString(file)} ${sql.slice(at)}`;
+      const result = await this.native.QueryAsyncConnection(connection, statement, 'TabSeparated');
+      return { body: Buffer.alloc(0), readRows: 0, readBytes: 0, writtenRows: result.rowsRead, writtenBytes: result.bytesRead, elapsedSeconds: result.elapsed };
+    } finally {
+      rmSync(file, { force: true });
+    }
   }
 
   private session(request: EngineRequest): HttpSession {
