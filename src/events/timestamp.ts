@@ -84,3 +84,34 @@ function formatEventTime(ms: number): string {
   const second = Math.floor(rest / 1000);
   return `${year}-${PAD2[month]}-${PAD2[day]}T${PAD2[hour]}:${PAD2[minute]}:${PAD2[second]}.${PAD3[rest - second * 1000]}Z`;
 }
+
+/**
+ * The inverse of `formatTimestamp`: epoch milliseconds of `YYYY-MM-DDTHH:MM:SS.mmmZ` by digit
+ * arithmetic (days-from-civil, H. Hinnant), about 10× cheaper than `Date.parse`; the RowBinary
+ * writer reads every event's time back this way. Any other text goes to `Date.parse`.
+ */
+export function parseFormattedTimestamp(text: string): number {
+  if (text.length !== 24 || text.charCodeAt(23) !== 90 /* Z */ || text.charCodeAt(10) !== 84 /* T */) return Date.parse(text);
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  const time = digits(text, 11, 2) * 3_600_000 + digits(text, 14, 2) * 60_000 + digits(text, 17, 2) * 1000 + digits(text, 20, 3);
+  if (Number.isNaN(year + month + day + time)) return Date.parse(text);
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return (era * 146_097 + dayOfEra - 719_468) * 86_400_000 + time;
+}
+
+/** The decimal number in `count` characters from `start`, or NaN if one is not a digit. */
+function digits(text: string, start: number, count: number): number {
+  let value = 0;
+  for (let i = start; i < start + count; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return NaN;
+    value = value * 10 + d;
+  }
+  return value;
+}

@@ -9,7 +9,7 @@ import { eventSchema } from '../../../src/events/event-schema';
 import { fastCheckEvent, toValidEvent, type CheckedEvent } from '../../../src/events/fast-validate';
 import { parseEvent, parseSessionEvent, validateEvent } from '../../../src/events/parse-event';
 import { sessionEventOf, toSessionEvent, urlHelpersForTest } from '../../../src/events/session-event';
-import { formatTimestamp, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS } from '../../../src/events/timestamp';
+import { formatTimestamp, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseFormattedTimestamp } from '../../../src/events/timestamp';
 
 const astral = fc.constantFrom('😀', '𝄞', '\u{10FFFF}', 'é', 'ß', '\u0000', '\n', '"', '\\', '\uD800', ' ');
 /** Strings around the interesting lengths (0, 1, 2, 64, 65, 128, 129, 256, 257), some astral. */
@@ -218,5 +218,25 @@ describe('formatTimestamp', () => {
     for (const ms of [MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS - 1, MAX_EVENT_TIME_MS + 1, Date.UTC(2024, 1, 29, 23, 59, 59, 999)]) {
       expect(formatTimestamp(ms)).toBe(new Date(ms).toISOString());
     }
+  });
+});
+
+describe('parseFormattedTimestamp', () => {
+  it('reads back what formatTimestamp wrote, for any whole millisecond Date can hold', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: MIN_EVENT_TIME_MS, max: MAX_EVENT_TIME_MS }), fc.integer({ min: -8.64e15, max: 8.64e15 })), (ms) => {
+        expect(parseFormattedTimestamp(formatTimestamp(ms))).toBe(ms);
+      }),
+      { numRuns: 20000 },
+    );
+    for (const text of ['2024-02-29T23:59:59.999Z', '2000-03-01T00:00:00.000Z', '1969-12-31T23:59:59.999Z', '0000-01-01T00:00:00.000Z']) {
+      expect(parseFormattedTimestamp(text)).toBe(Date.parse(text));
+    }
+  });
+
+  it('leaves other forms to Date.parse, and is NaN for what is not a time', () => {
+    expect(parseFormattedTimestamp('2024-05-01T10:00:00+02:00')).toBe(Date.parse('2024-05-01T08:00:00Z'));
+    expect(parseFormattedTimestamp('2024-05-01T1x:00:00.000Z')).toBeNaN();
+    expect(parseFormattedTimestamp('yesterday')).toBeNaN();
   });
 });
