@@ -6,6 +6,7 @@
  *  3. one `sessionizer worker` (built `dist/`, separate process) from the first message until
  *     every session is closed in ClickHouse; Redis bytes per open session are sampled midway.
  * Prints events/s for both and the ratio. Targets: ≥ 50,000 events/s and ≥ 0.5 of the baseline.
+ * BENCH_WORKER_NODE_ARGS adds Node options to the worker process (a CPU profile, say).
  * Services: KAFKA_BROKERS / REDIS_URL / CLICKHOUSE_URL when set, else local ones as in the tests.
  */
 import { spawn } from 'node:child_process';
@@ -114,7 +115,10 @@ async function plainConsumerSeconds(kafka: Kafka, topic: string, total: number):
 }
 
 async function workerSeconds(topic: string, database: string, prefix: string, clickhouse: ReturnType<typeof createClient>, redis: Redis) {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'worker'], {
+  // BENCH_WORKER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the worker alone;
+  // Node refuses --cpu-prof in NODE_OPTIONS.
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(__dirname, '..', 'dist', 'cli.js'), 'worker'], {
     env: {
       ...process.env,
       KAFKA_TOPICS: topic,

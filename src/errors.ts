@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'OUTPUT_FAILED'
   | 'PARTITION_FENCED'
   | 'COMMIT_APPLIED'
-  | 'STATE_CORRUPT';
+  | 'STATE_CORRUPT'
+  | 'ROW_ENCODING';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -91,5 +92,14 @@ export class CommitAlreadyAppliedError extends SessionizerError {
 export class StateCorruptError extends SessionizerError {
   constructor(key: string, cause: unknown) {
     super('STATE_CORRUPT', `cannot decode state ${key}: ${describeCause(cause)}`, { cause, context: { key } });
+  }
+}
+
+/** A row value does not fit its ClickHouse column type: a bug in the row builder, not bad input. */
+export class RowEncodingError extends SessionizerError {
+  constructor(table: string, column: string, type: string, value: unknown) {
+    super('ROW_ENCODING', `${table}.${column}: cannot write ${JSON.stringify(value) ?? String(value)} as ${type}`, {
+      context: { table, column, type },
+    });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * One consumed event as a row of the `events` table (schemas/clickhouse/002_events.sql), ready
- * for a JSONEachRow insert. Pure: the caller supplies the receive time.
+ * for an insert (RowBinary, see session-sink.ts). Pure: the caller supplies the receive time.
  *
  * Values are stored as the rules of SPEC §1–2 read them, so queries need not repeat the
  * defaults: absent or null text is "", `channel` defaults to `web`, `key_event` is 0/1 and the
@@ -9,6 +9,7 @@
 import type { ValidEvent } from '../events/event-schema';
 import { userKeyOf } from '../events/session-event';
 import { formatTimestamp } from '../events/timestamp';
+import type { Column } from './row-binary';
 
 /** Where the event came from. Without it the table's defaults apply (no Kafka coordinates). */
 export interface EventSource {
@@ -94,3 +95,38 @@ export function toEventRow(valid: ValidEvent, raw: string, source?: EventSource)
   }
   return row;
 }
+
+/** Columns and types of `events` (schemas/clickhouse/002_events.sql) in the order we send them. */
+export const EVENT_COLUMNS: readonly Column<keyof EventRow>[] = [
+  { name: 'event_id', type: 'String' },
+  { name: 'user_key', type: 'String' },
+  { name: 'anonymous_id', type: 'String' },
+  { name: 'user_id', type: 'String' },
+  { name: 'timestamp', type: "DateTime64(3, 'UTC')" },
+  { name: 'type', type: 'String' },
+  { name: 'name', type: 'String' },
+  { name: 'channel', type: 'String' },
+  { name: 'key_event', type: 'UInt8' },
+  { name: 'page_url', type: 'String' },
+  { name: 'page_path', type: 'String' },
+  { name: 'page_title', type: 'String' },
+  { name: 'page_referrer', type: 'String' },
+  { name: 'campaign_source', type: 'String' },
+  { name: 'campaign_medium', type: 'String' },
+  { name: 'campaign_name', type: 'String' },
+  { name: 'campaign_term', type: 'String' },
+  { name: 'campaign_content', type: 'String' },
+  { name: 'device_type', type: 'String' },
+  { name: 'device_os', type: 'String' },
+  { name: 'device_browser', type: 'String' },
+  { name: 'device_app_version', type: 'String' },
+  { name: 'geo_country', type: 'String' },
+  { name: 'geo_region', type: 'String' },
+  { name: 'geo_city', type: 'String' },
+  { name: 'properties', type: 'String' },
+  { name: 'raw', type: 'String' },
+  { name: 'received_at', type: "DateTime64(3, 'UTC')" },
+  { name: 'kafka_topic', type: 'String' },
+  { name: 'kafka_partition', type: 'Int32' },
+  { name: 'kafka_offset', type: 'Int64' },
+];

@@ -16,8 +16,12 @@ export type ParsedEvent =
   | { ok: true; event: SessionEvent; valid: ValidEvent }
   | { ok: false; error: InvalidEventError };
 
-export function parseEvent(input: string | Buffer): ParsedEvent {
-  const json = parseJson(input);
+/**
+ * @param byteLength the size of the message `input` was decoded from, when the caller already
+ *   decoded it (the limit is on the message's bytes, which invalid UTF-8 makes differ)
+ */
+export function parseEvent(input: string | Buffer, byteLength?: number): ParsedEvent {
+  const json = parseJson(input, byteLength);
   if (json instanceof InvalidEventError) return { ok: false, error: json };
   const ts = fastCheckEvent(json);
   if (!Number.isNaN(ts)) {
@@ -41,10 +45,10 @@ export function parseSessionEvent(input: string): SessionEvent | InvalidEventErr
 }
 
 /** The size limit and JSON syntax of SPEC §1: the parsed value, or the error. */
-function parseJson(input: string | Buffer): unknown {
+function parseJson(input: string | Buffer, byteLength?: number): unknown {
   // A UTF-16 code unit is at most 3 bytes of UTF-8, so short strings need no counting.
   const bytes =
-    typeof input !== 'string' ? input.length : input.length * 3 <= MAX_EVENT_BYTES ? input.length : Buffer.byteLength(input, 'utf8');
+    byteLength ?? (typeof input !== 'string' ? input.length : input.length * 3 <= MAX_EVENT_BYTES ? input.length : Buffer.byteLength(input, 'utf8'));
   if (bytes > MAX_EVENT_BYTES) {
     return new InvalidEventError('', `message is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
   }

@@ -1,6 +1,6 @@
 /**
  * Turns one partition batch of Kafka messages into engine input, without I/O: validates each
- * message, advances the partition's event-time watermark in offset order, and groups the valid
+ * message (handing valid ones with their text to an optional sink), advances the partition's event-time watermark in offset order, and groups the valid
  * events by user key. Each event keeps the watermark at its arrival, which is what decides
  * whether it is late (grouping by user must not change that).
  */
@@ -18,11 +18,17 @@ export interface IncomingMessage {
 
 export interface PlannedEvent {
   event: SessionEvent;
-  valid: ValidEvent;
-  raw: string;
   offset: string;
   arrivalWatermark: number;
 }
+
+/**
+ * Receives each valid event as it is planned, with the message text. The plan itself keeps only
+ * the engine's view: whatever else is made of an event (its `events` row) should be made and
+ * written away here, so a batch does not hold every parsed event until it is done (they would
+ * all outlive V8's young generation and make garbage collection several times dearer).
+ */
+export type ValidEventSink = (valid: ValidEvent, raw: string, offset: string) => void;
 
 export interface RejectedMessage {
   message: IncomingMessage;
@@ -42,25 +48,21 @@ export interface BatchPlan {
  * @param maxEventTimeMs an event time beyond this (wall clock plus allowed skew) does not move
  *   the watermark, so one event from a wrong clock cannot make everything else late
  */
-export function planBatch(messages: readonly IncomingMessage[], watermark: number, maxEventTimeMs: number): BatchPlan {
+export function planBatch(messages: readonly IncomingMessage[], watermark: number, maxEventTimeMs: number, onValid?: ValidEventSink): BatchPlan {
   const plan: BatchPlan = { events: [], rejected: [], byUser: new Map(), watermark };
   for (const message of messages) {
     if (!message.value || message.value.length === 0) {
       plan.rejected.push({ message, error: new InvalidEventError('', 'empty message') });
       continue;
     }
-    const parsed = parseEvent(message.value);
+    const raw = message.value.toString('utf8');
+    const parsed = parseEvent(raw, message.value.length);
     if (!parsed.ok) {
       plan.rejected.push({ message, error: parsed.error });
       continue;
     }
-    const planned: PlannedEvent = {
-      event: parsed.event,
-      valid: parsed.valid,
-      raw: message.value.toString('utf8'),
-      offset: message.offset,
-      arrivalWatermark: plan.watermark,
-    };
+    onValid?.(parsed.valid, raw, message.offset);
+    const planned: PlannedEvent = { event: parsed.event, offset: message.offset, arrivalWatermark: plan.watermark };
     plan.watermark = Math.max(plan.watermark, Math.min(parsed.event.ts, maxEventTimeMs));
     plan.events.push(planned);
     const list = plan.byUser.get(parsed.event.userKey);

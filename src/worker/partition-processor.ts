@@ -18,7 +18,7 @@ import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, t
 import { CommitAlreadyAppliedError } from '../errors';
 import type { ValidEvent } from '../events/event-schema';
 import type { WorkerMetrics } from '../observability/metrics';
-import type { EventSource } from '../clickhouse/event-row';
+import type { EventRow, EventSource } from '../clickhouse/event-row';
 import { sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
 import type { PartitionStateStore, UserUpdate } from '../state/partition-state-store';
 import { planBatch, type IncomingMessage, type PlannedEvent, type RejectedMessage } from './batch-plan';
@@ -26,7 +26,14 @@ import { withRetry, type RetryHooks } from './retry';
 
 export interface SessionSinkPort {
   insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void>;
-  insertEvents(rows: readonly object[], deduplicationToken: string): Promise<void>;
+  eventBatch(): EventBatchPort;
+  insertEventBatch(batch: EventBatchPort, deduplicationToken: string): Promise<void>;
+}
+
+/** `events` rows collected (encoded) as a batch is planned. */
+export interface EventBatchPort {
+  add(row: EventRow): void;
+  readonly count: number;
 }
 
 export interface DeadLetterPort {
@@ -37,7 +44,7 @@ export interface ProcessorDeps {
   store: PartitionStateStore;
   sink: SessionSinkPort;
   deadLetter: DeadLetterPort;
-  eventRow: (valid: ValidEvent, raw: string, source: EventSource) => object;
+  eventRow: (valid: ValidEvent, raw: string, source: EventSource) => EventRow;
   engine: EngineConfig;
   closeDelayMs: number;
   maxClockSkewMs: number;
@@ -113,17 +120,18 @@ export class PartitionProcessor {
     metrics.batchSize.observe(fresh.length);
     metrics.consumerLag.set({ topic: this.topic, partition: String(this.partition) }, Number(BigInt(highWatermark) - 1n - BigInt(lastOffset)));
 
-    const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs);
+    const { topic, partition } = this;
+    const eventRows = this.deps.sink.eventBatch();
+    const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs, (valid, raw, offset) =>
+      eventRows.add(this.deps.eventRow(valid, raw, { topic, partition, offset, receivedAtMs: started })),
+    );
     if (plan.rejected.length > 0) {
       await withRetry('dead-letter', () => this.deps.deadLetter.publish(this.topic, this.partition, plan.rejected), hooks);
       for (const r of plan.rejected) metrics.eventsInvalid.inc({ reason: r.error.field || 'message' });
     }
-    if (plan.events.length > 0) {
-      const rows = plan.events.map((e) =>
-        this.deps.eventRow(e.valid, e.raw, { topic: this.topic, partition: this.partition, offset: e.offset, receivedAtMs: started }),
-      );
-      await this.timedInsert(() => this.deps.sink.insertEvents(rows, `${this.topic}:${this.partition}:${firstOffset}-${lastOffset}:events`), hooks);
-      metrics.eventsValid.inc(plan.events.length);
+    if (eventRows.count > 0) {
+      await this.timedInsert(() => this.deps.sink.insertEventBatch(eventRows, `${topic}:${partition}:${firstOffset}-${lastOffset}:events`), hooks);
+      metrics.eventsValid.inc(eventRows.count);
     }
     await this.advance(plan.byUser, lastOffset, hooks, plan.watermark);
     metrics.batchSeconds.observe((this.deps.now() - started) / 1000);
