@@ -43,14 +43,15 @@ const DEFAULT_FORMAT = 'TabSeparated';
 /** Returns undefined when there is no statement at all (the server answers "Ok." then). */
 export function parseRequest(params: URLSearchParams, body: Buffer): ParsedRequest | undefined {
   const urlQuery = params.get('query') ?? '';
-  const bodyText = body.length > 0 ? body.toString('utf8') : '';
   let sql: string;
   let insertData: Buffer | undefined;
   if (urlQuery.trim() !== '' && body.length > 0 && INSERT_WITH_FORMAT.test(urlQuery)) {
-    // Rows are handed to the engine as bytes next to the statement, never parsed here.
+    // Rows are handed to the engine as bytes next to the statement, never decoded or parsed
+    // here (they may be megabytes, and binary).
     sql = urlQuery;
     insertData = body;
   } else {
+    const bodyText = body.length > 0 ? body.toString('utf8') : '';
     sql = [urlQuery, bodyText].filter((part) => part.trim() !== '').join('\n');
   }
   if (sql.trim() === '') return undefined;
