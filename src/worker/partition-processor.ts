@@ -3,7 +3,8 @@
  * point harmless:
  *
  *   1. invalid messages → dead-letter topic; valid events → `events` table (idempotent by key);
- *   2. engine over the batch's users and the users whose deadlines fell due;
+ *   2. engine over the batch's users and the users whose deadlines fell due (while 1's insert
+ *      runs: step 3 waits for it);
  *   3. one Redis script commits their states, the applied offset, the watermark and the session
  *      rows to write (the outbox) — atomically, and only while we hold the partition's epoch;
  *   4. the outbox rows go to `sessions` with a deduplication token made of the partition and
@@ -129,11 +130,20 @@ export class PartitionProcessor {
       await withRetry('dead-letter', () => this.deps.deadLetter.publish(this.topic, this.partition, plan.rejected), hooks);
       for (const r of plan.rejected) metrics.eventsInvalid.inc({ reason: r.error.field || 'message' });
     }
-    if (eventRows.count > 0) {
-      await this.timedInsert(() => this.deps.sink.insertEventBatch(eventRows, `${topic}:${partition}:${firstOffset}-${lastOffset}:events`), hooks);
-      metrics.eventsValid.inc(eventRows.count);
-    }
-    await this.advance(plan.byUser, lastOffset, hooks, plan.watermark);
+    // The events insert runs while the engine works on the batch; the state commit waits for
+    // it, because a committed offset makes a redelivery skip these messages, so their rows must
+    // be in `events` first.
+    const eventsWritten =
+      eventRows.count > 0
+        ? this.timedInsert(() => this.deps.sink.insertEventBatch(eventRows, `${topic}:${partition}:${firstOffset}-${lastOffset}:events`), hooks).then(() =>
+            metrics.eventsValid.inc(eventRows.count),
+          )
+        : Promise.resolve();
+    // Awaited below; this only keeps a failure from being reported as unhandled when the engine
+    // step fails first.
+    eventsWritten.catch(() => undefined);
+    await this.advance(plan.byUser, lastOffset, hooks, plan.watermark, eventsWritten);
+    await eventsWritten;
     metrics.batchSeconds.observe((this.deps.now() - started) / 1000);
   }
 
@@ -141,7 +151,13 @@ export class PartitionProcessor {
    * Runs the engine for the batch's users and the users whose deadlines are due, commits the
    * result, and writes its session rows.
    */
-  private async advance(byUser: Map<string, PlannedEvent[]>, toOffset: string, hooks: RetryHooks, watermark = this.watermark): Promise<void> {
+  private async advance(
+    byUser: Map<string, PlannedEvent[]>,
+    toOffset: string,
+    hooks: RetryHooks,
+    watermark = this.watermark,
+    beforeCommit: Promise<void> = Promise.resolve(),
+  ): Promise<void> {
     const { store, engine, metrics } = this.deps;
     const closeBound = this.caughtUp ? this.deps.now() - this.deps.closeDelayMs : -Infinity;
     const due = await withRetry('load deadlines', () => store.dueUsers(Math.max(watermark, closeBound), watermark, this.deps.maxDueUsers ?? DEFAULT_MAX_DUE_USERS), hooks);
@@ -163,6 +179,7 @@ export class PartitionProcessor {
       updates.push({ state, closeAt, forgetAt });
     }
     const rows = signedRows(changes).map(sessionValues);
+    await beforeCommit;
     const commitStarted = this.deps.now();
     const seq = await this.commit(toOffset, watermark, rows, updates, hooks);
     metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
