@@ -7,7 +7,7 @@
  * country is upper case (as in `sessions`). `raw` keeps the message exactly as received.
  */
 import type { ValidEvent } from '../events/event-schema';
-import { userKeyOf } from '../events/session-event';
+import { userKeyOf, type EventFields } from '../events/session-event';
 import { formatTimestamp } from '../events/timestamp';
 import type { Column } from './row-binary';
 
@@ -58,12 +58,21 @@ export interface EventRow {
 }
 
 export function toEventRow(valid: ValidEvent, raw: string, source?: EventSource): EventRow {
+  return eventRowOf(valid, valid.timestamp, raw, source);
+}
+
+/**
+ * `toEventRow` from an event's fields and its time in epoch milliseconds: the worker hands over
+ * the parsed JSON itself once it is known valid (no `ValidEvent` copy). Only the schema's own
+ * fields are read, so keys the schema does not know never reach the row.
+ */
+export function eventRowOf(valid: EventFields, ts: number, raw: string, source?: EventSource): EventRow {
   const row: EventRow = {
     event_id: valid.event_id,
     user_key: userKeyOf(valid),
     anonymous_id: valid.anonymous_id ?? '',
     user_id: valid.user_id ?? '',
-    timestamp: formatTimestamp(valid.timestamp),
+    timestamp: formatTimestamp(ts),
     type: valid.type,
     name: valid.name ?? '',
     channel: valid.channel ?? 'web',
@@ -84,7 +93,7 @@ export function toEventRow(valid: ValidEvent, raw: string, source?: EventSource)
     geo_country: valid.geo?.country ? valid.geo.country.toUpperCase() : '',
     geo_region: valid.geo?.region ?? '',
     geo_city: valid.geo?.city ?? '',
-    properties: JSON.stringify(valid.properties ?? {}),
+    properties: propertiesJson(valid.properties),
     raw,
   };
   if (source) {
@@ -94,6 +103,18 @@ export function toEventRow(valid: ValidEvent, raw: string, source?: EventSource)
     row.kafka_offset = String(source.offset);
   }
   return row;
+}
+
+/**
+ * `properties` as JSON text, "{}" when absent. JSON.parse makes a `"__proto__"` key an own
+ * property; the schema's copy (`toValidEvent`) drops it, so the text does too.
+ */
+function propertiesJson(properties: ValidEvent['properties']): string {
+  if (!properties) return '{}';
+  if (!Object.prototype.hasOwnProperty.call(properties, '__proto__')) return JSON.stringify(properties);
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(properties)) if (key !== '__proto__') copy[key] = properties[key];
+  return JSON.stringify(copy);
 }
 
 /** Columns and types of `events` (schemas/clickhouse/002_events.sql) in the order we send them. */

@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { createClickHouseClient } from '../clickhouse/client';
-import { toEventRow } from '../clickhouse/event-row';
+import { eventRowOf } from '../clickhouse/event-row';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
 import { createKafka } from '../kafka/kafka-client';
@@ -38,7 +38,7 @@ export async function runWorker(config: Config): Promise<number> {
     metrics,
     storeFor: (topic, partition) => new PartitionStateStore(redis, config.redis.keyPrefix, topic, partition, ttl),
     sink: new ClickHouseSink(clickhouse, config.clickhouse.database),
-    eventRow: toEventRow,
+    eventRow: eventRowOf,
     pingRedis: async () => (await redis.ping()) === 'PONG',
     pingClickHouse: async () => (await clickhouse.ping()).success,
   });

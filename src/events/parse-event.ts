@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { InvalidEventError } from '../errors';
 import { eventSchema, type ValidEvent } from './event-schema';
 import { fastCheckEvent, toValidEvent, type CheckedEvent } from './fast-validate';
-import { sessionEventOf, toSessionEvent, type SessionEvent } from './session-event';
+import { sessionEventOf, toSessionEvent, type EventFields, type SessionEvent } from './session-event';
 
 /** SPEC §1: one JSON object per message, UTF-8, at most 64 KiB. */
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -29,6 +29,24 @@ export function parseEvent(input: string | Buffer, byteLength?: number): ParsedE
     return { ok: true, event: sessionEventOf(checked, ts), valid: toValidEvent(checked, ts) };
   }
   return validateEvent(json);
+}
+
+export type ParsedEventFields =
+  | { ok: true; event: SessionEvent; fields: EventFields; ts: number }
+  | { ok: false; error: InvalidEventError };
+
+/**
+ * `parseEvent` without the `ValidEvent` copy, for the worker's hot path: `fields` may be the
+ * parsed JSON itself (valid, but it can carry keys the schema does not know, so read only the
+ * schema's fields from it) and `ts` is the event time in epoch milliseconds.
+ */
+export function parseEventFields(input: string | Buffer, byteLength?: number): ParsedEventFields {
+  const json = parseJson(input, byteLength);
+  if (json instanceof InvalidEventError) return { ok: false, error: json };
+  const ts = fastCheckEvent(json);
+  if (!Number.isNaN(ts)) return { ok: true, event: sessionEventOf(json as CheckedEvent, ts), fields: json as CheckedEvent, ts };
+  const parsed = validateEvent(json);
+  return parsed.ok ? { ok: true, event: parsed.event, fields: parsed.valid, ts: parsed.valid.timestamp } : parsed;
 }
 
 /**

@@ -5,9 +5,8 @@
  * whether it is late (grouping by user must not change that).
  */
 import { InvalidEventError } from '../errors';
-import type { ValidEvent } from '../events/event-schema';
-import { parseEvent } from '../events/parse-event';
-import type { SessionEvent } from '../events/session-event';
+import { parseEventFields } from '../events/parse-event';
+import type { EventFields, SessionEvent } from '../events/session-event';
 
 export interface IncomingMessage {
   offset: string;
@@ -23,12 +22,12 @@ export interface PlannedEvent {
 }
 
 /**
- * Receives each valid event as it is planned, with the message text. The plan itself keeps only
+ * Receives each valid event as it is planned (its fields, time and message text). The plan itself keeps only
  * the engine's view: whatever else is made of an event (its `events` row) should be made and
  * written away here, so a batch does not hold every parsed event until it is done (they would
  * all outlive V8's young generation and make garbage collection several times dearer).
  */
-export type ValidEventSink = (valid: ValidEvent, raw: string, offset: string) => void;
+export type ValidEventSink = (fields: EventFields, ts: number, raw: string, offset: string) => void;
 
 export interface RejectedMessage {
   message: IncomingMessage;
@@ -56,12 +55,12 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
       continue;
     }
     const raw = message.value.toString('utf8');
-    const parsed = parseEvent(raw, message.value.length);
+    const parsed = parseEventFields(raw, message.value.length);
     if (!parsed.ok) {
       plan.rejected.push({ message, error: parsed.error });
       continue;
     }
-    onValid?.(parsed.valid, raw, message.offset);
+    onValid?.(parsed.fields, parsed.ts, raw, message.offset);
     const planned: PlannedEvent = { event: parsed.event, offset: message.offset, arrivalWatermark: plan.watermark };
     plan.watermark = Math.max(plan.watermark, Math.min(parsed.event.ts, maxEventTimeMs));
     plan.events.push(planned);

@@ -7,9 +7,9 @@
  *      runs: step 3 waits for it);
  *   3. one Redis script commits their states, the applied offset, the watermark and the session
  *      rows to write (the outbox) — atomically, and only while we hold the partition's epoch;
- *   4. the outbox rows go to `sessions` with a deduplication token made of the partition and
- *      the outbox sequence number, then the entry is acknowledged;
- *   5. the caller commits the Kafka offset.
+ *   4. the caller commits the Kafka offset, while the outbox rows go to `sessions` with a
+ *      deduplication token made of the partition and the outbox sequence number; then the
+ *      entry is acknowledged (the next commit waits for that).
  *
  * A redelivered message at or below the applied offset is skipped; an outbox entry left by a
  * crash is flushed (with its original token) by whoever claims the partition next.
@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type SessionChange } from '../engine/engine';
 import { CommitAlreadyAppliedError } from '../errors';
-import type { ValidEvent } from '../events/event-schema';
+import type { EventFields } from '../events/session-event';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { EventRow, EventSource } from '../clickhouse/event-row';
 import { sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
@@ -45,7 +45,7 @@ export interface ProcessorDeps {
   store: PartitionStateStore;
   sink: SessionSinkPort;
   deadLetter: DeadLetterPort;
-  eventRow: (valid: ValidEvent, raw: string, source: EventSource) => EventRow;
+  eventRow: (fields: EventFields, ts: number, raw: string, source: EventSource) => EventRow;
   engine: EngineConfig;
   closeDelayMs: number;
   maxClockSkewMs: number;
@@ -66,6 +66,14 @@ export class PartitionProcessor {
   private caughtUp = false;
   /** Serialises batches and ticks: both change this partition's state. */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The last commit's session rows on their way to ClickHouse, while the next batch is read and
+   * worked on. They are durable already (the commit put them in the Redis outbox, which whoever
+   * claims the partition next flushes), so the batch's Kafka offset need not wait for them. At
+   * most one is in flight: the next commit waits for it, so outbox entries land in order and a
+   * failing ClickHouse still stops consumption.
+   */
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     readonly topic: string,
@@ -101,6 +109,11 @@ export class PartitionProcessor {
     });
   }
 
+  /** Waits for the session rows in flight (shutdown); a failure was logged when it happened. */
+  drain(): Promise<void> {
+    return this.flushing.catch(() => undefined);
+  }
+
   private serialised(fn: () => Promise<void>): Promise<void> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
@@ -123,8 +136,8 @@ export class PartitionProcessor {
 
     const { topic, partition } = this;
     const eventRows = this.deps.sink.eventBatch();
-    const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs, (valid, raw, offset) =>
-      eventRows.add(this.deps.eventRow(valid, raw, { topic, partition, offset, receivedAtMs: started })),
+    const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs, (fields, ts, raw, offset) =>
+      eventRows.add(this.deps.eventRow(fields, ts, raw, { topic, partition, offset, receivedAtMs: started })),
     );
     if (plan.rejected.length > 0) {
       await withRetry('dead-letter', () => this.deps.deadLetter.publish(this.topic, this.partition, plan.rejected), hooks);
@@ -180,13 +193,24 @@ export class PartitionProcessor {
     }
     const rows = signedRows(changes).map(sessionValues);
     await beforeCommit;
+    await this.flushing;
     const commitStarted = this.deps.now();
     const seq = await this.commit(toOffset, watermark, rows, updates, hooks);
     metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
     this.appliedOffset = toOffset;
     this.watermark = watermark;
     countChanges(changes, metrics);
-    if (seq > 0) await this.flushOutboxEntry(seq, rows, hooks);
+    if (seq > 0) this.flushInBackground(seq, rows, hooks);
+  }
+
+  private flushInBackground(seq: number, rows: SessionValues[], hooks: RetryHooks): void {
+    const flush = this.flushOutboxEntry(seq, rows, hooks);
+    // The next commit awaits it and fails with its error; this reports a failure nobody will
+    // await (the partition was revoked, the worker is stopping). The outbox keeps the rows.
+    flush.catch((err: unknown) =>
+      this.deps.log.warn({ err, topic: this.topic, partition: this.partition, seq }, 'session rows not written yet; they stay in the outbox'),
+    );
+    this.flushing = flush;
   }
 
   private async commit(toOffset: string, watermark: number, rows: SessionValues[], updates: UserUpdate[], hooks: RetryHooks): Promise<number> {

@@ -128,6 +128,8 @@ export class Worker implements HealthSource {
     await Promise.race([
       (async () => {
         await this.consumer.disconnect();
+        // Session rows of the last commits still on their way to ClickHouse.
+        await Promise.all([...this.processors.values()].map((pending) => pending.then((processor) => processor.drain(), () => undefined)));
         await this.producer.disconnect();
         await this.admin.disconnect();
       })(),

@@ -1,13 +1,15 @@
 /**
  * The fast validation path (ajv over the generated JSON Schema, plus the timestamp checks) must
  * agree with zod — the definition of a valid event — on every input: same accept/reject, same
- * validated event, same engine view, same error. Random near-valid and invalid events here.
+ * validated event, same engine view, same `events` row, same error. Random near-valid and
+ * invalid events here.
  * Also: the URL shortcuts of the normalisation agree with `new URL`.
  */
 import fc from 'fast-check';
 import { eventSchema } from '../../../src/events/event-schema';
 import { fastCheckEvent, toValidEvent, type CheckedEvent } from '../../../src/events/fast-validate';
-import { parseEvent, parseSessionEvent, validateEvent } from '../../../src/events/parse-event';
+import { eventRowOf, toEventRow } from '../../../src/clickhouse/event-row';
+import { parseEvent, parseEventFields, parseSessionEvent, validateEvent } from '../../../src/events/parse-event';
 import { sessionEventOf, toSessionEvent, urlHelpersForTest } from '../../../src/events/session-event';
 import { formatTimestamp, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseFormattedTimestamp } from '../../../src/events/timestamp';
 
@@ -106,7 +108,13 @@ function checkAgreement(json: unknown): void {
     expect(sessionEventOf(json as CheckedEvent, ts)).toStrictEqual(toSessionEvent(zod.data));
     expect(fast).toStrictEqual(viaZod);
     expect(sessionOnly).toStrictEqual(viaZod.event);
+    // The worker's path (no ValidEvent copy) makes the same events row.
+    const fields = parseEventFields(line);
+    if (!fields.ok) throw new Error('parseEventFields refused a valid event');
+    expect(fields.event).toStrictEqual(viaZod.event);
+    expect(eventRowOf(fields.fields, fields.ts, line)).toStrictEqual(toEventRow(viaZod.valid, line));
   } else {
+    expect(parseEventFields(line).ok).toBe(false);
     expect(fast.ok).toBe(false);
     if (fast.ok || viaZod.ok) return;
     expect(fast.error.message).toBe(viaZod.error.message);
