@@ -231,10 +231,20 @@ export class RowBinaryEncoder<Name extends string> {
  * instead of living until the whole batch is written.
  */
 export class RowBinaryBatch<Name extends string> {
-  private readonly writer = new RowBinaryWriter(1024 * 1024);
+  private readonly writer: RowBinaryWriter;
   private rows = 0;
 
-  constructor(readonly encoder: RowBinaryEncoder<Name>) {}
+  /**
+   * @param expectedBytes a guess of the encoded size: one allocation of about the right size
+   *   instead of a series of doublings (each a copy, and each large buffer counts towards V8's
+   *   external memory, whose growth triggers full garbage collections)
+   */
+  constructor(
+    readonly encoder: RowBinaryEncoder<Name>,
+    expectedBytes = 1024 * 1024,
+  ) {
+    this.writer = new RowBinaryWriter(expectedBytes);
+  }
 
   add(row: Partial<Readonly<Record<Name, unknown>>>): void {
     this.encoder.writeObject(this.writer, row);

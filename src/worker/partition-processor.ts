@@ -27,7 +27,7 @@ import { withRetry, type RetryHooks } from './retry';
 
 export interface SessionSinkPort {
   insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void>;
-  eventBatch(): EventBatchPort;
+  eventBatch(withSource: true, messageBytes: number): EventBatchPort;
   insertEventBatch(batch: EventBatchPort, deduplicationToken: string): Promise<void>;
 }
 
@@ -135,7 +135,9 @@ export class PartitionProcessor {
     metrics.consumerLag.set({ topic: this.topic, partition: String(this.partition) }, Number(BigInt(highWatermark) - 1n - BigInt(lastOffset)));
 
     const { topic, partition } = this;
-    const eventRows = this.deps.sink.eventBatch();
+    let messageBytes = 0;
+    for (const m of fresh) messageBytes += m.value?.length ?? 0;
+    const eventRows = this.deps.sink.eventBatch(true, messageBytes);
     const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs, (fields, ts, raw, offset) =>
       eventRows.add(this.deps.eventRow(fields, ts, raw, { topic, partition, offset, receivedAtMs: started })),
     );
