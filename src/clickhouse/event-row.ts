@@ -8,7 +8,6 @@
  */
 import type { ValidEvent } from '../events/event-schema';
 import { userKeyOf, type EventFields } from '../events/session-event';
-import { formatTimestamp } from '../events/timestamp';
 import type { Column } from './row-binary';
 
 /** Where the event came from. Without it the table's defaults apply (no Kafka coordinates). */
@@ -26,8 +25,8 @@ export interface EventRow {
   user_key: string;
   anonymous_id: string;
   user_id: string;
-  /** ISO-8601 UTC with milliseconds; the client parses it with `best_effort`. */
-  timestamp: string;
+  /** Event time, epoch milliseconds (RowBinary writes DateTime64(3) as exactly that). */
+  timestamp: number;
   type: string;
   name: string;
   channel: string;
@@ -51,7 +50,8 @@ export interface EventRow {
   /** The `properties` object as JSON text; "{}" when absent. */
   properties: string;
   raw: string;
-  received_at?: string;
+  /** Epoch milliseconds. */
+  received_at?: number;
   kafka_topic?: string;
   kafka_partition?: number;
   kafka_offset?: string;
@@ -72,7 +72,7 @@ export function eventRowOf(valid: EventFields, ts: number, raw: string, source?:
     user_key: userKeyOf(valid),
     anonymous_id: valid.anonymous_id ?? '',
     user_id: valid.user_id ?? '',
-    timestamp: formatTimestamp(ts),
+    timestamp: ts,
     type: valid.type,
     name: valid.name ?? '',
     channel: valid.channel ?? 'web',
@@ -97,7 +97,7 @@ export function eventRowOf(valid: EventFields, ts: number, raw: string, source?:
     raw,
   };
   if (source) {
-    row.received_at = formatTimestamp(source.receivedAtMs);
+    row.received_at = source.receivedAtMs;
     row.kafka_topic = source.topic;
     row.kafka_partition = source.partition;
     row.kafka_offset = String(source.offset);

@@ -4,10 +4,11 @@
  * engine over events arriving out of order and returns the signed rows it would write
  * (starts, updates, ends, retractions, id changes), batch by batch.
  */
+import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouseClient } from '../../src/clickhouse/client';
 import { toEventRow, type EventRow } from '../../src/clickhouse/event-row';
-import { signedRows, type SignedSessionRow } from '../../src/clickhouse/session-sink';
+import { ClickHouseSink, signedRows, type SignedSessionRow } from '../../src/clickhouse/session-sink';
 import { loadConfig, type Config } from '../../src/config';
 import { applyEvent, newKeyState, reconcile, type EngineConfig, type KeyState } from '../../src/engine/engine';
 import { sessionIdOf, type SessionRow } from '../../src/engine/session-row';
@@ -46,6 +47,11 @@ export async function insertRows(
     format: 'JSONEachRow',
     clickhouse_settings: token === undefined ? {} : { insert_deduplication_token: token },
   });
+}
+
+/** `events` rows as the worker writes them (RowBinary, through ClickHouseSink). */
+export async function insertEventRows(client: ClickHouseClient, database: string, rows: readonly EventRow[], token: string = randomUUID()): Promise<void> {
+  await new ClickHouseSink(client, database).insertEvents(rows, token);
 }
 
 /**

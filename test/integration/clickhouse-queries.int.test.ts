@@ -9,7 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic } from '../../src/loadgen/traffic';
 import { useTestDatabase } from '../support';
-import { chunks, insertRows, simulateWorker, testClient } from './clickhouse-fixtures';
+import { chunks, insertEventRows, insertRows, simulateWorker, testClient } from './clickhouse-fixtures';
 
 const DOC = path.resolve(__dirname, '../../docs/queries.md');
 
@@ -52,7 +52,7 @@ beforeAll(async () => {
   // No final close: the sessions of the last half hour stay open, as they would be live.
   const stream = simulateWorker(chunks(traffic, 200), -Infinity);
   for (const [i, rows] of stream.batches.entries()) await insertRows(writer, `${db.name}.sessions`, rows, `q-${i}`);
-  for (const [i, rows] of chunks(stream.events, 1000).entries()) await insertRows(writer, `${db.name}.events`, rows, `qe-${i}`);
+  for (const [i, rows] of chunks(stream.events, 1000).entries()) await insertEventRows(writer, db.name, rows, `qe-${i}`);
 }, 120_000);
 
 afterAll(async () => {

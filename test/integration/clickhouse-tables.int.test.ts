@@ -10,7 +10,7 @@ import { migrate } from '../../src/clickhouse/migrations';
 import { SESSION_FIELDS, type SessionRow } from '../../src/engine/session-row';
 import { parseEvent } from '../../src/events/parse-event';
 import { useTestDatabase } from '../support';
-import { insertRows, optimizeAll, queryRows, sessionRow, signed, testClient } from './clickhouse-fixtures';
+import { insertEventRows, insertRows, optimizeAll, queryRows, sessionRow, signed, testClient } from './clickhouse-fixtures';
 
 const db = useTestDatabase('ch_tables');
 let client: ClickHouseClient;
@@ -137,9 +137,9 @@ describe('events', () => {
   ];
 
   it('stores typed events, Kafka coordinates included, and a replayed batch adds nothing after FINAL', async () => {
-    await insertRows(client, `${db.name}.events`, batch, 'events-p3-100-101');
+    await insertEventRows(client, db.name, batch, 'events-p3-100-101');
     // A replay after a crash, under a different token (say the batch was cut differently).
-    await insertRows(client, `${db.name}.events`, [...batch].reverse(), 'events-p3-replay');
+    await insertEventRows(client, db.name, [...batch].reverse(), 'events-p3-replay');
     const rows = await queryRows<Record<string, unknown>>(
       client,
       `SELECT event_id, user_key, user_id, toUnixTimestamp64Milli(timestamp) AS ts, type, key_event, geo_country,
@@ -161,7 +161,7 @@ describe('events', () => {
     const parsed = parseEvent(raw);
     if (!parsed.ok) throw new Error(parsed.error.message);
     const before = Date.now();
-    await insertRows(client, `${db.name}.events`, [toEventRow(parsed.valid, raw)]);
+    await insertEventRows(client, db.name, [toEventRow(parsed.valid, raw)]);
     const [row] = await queryRows<{ kafka_topic: string; kafka_partition: number; kafka_offset: string; received: string }>(
       client,
       `SELECT kafka_topic, kafka_partition, kafka_offset, toUnixTimestamp64Milli(received_at) AS received

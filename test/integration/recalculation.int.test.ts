@@ -131,7 +131,7 @@ describe('recompute --since --sink clickhouse', () => {
       if (!parsed.ok) throw parsed.error;
       return toEventRow(parsed.valid, raw);
     });
-    await admin.insert({ table: `${database}.events`, values: rows, format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
+    await new ClickHouseSink(admin, database).insertEvents(rows, `late-${rows[0]?.event_id}-${rows.length}`);
   }
 
   async function countRows(database: string): Promise<number> {
