@@ -3,6 +3,7 @@
  *
  *  1. produces BENCH_EVENTS (default 1,000,000) events of ≥ 50,000 users to a fresh topic;
  *  2. baseline: a plain kafkajs consumer group that only reads the topic (same fetch sizes);
+ *     for scale, the same consumer JSON.parsing each message;
  *  3. one `sessionizer worker` (built `dist/`, separate process) from the first message until
  *     every session is closed in ClickHouse; Redis bytes per open session are sampled midway.
  * Steps 2–3 run BENCH_RUNS times (default 3) on the same topic; medians are reported.
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   const topic = `bench_${Date.now().toString(36)}`;
   const clickhouse = createClient({ url: process.env.CLICKHOUSE_URL, username: process.env.CLICKHOUSE_USER ?? 'default', password: process.env.CLICKHOUSE_PASSWORD ?? '' });
   const redis = new Redis(process.env.REDIS_URL as string);
-  const runs: Array<{ plain: number; worker: WorkerRun }> = [];
+  const runs: Array<{ plain: number; parsing: number; worker: WorkerRun }> = [];
   try {
     log(`machine: ${cpus().length}× ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
     const admin = kafka.admin();
@@ -53,12 +54,13 @@ async function main(): Promise<void> {
     for (let i = 1; i <= RUNS; i++) {
       const name = `${topic}_r${i}`;
       const plain = await plainConsumerSeconds(kafka, topic, `${name}_plain`, produced);
+      const parsing = await plainConsumerSeconds(kafka, topic, `${name}_parse`, produced, true);
       await migrate(clickhouse, { database: name, cluster: '' });
       try {
         const worker = await workerSeconds(topic, name, clickhouse, redis);
-        runs.push({ plain, worker });
+        runs.push({ plain, parsing, worker });
         log(
-          `run ${i}: plain ${plain.toFixed(2)} s (${Math.round(produced / plain)} events/s); worker ${worker.seconds.toFixed(2)} s (${Math.round(produced / worker.seconds)} events/s)` +
+          `run ${i}: plain ${plain.toFixed(2)} s (${Math.round(produced / plain)} events/s); plain + JSON.parse ${parsing.toFixed(2)} s; worker ${worker.seconds.toFixed(2)} s (${Math.round(produced / worker.seconds)} events/s)` +
             `, ${worker.sessions} sessions${worker.cpuSeconds === null ? '' : `, worker CPU ${worker.cpuSeconds.toFixed(1)} s`}`,
         );
       } finally {
@@ -72,7 +74,9 @@ async function main(): Promise<void> {
     const cpu = runs.map((r) => r.worker.cpuSeconds).filter((c): c is number => c !== null);
     const rate = produced / seconds;
     const ratio = rate / (produced / plain);
+    const parsing = median(runs.map((r) => r.parsing));
     log(`plain kafkajs consumer: ${plain.toFixed(2)} s, ${Math.round(produced / plain)} events/s (median)`);
+    log(`  the same + JSON.parse: ${parsing.toFixed(2)} s, ${Math.round(produced / parsing)} events/s (median): its ratio to plain is ${(plain / parsing).toFixed(2)}`);
     log(`sessionizer worker:     ${seconds.toFixed(2)} s until all sessions closed, ${Math.round(rate)} events/s end to end (median)`);
     if (cpu.length > 0) {
       const cpuSeconds = median(cpu);
@@ -128,7 +132,11 @@ async function produceEvents(kafka: Kafka, topic: string): Promise<number> {
   return count;
 }
 
-async function plainConsumerSeconds(kafka: Kafka, topic: string, groupId: string, total: number): Promise<number> {
+/**
+ * A kafkajs consumer group that only reads the topic; with `parse`, it also JSON.parses every
+ * message (the least any consumer of JSON events does), to show where the ratio target sits.
+ */
+async function plainConsumerSeconds(kafka: Kafka, topic: string, groupId: string, total: number, parse = false): Promise<number> {
   const consumer = kafka.consumer({ groupId, maxBytesPerPartition: MAX_BYTES, maxBytes: MAX_BYTES * 4 });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -139,6 +147,7 @@ async function plainConsumerSeconds(kafka: Kafka, topic: string, groupId: string
       partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch }) => {
         if (!started) started = Date.now();
+        if (parse) for (const message of batch.messages) JSON.parse(message.value?.toString('utf8') ?? 'null');
         seen += batch.messages.length;
         if (seen >= total) resolve((Date.now() - started) / 1000);
       },
