@@ -6,6 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
+import { PartitionKeys } from '../../src/state/keys';
 import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
 import { readTopic } from '../support/read-topic';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -115,6 +116,32 @@ describe('sessionizer worker', () => {
     await first.kill();
     const second = start();
     await waitForSessions(admin, database, expected, 180_000, () => second.output);
+  });
+
+  it('stopped with SIGTERM, sends its last session rows before it exits (none left pending)', async () => {
+    const { topic, database, env, redisPrefix } = await setUp('sigterm');
+    // A slow ClickHouse: every answer comes 500 ms late, so the rows of the last commit are
+    // still on their way when the last batch is done.
+    const target = new URL(env.CLICKHOUSE_URL as string);
+    const proxy = new TcpProxy(target.hostname, Number(target.port), 500);
+    await proxy.open();
+    const worker = new WorkerProcess({ ...env, CLICKHOUSE_URL: `http://127.0.0.1:${proxy.port}` });
+    workers.push(worker);
+    await worker.ready();
+    await produce(kafka, topic, traffic(300, 18));
+    await waitFor(async () => (await countRows(database)) > 0, 60_000, () => worker.output);
+    expect(await worker.stop()).toBe(0);
+    await proxy.cut();
+    // Session rows go to ClickHouse while the next batch is read; a clean stop waits for them,
+    // so no outbox entry is left for the partition's next owner to send.
+    const redis = createRedis();
+    try {
+      for (let partition = 0; partition < 4; partition++) {
+        expect([partition, await redis.hlen(new PartitionKeys(redisPrefix, topic, partition).outbox)]).toEqual([partition, 0]);
+      }
+    } finally {
+      await redis.quit();
+    }
   });
 
   it('the same events delivered twice (produced twice, then replayed from offset 0) change nothing', async () => {

@@ -1,6 +1,7 @@
 /**
  * A TCP proxy on loopback that a test can cut and restore, to play a dependency going down
- * (ClickHouse, Redis) without stopping the shared server other tests use.
+ * (ClickHouse, Redis) without stopping the shared server other tests use; it can also hold every
+ * answer back for a while, to play a slow one.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,8 @@ export class TcpProxy {
   constructor(
     private readonly targetHost: string,
     private readonly targetPort: number,
+    /** Each piece of the server's answer reaches the client this much later (order kept). */
+    private readonly responseDelayMs = 0,
   ) {}
 
   /** Starts listening (on the same port as before after a `cut`). */
@@ -26,7 +29,13 @@ export class TcpProxy {
         this.sockets.delete(client);
         this.sockets.delete(upstream);
       };
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      if (this.responseDelayMs === 0) upstream.pipe(client);
+      else {
+        const later = (fn: () => void) => setTimeout(fn, this.responseDelayMs);
+        upstream.on('data', (chunk: Buffer) => later(() => client.writable && client.write(chunk)));
+        upstream.on('end', () => later(() => client.end()));
+      }
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
     });
