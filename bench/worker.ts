@@ -60,7 +60,7 @@ async function main(): Promise<void> {
         const worker = await workerSeconds(topic, name, clickhouse, redis);
         runs.push({ plain, parsing, worker });
         log(
-          `run ${i}: plain ${plain.toFixed(2)} s (${Math.round(produced / plain)} events/s); plain + JSON.parse ${parsing.toFixed(2)} s; worker ${worker.seconds.toFixed(2)} s (${Math.round(produced / worker.seconds)} events/s)` +
+          `run ${i}: plain ${plain.toFixed(2)} s (${Math.round(produced / plain)} events/s); plain + JSON.parse ${parsing.toFixed(2)} s; worker ${worker.seconds.toFixed(2)} s (${Math.round(produced / worker.seconds)} events/s; lag 0 at ${worker.caughtUpSeconds.toFixed(2)} s)` +
             `, ${worker.sessions} sessions${worker.cpuSeconds === null ? '' : `, worker CPU ${worker.cpuSeconds.toFixed(1)} s`}`,
         );
       } finally {
@@ -160,6 +160,8 @@ async function plainConsumerSeconds(kafka: Kafka, topic: string, groupId: string
 
 interface WorkerRun {
   seconds: number;
+  /** When the group's lag was first seen at 0 (the rest is closing the last sessions). */
+  caughtUpSeconds: number;
   cpuSeconds: number | null;
   sessions: number;
   bytesPerOpenSession: number | null;
@@ -191,6 +193,7 @@ async function workerSeconds(topic: string, name: string, clickhouse: ReturnType
   let bytesPerOpenSession: number | null = null;
   let bytesPerIdleUser: number | null = null;
   let sessions = 0;
+  let caughtUpSeconds: number | undefined;
   // One admin client for the whole run. The lag is polled often (cheap, and it sets the
   // resolution of the result); ClickHouse is asked only once the lag is 0, since a FINAL query
   // over a growing table would take its share of the machine from the worker being measured.
@@ -202,6 +205,7 @@ async function workerSeconds(topic: string, name: string, clickhouse: ReturnType
       if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
       if (bytesPerOpenSession === null && Date.now() - started > 5_000) bytesPerOpenSession = await sampleOpenSessionBytes(redis, prefix);
       if ((await lagOf(topic)) > 0) continue;
+      caughtUpSeconds ??= (Date.now() - started) / 1000;
       const result = await clickhouse.query({
         query: `SELECT count() AS sessions, countIf(is_open = 1) AS open FROM ${database}.sessions FINAL WHERE sign = 1`,
         format: 'JSONEachRow',
@@ -215,7 +219,7 @@ async function workerSeconds(topic: string, name: string, clickhouse: ReturnType
     const seconds = (Date.now() - started) / 1000;
     const cpuSeconds = processCpuSeconds(child.pid);
     bytesPerIdleUser = await sampleIdleBytes(redis, prefix);
-    return { seconds, bytesPerOpenSession, bytesPerIdleUser, sessions, cpuSeconds };
+    return { seconds, caughtUpSeconds: caughtUpSeconds ?? seconds, bytesPerOpenSession, bytesPerIdleUser, sessions, cpuSeconds };
   } finally {
     // Wait for it to leave (it drains its last writes), so the run's keys can be deleted.
     const exited = new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
