@@ -70,8 +70,8 @@ export class PartitionProcessor {
    * The last commit's session rows on their way to ClickHouse, while the next batch is read and
    * worked on. They are durable already (the commit put them in the Redis outbox, which whoever
    * claims the partition next flushes), so the batch's Kafka offset need not wait for them. At
-   * most one is in flight: the next commit waits for it, so outbox entries land in order and a
-   * failing ClickHouse still stops consumption.
+   * most one is in flight: the next commit waits for it (`settleFlush`), so outbox entries land
+   * in order and a failing ClickHouse still stops consumption.
    */
   private flushing: Promise<void> = Promise.resolve();
 
@@ -195,7 +195,7 @@ export class PartitionProcessor {
     }
     const rows = signedRows(changes).map(sessionValues);
     await beforeCommit;
-    await this.flushing;
+    await this.settleFlush(hooks);
     const commitStarted = this.deps.now();
     const seq = await this.commit(toOffset, watermark, rows, updates, hooks);
     metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
@@ -203,6 +203,21 @@ export class PartitionProcessor {
     this.watermark = watermark;
     countChanges(changes, metrics);
     if (seq > 0) this.flushInBackground(seq, rows, hooks);
+  }
+
+  /**
+   * Before a commit: the previous commit's rows have landed. If their flush failed (an error no
+   * retry fixes, or its retries were stopped), every pending outbox entry is sent again now,
+   * with this batch's retries; until that succeeds, each commit tries again first.
+   */
+  private async settleFlush(hooks: RetryHooks): Promise<void> {
+    try {
+      await this.flushing;
+    } catch {
+      const again = this.flushPendingOutbox(hooks);
+      this.flushing = again;
+      await again;
+    }
   }
 
   private flushInBackground(seq: number, rows: SessionValues[], hooks: RetryHooks): void {
