@@ -66,7 +66,8 @@ describe('worker observability endpoint', () => {
     await proxy?.cut();
     await admin.close();
     const redis = createRedis();
-    await deleteRedisKeys(redis, redisPrefix);
+    // State keys start with the hash tag: `{prefix:topic:partition}:…`.
+    await deleteRedisKeys(redis, `{${redisPrefix}`);
     await redis.quit();
   });
 
