@@ -35,7 +35,6 @@ export interface RejectedMessage {
 }
 
 export interface BatchPlan {
-  events: PlannedEvent[];
   rejected: RejectedMessage[];
   byUser: Map<string, PlannedEvent[]>;
   /** Watermark after the batch. */
@@ -48,7 +47,7 @@ export interface BatchPlan {
  *   the watermark, so one event from a wrong clock cannot make everything else late
  */
 export function planBatch(messages: readonly IncomingMessage[], watermark: number, maxEventTimeMs: number, onValid?: ValidEventSink): BatchPlan {
-  const plan: BatchPlan = { events: [], rejected: [], byUser: new Map(), watermark };
+  const plan: BatchPlan = { rejected: [], byUser: new Map(), watermark };
   for (const message of messages) {
     if (!message.value || message.value.length === 0) {
       plan.rejected.push({ message, error: new InvalidEventError('', 'empty message') });
@@ -63,7 +62,6 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
     onValid?.(parsed.fields, parsed.ts, raw, message.offset);
     const planned: PlannedEvent = { event: parsed.event, offset: message.offset, arrivalWatermark: plan.watermark };
     plan.watermark = Math.max(plan.watermark, Math.min(parsed.event.ts, maxEventTimeMs));
-    plan.events.push(planned);
     const list = plan.byUser.get(parsed.event.userKey);
     if (list) list.push(planned);
     else plan.byUser.set(parsed.event.userKey, [planned]);
