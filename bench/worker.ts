@@ -203,7 +203,7 @@ async function workerSeconds(topic: string, name: string, clickhouse: ReturnType
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
       if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}`);
-      if (bytesPerOpenSession === null && Date.now() - started > 5_000) bytesPerOpenSession = await sampleOpenSessionBytes(redis, prefix);
+      if (bytesPerOpenSession === null && Date.now() - started > 2_000) bytesPerOpenSession = await sampleOpenSessionBytes(redis, prefix);
       if ((await lagOf(topic)) > 0) continue;
       caughtUpSeconds ??= (Date.now() - started) / 1000;
       const result = await clickhouse.query({
