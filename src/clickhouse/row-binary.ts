@@ -153,22 +153,9 @@ const LONG_DECIMAL = /^-?\d{1,20}$/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/**
- * Epoch milliseconds, or the ISO-8601 text our rows carry (`formatTimestamp` output). The last
- * text is remembered: a batch's rows share their `received_at`.
- */
-let lastTimeText = '';
-let lastTimeMs = 0;
+/** Epoch milliseconds (event rows), or the ISO-8601 text of `formatTimestamp` (session rows). */
 function encodeDateTime64(writer: RowBinaryWriter, value: unknown): boolean {
-  let ms: number;
-  if (typeof value === 'number') ms = value;
-  else if (typeof value === 'string') {
-    if (value !== lastTimeText) {
-      lastTimeMs = parseFormattedTimestamp(value);
-      lastTimeText = value;
-    }
-    ms = lastTimeMs;
-  } else return false;
+  const ms = typeof value === 'number' ? value : typeof value === 'string' ? parseFormattedTimestamp(value) : NaN;
   if (!Number.isSafeInteger(ms)) return false;
   writer.int64(ms);
   return true;
