@@ -14,6 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LineWriter } from '../src/io/line-writer';
 import { generateTraffic } from '../src/loadgen/traffic';
+import { median } from './stats';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -44,11 +45,6 @@ async function ensureInput(): Promise<string> {
 function measure(mode: 'baseline' | 'recompute', file: string): Measurement {
   const out = execFileSync(process.execPath, [join(__dirname, 'measure.js'), mode, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out) as Measurement;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 async function main(): Promise<void> {

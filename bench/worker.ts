@@ -20,7 +20,9 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { migrate } from '../src/clickhouse/migrations';
 import { generateTraffic } from '../src/loadgen/traffic';
+import { deleteRedisKeys } from '../test/support/isolation';
 import { resolveServices } from '../test/support/resolve-services';
+import { median } from './stats';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? Math.max(50_000, Math.round(EVENTS / 18)));
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
         );
       } finally {
         await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${name}` }).catch(() => undefined);
-        await deleteKeys(redis, `{${name}:*`);
+        await deleteRedisKeys(redis, `{${name}:`);
       }
     }
 
@@ -93,22 +95,6 @@ async function main(): Promise<void> {
     redis.disconnect();
     await services.release();
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/** The worker's state of a run, so repeated runs leave nothing behind in the shared Redis. */
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
 }
 
 async function produceEvents(kafka: Kafka, topic: string): Promise<number> {

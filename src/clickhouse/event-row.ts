@@ -7,6 +7,7 @@
  * country is upper case (as in `sessions`). `raw` keeps the message exactly as received.
  */
 import type { ValidEvent } from '../events/event-schema';
+import { copyProperties } from '../events/fast-validate';
 import { userKeyOf, type EventFields } from '../events/session-event';
 import type { Column } from './row-binary';
 
@@ -105,16 +106,11 @@ export function eventRowOf(valid: EventFields, ts: number, raw: string, source?:
   return row;
 }
 
-/**
- * `properties` as JSON text, "{}" when absent. JSON.parse makes a `"__proto__"` key an own
- * property; the schema's copy (`toValidEvent`) drops it, so the text does too.
- */
+/** `properties` as JSON text, "{}" when absent, as the schema's copy of it would print. */
 function propertiesJson(properties: ValidEvent['properties']): string {
   if (!properties) return '{}';
-  if (!Object.prototype.hasOwnProperty.call(properties, '__proto__')) return JSON.stringify(properties);
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(properties)) if (key !== '__proto__') copy[key] = properties[key];
-  return JSON.stringify(copy);
+  // The parsed JSON itself can hold an own "__proto__" key that the schema's copy drops.
+  return JSON.stringify(Object.prototype.hasOwnProperty.call(properties, '__proto__') ? copyProperties(properties) : properties);
 }
 
 /** Columns and types of `events` (schemas/clickhouse/002_events.sql) in the order we send them. */

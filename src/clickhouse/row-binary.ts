@@ -177,13 +177,6 @@ export class RowBinaryEncoder<Name extends string> {
     return `(${this.columns.map((c) => c.name).join(', ')})`;
   }
 
-  /** Rows as objects keyed by column name. */
-  encodeObjects(rows: readonly Partial<Readonly<Record<Name, unknown>>>[]): Buffer {
-    const writer = new RowBinaryWriter(rows.length * 256 + 1024);
-    for (const row of rows) this.writeObject(writer, row);
-    return writer.bytes();
-  }
-
   /** Rows as arrays in column order. */
   encodeArrays(rows: readonly (readonly unknown[])[]): Buffer {
     const writer = new RowBinaryWriter(rows.length * 256 + 1024);

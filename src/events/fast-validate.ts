@@ -80,12 +80,17 @@ export function toValidEvent(json: CheckedEvent, ts: number): ValidEvent {
   }
   if ('properties' in src) {
     const value = src.properties as Record<string, unknown> | null;
-    if (value === null) out.properties = null;
-    else {
-      const copy: Record<string, unknown> = {};
-      for (const key of Object.keys(value)) if (key !== '__proto__') copy[key] = value[key];
-      out.properties = copy;
-    }
+    out.properties = value === null ? null : copyProperties(value);
   }
   return out as unknown as ValidEvent;
+}
+
+/**
+ * zod's copy of `properties`: every own key but `"__proto__"`, which JSON.parse makes an own
+ * property and a plain object assignment would not.
+ */
+export function copyProperties(properties: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(properties)) if (key !== '__proto__') copy[key] = properties[key];
+  return copy;
 }

@@ -16,19 +16,10 @@ export type ParsedEvent =
   | { ok: true; event: SessionEvent; valid: ValidEvent }
   | { ok: false; error: InvalidEventError };
 
-/**
- * @param byteLength the size of the message `input` was decoded from, when the caller already
- *   decoded it (the limit is on the message's bytes, which invalid UTF-8 makes differ)
- */
-export function parseEvent(input: string | Buffer, byteLength?: number): ParsedEvent {
-  const json = parseJson(input, byteLength);
-  if (json instanceof InvalidEventError) return { ok: false, error: json };
-  const ts = fastCheckEvent(json);
-  if (!Number.isNaN(ts)) {
-    const checked = json as CheckedEvent;
-    return { ok: true, event: sessionEventOf(checked, ts), valid: toValidEvent(checked, ts) };
-  }
-  return validateEvent(json);
+export function parseEvent(input: string | Buffer): ParsedEvent {
+  const parsed = parseFast(input);
+  if (!('checked' in parsed)) return parsed;
+  return { ok: true, event: sessionEventOf(parsed.checked, parsed.ts), valid: toValidEvent(parsed.checked, parsed.ts) };
 }
 
 export type ParsedEventFields =
@@ -39,13 +30,13 @@ export type ParsedEventFields =
  * `parseEvent` without the `ValidEvent` copy, for the worker's hot path: `fields` may be the
  * parsed JSON itself (valid, but it can carry keys the schema does not know, so read only the
  * schema's fields from it) and `ts` is the event time in epoch milliseconds.
+ *
+ * @param byteLength the size of the message `input` was decoded from, when the caller already
+ *   decoded it (the limit is on the message's bytes, which invalid UTF-8 makes differ)
  */
 export function parseEventFields(input: string | Buffer, byteLength?: number): ParsedEventFields {
-  const json = parseJson(input, byteLength);
-  if (json instanceof InvalidEventError) return { ok: false, error: json };
-  const ts = fastCheckEvent(json);
-  if (!Number.isNaN(ts)) return { ok: true, event: sessionEventOf(json as CheckedEvent, ts), fields: json as CheckedEvent, ts };
-  const parsed = validateEvent(json);
+  const parsed = parseFast(input, byteLength);
+  if ('checked' in parsed) return { ok: true, event: sessionEventOf(parsed.checked, parsed.ts), fields: parsed.checked, ts: parsed.ts };
   return parsed.ok ? { ok: true, event: parsed.event, fields: parsed.valid, ts: parsed.valid.timestamp } : parsed;
 }
 
@@ -54,12 +45,20 @@ export function parseEventFields(input: string | Buffer, byteLength?: number): P
  * acceptance and the same errors, without building the `ValidEvent`.
  */
 export function parseSessionEvent(input: string): SessionEvent | InvalidEventError {
-  const json = parseJson(input);
-  if (json instanceof InvalidEventError) return json;
-  const ts = fastCheckEvent(json);
-  if (!Number.isNaN(ts)) return sessionEventOf(json as CheckedEvent, ts);
-  const parsed = validateEvent(json);
+  const parsed = parseFast(input);
+  if ('checked' in parsed) return sessionEventOf(parsed.checked, parsed.ts);
   return parsed.ok ? parsed.event : parsed.error;
+}
+
+/**
+ * What the three parsers share: the JSON object itself and its time when it passes the fast
+ * check (each builds what it needs from it), otherwise zod's verdict.
+ */
+function parseFast(input: string | Buffer, byteLength?: number): { checked: CheckedEvent; ts: number } | ParsedEvent {
+  const json = parseJson(input, byteLength);
+  if (json instanceof InvalidEventError) return { ok: false, error: json };
+  const ts = fastCheckEvent(json);
+  return Number.isNaN(ts) ? validateEvent(json) : { checked: json as CheckedEvent, ts };
 }
 
 /** The size limit and JSON syntax of SPEC §1: the parsed value, or the error. */

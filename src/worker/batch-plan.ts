@@ -1,8 +1,9 @@
 /**
  * Turns one partition batch of Kafka messages into engine input, without I/O: validates each
- * message (handing valid ones with their text to an optional sink), advances the partition's event-time watermark in offset order, and groups the valid
- * events by user key. Each event keeps the watermark at its arrival, which is what decides
- * whether it is late (grouping by user must not change that).
+ * message (handing valid ones with their text to an optional sink), advances the partition's
+ * event-time watermark in offset order, and groups the valid events by user key. Each event
+ * keeps the watermark at its arrival, which is what decides whether it is late (grouping by
+ * user must not change that).
  */
 import { InvalidEventError } from '../errors';
 import { parseEventFields } from '../events/parse-event';
@@ -22,10 +23,10 @@ export interface PlannedEvent {
 }
 
 /**
- * Receives each valid event as it is planned (its fields, time and message text). The plan itself keeps only
- * the engine's view: whatever else is made of an event (its `events` row) should be made and
- * written away here, so a batch does not hold every parsed event until it is done (they would
- * all outlive V8's young generation and make garbage collection several times dearer).
+ * Receives each valid event as it is planned (its fields, time and message text). The plan
+ * itself keeps only the engine's view: whatever else is made of an event (its `events` row)
+ * should be made and written away here, so a batch does not hold every parsed event until it
+ * is done (they would all outlive V8's young generation and make garbage collection dearer).
  */
 export type ValidEventSink = (fields: EventFields, ts: number, raw: string, offset: string) => void;
 

@@ -222,8 +222,8 @@ export class PartitionProcessor {
 
   private flushInBackground(seq: number, rows: SessionValues[], hooks: RetryHooks): void {
     const flush = this.flushOutboxEntry(seq, rows, hooks);
-    // The next commit awaits it and fails with its error; this reports a failure nobody will
-    // await (the partition was revoked, the worker is stopping). The outbox keeps the rows.
+    // If it fails, the outbox keeps the rows and the next commit sends them again
+    // (`settleFlush`); this only reports the failure, also when no next commit comes.
     flush.catch((err: unknown) =>
       this.deps.log.warn({ err, topic: this.topic, partition: this.partition, seq }, 'session rows not written yet; they stay in the outbox'),
     );

@@ -13,6 +13,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChdbNative, NativeConnection } from './native';
 import { ProtocolError } from './errors';
+import { trailingFormat } from './statements';
 
 export interface EngineRequest {
   /** The statement. For an insert with rows in `insertData`, the `INSERT ... FORMAT X` prefix. */
@@ -45,9 +46,8 @@ interface HttpSession {
 }
 
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Inserts whose rows are binary (RowBinary and its variants, Native). */
-const BINARY_INSERT = /\bFORMAT\s+(RowBinary[A-Za-z]*|Native)\s*;?\s*$/i;
-const TRAILING_FORMAT = /\bFORMAT\s+[A-Za-z0-9_]+\s*;?\s*$/i;
+/** Binary input formats (RowBinary and its variants, Native). */
+const BINARY_FORMAT = /^(RowBinary[A-Za-z]*|Native)$/i;
 const DEFAULT_SESSION_TIMEOUT_SECONDS = 60;
 
 /** A single-quoted ClickHouse string literal: only `\` and `'` can break out of it. */
@@ -66,6 +66,8 @@ export class ChdbEngine {
   private readonly sessions = new Map<string, HttpSession>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Where binary insert bodies wait as files for `FROM INFILE` (see `insertFromFile`). */
+  private readonly insertDir: string;
 
   constructor(
     private readonly native: ChdbNative,
@@ -74,6 +76,8 @@ export class ChdbEngine {
     // Load existing tables before the first query instead of lazily in the background, so a
     // restarted server answers with all its databases.
     this.primary = native.CreateConnection(dataPath, ['--async_load_databases=0']);
+    this.insertDir = path.join(dataPath, 'http-inserts');
+    mkdirSync(this.insertDir, { recursive: true });
   }
 
   /** Queues the request behind every earlier one. */
@@ -125,8 +129,9 @@ export class ChdbEngine {
   }
 
   private async statement(connection: NativeConnection, request: EngineRequest): Promise<EngineResult> {
-    if (request.insertData !== undefined && BINARY_INSERT.test(request.sql)) return this.insertFromFile(connection, request.sql, request.insertData);
     if (request.insertData !== undefined) {
+      const format = trailingFormat(request.sql);
+      if (format && BINARY_FORMAT.test(format.name)) return this.insertFromFile(connection, request.sql, format.at, request.insertData);
       const inserted = await this.native.InsertRawAsyncConnection(connection, request.sql, request.insertData, false);
       return {
         body: Buffer.alloc(0),
@@ -156,14 +161,12 @@ export class ChdbEngine {
    * RowBinary row whose last Int64 is 2570, bytes `0a 0a 00 …`, fails with "Cannot read all
    * data"), while `FROM INFILE` reads the bytes exactly, as the server reads an HTTP body.
    */
-  private async insertFromFile(connection: NativeConnection, sql: string, data: Buffer): Promise<EngineResult> {
-    const dir = path.join(this.dataPath, 'http-inserts');
-    mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `${randomUUID()}.bin`);
+  private async insertFromFile(connection: NativeConnection, sql: string, formatAt: number, data: Buffer): Promise<EngineResult> {
+    const file = path.join(this.insertDir, `${randomUUID()}.bin`);
     writeFileSync(file, data);
     try {
       // INFILE comes before a SETTINGS clause, and before FORMAT.
-      const at = /\bSETTINGS\b/i.exec(sql)?.index ?? (TRAILING_FORMAT.exec(sql)?.index as number);
+      const at = /\bSETTINGS\b/i.exec(sql)?.index ?? formatAt;
       const statement = `${sql.slice(0, at)} FROM INFILE ${quoteString(file)} ${sql.slice(at)}`;
       const result = await this.native.QueryAsyncConnection(connection, statement, 'TabSeparated');
       return { body: Buffer.alloc(0), readRows: 0, readBytes: 0, writtenRows: result.rowsRead, writtenBytes: result.bytesRead, elapsedSeconds: result.elapsed };

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EngineRequest } from './engine';
 import { ProtocolError } from './errors';
-import { secondStatementAt } from './statements';
+import { secondStatementAt, trailingFormat } from './statements';
 
 export interface ParsedRequest {
   engine: EngineRequest;
@@ -37,7 +37,6 @@ const SERVER_ONLY = new Set([
 ]);
 
 const INSERT_WITH_FORMAT = /^\s*INSERT\s+INTO\b[\s\S]*\bFORMAT\s+[A-Za-z0-9_]+\s*;?\s*$/i;
-const TRAILING_FORMAT = /\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$/i;
 const DEFAULT_FORMAT = 'TabSeparated';
 
 /** Returns undefined when there is no statement at all (the server answers "Ok." then). */
@@ -79,7 +78,7 @@ export function parseRequest(params: URLSearchParams, body: Buffer): ParsedReque
     sessionId: params.get('session_id') || undefined,
     sessionTimeoutSeconds: sessionTimeout ? parseTimeout(sessionTimeout) : undefined,
   };
-  const format = insertData ? defaultFormat : (TRAILING_FORMAT.exec(sql)?.[1] ?? defaultFormat);
+  const format = insertData ? defaultFormat : (trailingFormat(sql)?.name ?? defaultFormat);
   return { engine, queryId: params.get('query_id') || randomUUID(), format };
 }
 

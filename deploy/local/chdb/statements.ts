@@ -8,6 +8,14 @@
  * which is data, not SQL.
  */
 
+const TRAILING_FORMAT = /\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$/i;
+
+/** The `FORMAT name` clause that ends a statement: the name and where it starts; null without one. */
+export function trailingFormat(sql: string): { name: string; at: number } | null {
+  const m = TRAILING_FORMAT.exec(sql);
+  return m ? { name: m[1] as string, at: m.index } : null;
+}
+
 /** Position of the `;` that starts a second statement, or -1 when there is only one. */
 export function secondStatementAt(sql: string): number {
   const isInsert = /^\s*INSERT\b/i.test(sql);

@@ -4,7 +4,7 @@
  * typed error a value that does not fit its column raises.
  */
 import { RowEncodingError } from '../../../src/errors';
-import { RowBinaryEncoder, type Column } from '../../../src/clickhouse/row-binary';
+import { RowBinaryBatch, RowBinaryEncoder, type Column } from '../../../src/clickhouse/row-binary';
 
 const hex = (buffer: Buffer) => buffer.toString('hex');
 
@@ -53,7 +53,10 @@ describe('RowBinaryEncoder', () => {
     ] as const;
     const encoder = new RowBinaryEncoder('t', columns);
     const rows = Array.from({ length: 5_000 }, (_, i) => ({ a: `row ${i} ✓`, b: i })); // grows the buffer
-    expect(encoder.encodeObjects(rows).equals(encoder.encodeArrays(rows.map((r) => [r.a, r.b])))).toBe(true);
+    const batch = new RowBinaryBatch(encoder, 16);
+    for (const row of rows) batch.add(row);
+    expect(batch.count).toBe(rows.length);
+    expect(batch.bytes().equals(encoder.encodeArrays(rows.map((r) => [r.a, r.b])))).toBe(true);
     expect(encoder.columnList()).toBe('(a, b)');
   });
 
