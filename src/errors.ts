@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'PARTITION_FENCED'
   | 'COMMIT_APPLIED'
   | 'STATE_CORRUPT'
+  | 'STATE_DIVERGED'
+  | 'STATE_LOG_MISMATCH'
   | 'ROW_ENCODING';
 
 export class SessionizerError extends Error {
@@ -85,6 +87,37 @@ export class CommitAlreadyAppliedError extends SessionizerError {
     super('COMMIT_APPLIED', `partition ${topic}[${partition}]: commit from rev ${rev} was already applied`, {
       context: { topic, partition, rev },
     });
+  }
+}
+
+/**
+ * A state commit found the partition's state not where this worker left it: Redis lost recent
+ * writes (restored from an older copy, or a failover to a replica that lagged). Not a success:
+ * the worker drops what it holds, claims the partition again and re-reads Kafka from the
+ * state's applied offset, so nothing is lost.
+ */
+export class StateDivergedError extends SessionizerError {
+  constructor(topic: string, partition: number, rev: number) {
+    super('STATE_DIVERGED', `partition ${topic}[${partition}]: the state in Redis is not where this worker left it (expected rev ${rev}); re-reading Kafka from the state's offset`, {
+      context: { topic, partition, rev },
+    });
+  }
+}
+
+/**
+ * The partition's state in Redis belongs to another Kafka log than the one the worker reads:
+ * the topic was re-created, or Kafka started afresh, with the state kept. Applying the new log
+ * on top of it would skip or mis-number events, so the worker stops unless the operator chose
+ * to reset such partitions (STATE_LOG_MISMATCH=reset).
+ */
+export class StateLogMismatchError extends SessionizerError {
+  constructor(topic: string, partition: number, stateOffset: string, detail: string) {
+    super(
+      'STATE_LOG_MISMATCH',
+      `partition ${topic}[${partition}]: the Redis state (applied offset ${stateOffset}) belongs to another log: ${detail}. ` +
+        'If the topic was re-created on purpose, set STATE_LOG_MISMATCH=reset and recalculate; see docs/operations.md',
+      { context: { topic, partition, stateOffset } },
+    );
   }
 }
 

@@ -3,17 +3,19 @@
  * goes through a Lua script (scripts/), so a batch's state, deadlines, offset and outbox land
  * atomically and only while we hold the partition's epoch.
  */
+import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { isIdle, type KeyState } from '../engine/engine';
-import { CommitAlreadyAppliedError, PartitionFencedError, StateCorruptError } from '../errors';
+import { CommitAlreadyAppliedError, PartitionFencedError, StateCorruptError, StateDivergedError } from '../errors';
 import { decodeState, encodeState } from './codec';
-import { PartitionKeys } from './keys';
+import { PartitionKeys, globEscape } from './keys';
 import type { StateCommands } from './script-loader';
 
 /** Negative results of the scripts, mapped to typed errors in `commit` and `ack`. */
 export enum ScriptResult {
   Fenced = -1,
-  RevMoved = -2,
+  AlreadyApplied = -2,
+  Diverged = -3,
 }
 
 export interface PartitionClaim {
@@ -24,6 +26,10 @@ export interface PartitionClaim {
   offset: string;
   /** Event-time watermark, null before the first batch. */
   watermark: number | null;
+  /** Which log the state belongs to: random, made when the partition's state was first claimed. */
+  generation: string;
+  /** Fingerprint of the message at `offset` (see `messageFingerprint`), "" when unknown. */
+  fingerprint: string;
 }
 
 export interface UserUpdate {
@@ -53,8 +59,25 @@ export class PartitionStateStore {
   }
 
   async claim(): Promise<PartitionClaim> {
-    const [epoch, rev, offset, watermark] = await this.redis.claimPartition(this.keys.meta);
-    return { epoch: String(epoch), rev: Number(rev), offset, watermark: watermark === '' ? null : Number(watermark) };
+    const nonce = randomBytes(6).toString('hex');
+    const [epoch, rev, offset, watermark, generation, fingerprint] = await this.redis.claimPartition(this.keys.meta, nonce);
+    return { epoch: String(epoch), rev: Number(rev), offset, watermark: watermark === '' ? null : Number(watermark), generation, fingerprint };
+  }
+
+  /**
+   * Deletes every key of this partition (states, deadlines, outbox, meta): the operator's choice
+   * when the state belongs to another log. SCAN, not KEYS, so a shared Redis is not blocked.
+   */
+  async reset(): Promise<number> {
+    const pattern = `${globEscape(this.keys.tag)}*`;
+    let deleted = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await this.redis.unlink(...keys);
+    } while (cursor !== '0');
+    return deleted;
   }
 
   async loadStates(userKeys: readonly string[]): Promise<Map<string, KeyState>> {
@@ -89,8 +112,9 @@ export class PartitionStateStore {
    * Commits a batch: user states and deadlines, the applied offset and watermark, and the outbox
    * payload. Returns the outbox sequence number (0 when there was no payload).
    * Throws `PartitionFencedError` when another worker claimed the partition, and
-   * `CommitAlreadyAppliedError` when `rev` moved on under our own epoch: an earlier attempt of
-   * this same commit landed although its reply was lost.
+   * `CommitAlreadyAppliedError` when an earlier attempt of this same commit (same `commitId`)
+   * landed although its reply was lost, and `StateDivergedError` when `rev` is not ours for any
+   * other reason (the state went back in time): never read as success.
    */
   async commit(params: {
     epoch: string;
@@ -98,10 +122,14 @@ export class PartitionStateStore {
     offset: string;
     watermark: number;
     payload: string;
+    /** Random per commit, the same for each attempt of it. */
+    commitId: string;
+    /** Of the message at `offset`; "" keeps the stored one (a commit that applies no message). */
+    fingerprint: string;
     updates: readonly UserUpdate[];
   }): Promise<number> {
     const keys = [this.keys.meta, this.keys.closeDeadlines, this.keys.forgetDeadlines, this.keys.outbox];
-    const args = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload];
+    const args = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint];
     for (const update of params.updates) {
       const idle = isIdle(update.state);
       keys.push(this.keys.user(update.state.userKey));
@@ -115,7 +143,8 @@ export class PartitionStateStore {
     }
     const result = await this.redis.commitBatch(keys.length, ...keys, ...args);
     if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, params.epoch);
-    if (result === ScriptResult.RevMoved) throw new CommitAlreadyAppliedError(this.topic, this.partition, params.rev);
+    if (result === ScriptResult.AlreadyApplied) throw new CommitAlreadyAppliedError(this.topic, this.partition, params.rev);
+    if (result === ScriptResult.Diverged) throw new StateDivergedError(this.topic, this.partition, params.rev);
     return result;
   }
 
@@ -140,3 +169,4 @@ export class PartitionStateStore {
     if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, epoch);
   }
 }
+

@@ -10,7 +10,7 @@ import type Redis from 'ioredis';
 const SCRIPT_DIR = join(__dirname, 'scripts');
 
 export interface StateCommands {
-  claimPartition(meta: string): Promise<[number, string, string, string]>;
+  claimPartition(meta: string, nonce: string): Promise<[string, string, string, string, string, string]>;
   commitBatch(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
   ackOutbox(meta: string, outbox: string, epoch: string, seq: string): Promise<number>;
 }

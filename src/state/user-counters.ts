@@ -19,7 +19,7 @@ import type Redis from 'ioredis';
 import { isIdle, type KeyState } from '../engine/engine';
 import { StateCorruptError } from '../errors';
 import { decodeState, encodeState } from './codec';
-import { PartitionKeys } from './keys';
+import { PartitionKeys, globEscape, outboxToken } from './keys';
 
 export interface StatePartition {
   topic: string;
@@ -56,14 +56,6 @@ export interface CounterUpdate {
 
 interface AdjustCommands {
   adjustUserCounters(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
-}
-
-/**
- * The token the worker's `PartitionProcessor` inserts an outbox entry with; an entry flushed by
- * us and by the worker lands once. Must stay equal to the one in partition-processor.ts.
- */
-export function outboxToken(topic: string, partition: number, seq: number): string {
-  return `${topic}:${partition}:outbox:${seq}`;
 }
 
 /**
@@ -167,14 +159,16 @@ export class UserCounterStore {
     const partitions = await this.partitions();
     if (partitions.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const p of partitions) pipeline.hgetall(p.keys.outbox);
+    for (const p of partitions) pipeline.hgetall(p.keys.outbox).hget(p.keys.meta, 'gen');
     const replies = (await pipeline.exec()) ?? [];
     const entries: PendingOutboxEntry[] = [];
     partitions.forEach((partition, i) => {
-      const [err, hash] = replies[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
+      const [err, hash] = replies[2 * i] ?? [new Error('no reply'), null];
+      const [genErr, generation] = replies[2 * i + 1] ?? [new Error('no reply'), null];
+      if (err || genErr) throw err ?? genErr;
       for (const [seq, payload] of Object.entries((hash ?? {}) as Record<string, string>)) {
-        entries.push({ partition, seq: Number(seq), payload, token: outboxToken(partition.topic, partition.partition, Number(seq)) });
+        const token = outboxToken(partition.topic, partition.partition, String(generation ?? ''), Number(seq), payload);
+        entries.push({ partition, seq: Number(seq), payload, token });
       }
     });
     return entries.sort((a, b) => a.partition.topic.localeCompare(b.partition.topic) || a.partition.partition - b.partition.partition || a.seq - b.seq);
@@ -208,9 +202,4 @@ export function partitionId(topic: string, partition: number): string {
 /** Whether the state holds sessions the worker may still change (and renumber). */
 export function holdsSessions(state: KeyState): boolean {
   return !isIdle(state);
-}
-
-/** Escapes Redis glob characters, so a prefix or topic matches only itself. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
