@@ -60,6 +60,8 @@ export const configSchema = z.object({
   HTTP_PORT: int(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
+  STALL_LIMIT_SECONDS: positive.default(300),
+  STATE_LOG_MISMATCH: z.enum(['fail', 'reset']).default('fail'),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
@@ -84,6 +86,10 @@ export interface Config {
   http: { port: number };
   logLevel: RawConfig['LOG_LEVEL'];
   shutdownTimeoutMs: number;
+  /** A partition whose batch has failed and retried this long makes /healthz fail. */
+  stallLimitMs: number;
+  /** A partition whose Redis state belongs to another log: stop the worker, or drop that state. */
+  onLogMismatch: RawConfig['STATE_LOG_MISMATCH'];
 }
 
 const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD'] as const;
@@ -148,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { port: c.HTTP_PORT },
     logLevel: c.LOG_LEVEL,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    stallLimitMs: c.STALL_LIMIT_SECONDS * 1000,
+    onLogMismatch: c.STATE_LOG_MISMATCH,
   };
 }
 

@@ -11,11 +11,12 @@
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { PartitionFencedError } from '../errors';
+import { PartitionFencedError, StateDivergedError } from '../errors';
 import { DeadLetterPublisher } from '../kafka/dead-letter';
 import type { HealthReport, HealthSource, HealthStatus } from '../observability/http-server';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { PartitionStateStore } from '../state/partition-state-store';
+import type { LogBounds } from './log-position';
 import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
 import { isTransient, type RetryHooks } from './retry';
 
@@ -44,6 +45,7 @@ export class Worker implements HealthSource {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly admin: Admin;
+  private readonly deadLetter: DeadLetterPublisher;
   private readonly processors = new Map<string, Promise<PartitionProcessor>>();
   /** Partitions of our latest assignment, as `topic:partition`. */
   private assigned = new Set<string>();
@@ -51,6 +53,8 @@ export class Worker implements HealthSource {
   /** Per owned partition: its state store (open-sessions gauge) and the last offset we resolved (lag while idle). */
   private readonly stores = new Map<string, PartitionStateStore>();
   private readonly resolvedOffsets = new Map<string, bigint>();
+  /** Per partition whose batch is failing and retrying: since when (cleared when a batch lands). */
+  private readonly stalledSince = new Map<string, number>();
   private tickTimer: NodeJS.Timeout | null = null;
   private ticking = false;
   private running = false;
@@ -83,6 +87,7 @@ export class Worker implements HealthSource {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     this.admin = deps.kafka.admin();
+    this.deadLetter = new DeadLetterPublisher(this.producer, this.admin, config.kafka.deadLetterTopic);
   }
 
   /** Resolves with the fatal error when the worker gives up, or null after `stop()`. */
@@ -140,9 +145,13 @@ export class Worker implements HealthSource {
   }
 
   health(): HealthReport {
-    const loopFresh = this.now() - this.lastLoopAt < 30_000;
-    const checks = { running: this.running, kafka: this.connectedToKafka, loop: loopFresh };
-    const status: HealthStatus = !this.running || this.fatalError ? 'error' : checks.kafka && loopFresh ? 'ok' : 'degraded';
+    const now = this.now();
+    const loopFresh = now - this.lastLoopAt < 30_000;
+    // A partition that cannot progress for longer than the limit fails liveness: the
+    // orchestrator restarts us, and the alert on the stalled gauge says which one.
+    const stuck = [...this.stalledSince].filter(([, since]) => now - since > this.config.stallLimitMs).map(([key]) => key);
+    const checks = { running: this.running, kafka: this.connectedToKafka, loop: loopFresh, progressing: stuck.length === 0 };
+    const status: HealthStatus = !this.running || this.fatalError || stuck.length > 0 ? 'error' : checks.kafka && loopFresh ? 'ok' : 'degraded';
     return { status, checks };
   }
 
@@ -157,22 +166,28 @@ export class Worker implements HealthSource {
   private async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
     this.lastLoopAt = this.now();
     const { topic, partition } = batch;
+    const key = `${topic}:${partition}`;
     const hooks: RetryHooks = {
       beforeRetry: async (err, attempt) => {
         this.deps.metrics.retries.inc({ operation: 'batch' });
+        if (!this.stalledSince.has(key)) this.stalledSince.set(key, this.now());
         if (attempt === 1 || attempt % 10 === 0) this.deps.log.warn({ err, topic, partition, attempt }, 'transient failure, retrying');
         await heartbeat();
       },
       shouldContinue: () => isRunning() && !isStale(),
     };
-    const key = `${topic}:${partition}`;
     try {
       const processor = await this.processorFor(topic, partition, hooks);
+      // The claim decided where to read from (the state's offset, not the group's): a batch
+      // that does not start there is left unresolved and read again after the seek.
+      if (this.seekFor(processor) || isStale()) return;
       await processor.handleBatch(batch.messages, batch.highWatermark, hooks);
+      if (this.seekFor(processor) || isStale()) return;
     } catch (err) {
-      if (err instanceof PartitionFencedError) {
+      if (err instanceof PartitionFencedError || err instanceof StateDivergedError) {
         this.processors.delete(key);
-        this.deps.log.warn({ topic, partition }, 'partition claimed elsewhere; batch left unresolved');
+        if (err instanceof StateDivergedError) this.deps.log.error({ topic, partition, err: err.message }, 'state diverged; claiming the partition again');
+        else this.deps.log.warn({ topic, partition }, 'partition claimed elsewhere; batch left unresolved');
         return;
       }
       // Retrying cannot fix this (missing schema, corrupt state): stop with an error so the
@@ -181,6 +196,7 @@ export class Worker implements HealthSource {
       throw err;
     }
     this.lastBatchAt.set(key, this.now());
+    this.clearStall(key);
     const lastOffset = batch.lastOffset();
     resolveOffset(lastOffset);
     this.resolvedOffsets.set(key, BigInt(lastOffset));
@@ -196,8 +212,10 @@ export class Worker implements HealthSource {
       this.stores.set(key, store);
       const created = new PartitionProcessor(topic, partition, {
         store,
+        kafkaLog: { bounds: (t, p) => this.logBounds(t, p) },
+        onLogMismatch: this.config.onLogMismatch,
         sink: this.deps.sink,
-        deadLetter: new DeadLetterPublisher(this.producer, this.config.kafka.deadLetterTopic),
+        deadLetter: this.deadLetter,
         eventRow: this.deps.eventRow,
         engine: { timeoutMs: this.config.sessions.timeoutMs, latenessMs: this.config.sessions.latenessMs },
         closeDelayMs: this.config.sessions.closeDelayMs,
@@ -233,9 +251,37 @@ export class Worker implements HealthSource {
   private reclaim(key: string): void {
     if (!this.assigned.has(key) || !this.running) return;
     const i = key.lastIndexOf(':');
-    this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).catch((err) =>
-      this.deps.log.warn({ err, partition: key }, 'claim failed; retried on the next batch or tick'),
+    this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).then(
+      (processor) => this.seekFor(processor),
+      (err) => {
+        if (!isTransient(err) && this.running) this.fail(err);
+        else this.deps.log.warn({ err, partition: key }, 'claim failed; retried on the next batch or tick');
+      },
     );
+  }
+
+  /** Seeks the consumer where the processor needs the next batch to start; whether it did. */
+  private seekFor(processor: PartitionProcessor): boolean {
+    const offset = processor.takeSeek();
+    if (offset === null) return false;
+    this.consumer.seek({ topic: processor.topic, partition: processor.partition, offset });
+    return true;
+  }
+
+  /** The partition's log bounds and the group's committed offset, for a claim to compare with its state. */
+  private async logBounds(topic: string, partition: number): Promise<LogBounds> {
+    const [offsets, committed] = await Promise.all([
+      this.admin.fetchTopicOffsets(topic),
+      this.admin.fetchOffsets({ groupId: this.config.kafka.groupId, topics: [topic] }),
+    ]);
+    const bounds = offsets.find((o) => o.partition === partition);
+    if (!bounds) throw new Error(`topic ${topic} has no partition ${partition}`);
+    const mine = committed.find((c) => c.topic === topic)?.partitions.find((p) => p.partition === partition);
+    return { low: BigInt(bounds.low), high: BigInt(bounds.high), committed: BigInt(mine?.offset ?? '-1') };
+  }
+
+  private clearStall(key: string): void {
+    if (this.stalledSince.delete(key)) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), 0);
   }
 
   /** Once a second: partitions with no traffic learn whether they are caught up, then close what is due. */
@@ -252,9 +298,13 @@ export class Worker implements HealthSource {
         for (const { partition, high } of await this.admin.fetchTopicOffsets(topic)) highs.set(`${topic}:${partition}`, high);
       }
       const hooks: RetryHooks = { shouldContinue: () => this.running };
+      for (const [key, since] of this.stalledSince) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), (this.now() - since) / 1000);
       for (const [key, pending] of this.processors) {
         try {
           const processor = await pending;
+          // A batch is under way (maybe retrying for long): a tick would only queue behind it
+          // and hold up every other partition's tick.
+          if (processor.busy) continue;
           const high = highs.get(key);
           if (high !== undefined) processor.noteHighWatermark(high);
           await processor.tick(hooks);
@@ -277,6 +327,7 @@ export class Worker implements HealthSource {
   /** Open sessions from the partition's close deadlines; lag of an idle partition from its high watermark. */
   private async updateGauges(key: string, high: string | undefined): Promise<void> {
     const labels = partitionLabels(key);
+    if (!this.stalledSince.has(key)) this.deps.metrics.partitionStalledSeconds.set(labels, 0);
     const store = this.stores.get(key);
     if (store) this.deps.metrics.openSessions.set(labels, await store.openSessionKeys());
     const resolved = this.resolvedOffsets.get(key);
@@ -290,6 +341,8 @@ export class Worker implements HealthSource {
   private forgetPartition(key: string): void {
     this.stores.delete(key);
     this.resolvedOffsets.delete(key);
+    this.stalledSince.delete(key);
+    this.deps.metrics.partitionStalledSeconds.remove(partitionLabels(key));
     this.deps.metrics.openSessions.remove(partitionLabels(key));
     this.deps.metrics.consumerLag.remove(partitionLabels(key));
   }
