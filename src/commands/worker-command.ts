@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { createClickHouseClient } from '../clickhouse/client';
 import { eventRowOf } from '../clickhouse/event-row';
 import { ClickHouseSink } from '../clickhouse/session-sink';
+import { StoredSessions } from '../clickhouse/stored-sessions';
 import type { Config } from '../config';
 import { createKafka } from '../kafka/kafka-client';
 import { startHttpServer } from '../observability/http-server';
@@ -38,6 +39,7 @@ export async function runWorker(config: Config): Promise<number> {
     metrics,
     storeFor: (topic, partition) => new PartitionStateStore(redis, config.redis.keyPrefix, topic, partition, ttl),
     sink: new ClickHouseSink(clickhouse, config.clickhouse.database),
+    storedSessions: new StoredSessions(clickhouse, config.clickhouse.database),
     eventRow: eventRowOf,
     pingRedis: async () => (await redis.ping()) === 'PONG',
     pingClickHouse: async () => (await clickhouse.ping()).success,

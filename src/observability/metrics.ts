@@ -25,6 +25,7 @@ export class WorkerMetrics {
   readonly stateResets: Counter;
   readonly eventsDeletedUnapplied: Counter;
   readonly deadLettersReplaced: Counter;
+  readonly repairedRows: Counter;
   readonly partitionStalledSeconds: Gauge;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -70,6 +71,10 @@ export class WorkerMetrics {
     this.deadLettersReplaced = counter(
       'dead_letters_replaced_total',
       'Invalid messages too large for the dead-letter topic, sent as a record of where they are and why they were rejected.',
+    );
+    this.repairedRows = counter(
+      'repaired_rows_total',
+      'Session rows written to correct what lost state commits had sent to ClickHouse (after a state rewind).',
     );
     this.partitionStalledSeconds = new Gauge({
       name: 'sessionizer_partition_stalled_seconds',

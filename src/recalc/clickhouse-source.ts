@@ -77,7 +77,7 @@ const EVENT_COLUMNS = [
 ].join(', ');
 
 /** Times as ms under other names: an alias named like its column would stand for it in WHERE. */
-const SESSION_COLUMNS = [
+export const SESSION_COLUMNS = [
   ...SESSION_FIELDS.map((f) => (f === 'started_at' || f === 'ended_at' ? `toUnixTimestamp64Milli(${f}) AS ${f}_ms` : f)),
   'is_open',
   'version',
@@ -249,7 +249,7 @@ function startParams(starts: ReadonlyMap<string, number>): { keys: string[]; sta
   return { keys: [...starts.keys()], starts: [...starts.values()] };
 }
 
-function toSessionRow(raw: Record<string, unknown>): SessionRow {
+export function toSessionRow(raw: Record<string, unknown>): SessionRow {
   const row: Record<string, unknown> = {};
   for (const field of SESSION_FIELDS) row[field] = raw[field];
   row.started_at = formatTimestamp(Number(raw.started_at_ms));

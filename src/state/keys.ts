@@ -10,6 +10,12 @@ export class PartitionKeys {
   readonly closeDeadlines: string;
   readonly forgetDeadlines: string;
   readonly outbox: string;
+  /** Users whose ClickHouse rows are to be checked after the state lost commits. */
+  readonly repair: string;
+  /** Per `user NUL session id`: the row the state held when the repair first touched the user. */
+  readonly repairBase: string;
+  /** Per `user NUL session id`: the last row written for it while repairing ("" = retracted). */
+  readonly repairWrites: string;
   /** `{prefix:topic:partition}`: every key of the partition starts with it. */
   readonly tag: string;
   private readonly userPrefix: string;
@@ -21,6 +27,9 @@ export class PartitionKeys {
     this.closeDeadlines = `${tag}:close`;
     this.forgetDeadlines = `${tag}:forget`;
     this.outbox = `${tag}:outbox`;
+    this.repair = `${tag}:repair`;
+    this.repairBase = `${tag}:repair:base`;
+    this.repairWrites = `${tag}:repair:writes`;
     this.userPrefix = `${tag}:u:`;
   }
 

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { isIdle, type KeyState } from '../engine/engine';
+import type { SessionRow } from '../engine/session-row';
 import { CommitAlreadyAppliedError, PartitionFencedError, StateCorruptError, StateDivergedError } from '../errors';
 import { decodeState, encodeState } from './codec';
 import { PartitionKeys, globEscape } from './keys';
@@ -30,6 +31,24 @@ export interface PartitionClaim {
   generation: string;
   /** Fingerprint of the message at `offset` (see `messageFingerprint`), "" when unknown. */
   fingerprint: string;
+  /** A repair of ClickHouse rows pending (see `markRepair`), null when none. */
+  repair: RepairMark | null;
+}
+
+/** A pending repair: until which offset the state is being rebuilt, and how far back sessions may differ. */
+export interface RepairMark {
+  until: bigint;
+  /** Sessions of the repair's users that ended at or after this time (ms) are checked. */
+  reachMs: number;
+}
+
+/** What the state recorded while a repair was pending, per user key and session id. */
+export interface RepairLog {
+  users: string[];
+  /** The rows the state held when the repair first touched the user. */
+  base: Map<string, Map<string, SessionRow>>;
+  /** The last row written for a session while repairing; null: it was retracted. */
+  writes: Map<string, Map<string, SessionRow | null>>;
 }
 
 export interface UserUpdate {
@@ -60,8 +79,75 @@ export class PartitionStateStore {
 
   async claim(): Promise<PartitionClaim> {
     const nonce = randomBytes(6).toString('hex');
-    const [epoch, rev, offset, watermark, generation, fingerprint] = await this.redis.claimPartition(this.keys.meta, nonce);
-    return { epoch: String(epoch), rev: Number(rev), offset, watermark: watermark === '' ? null : Number(watermark), generation, fingerprint };
+    const [epoch, rev, offset, watermark, generation, fingerprint, repairUntil, repairReach] = await this.redis.claimPartition(this.keys.meta, nonce);
+    return {
+      epoch: String(epoch),
+      rev: Number(rev),
+      offset,
+      watermark: watermark === '' ? null : Number(watermark),
+      generation,
+      fingerprint,
+      repair: repairUntil === '' ? null : { until: BigInt(repairUntil), reachMs: Number(repairReach) },
+    };
+  }
+
+  /**
+   * Starts (or extends) a repair after the state lost commits that had applied up to `until`:
+   * the users with an open session now, and every user touched until then, get the rows of
+   * their sessions that ended at or after `reachMs` checked against the state.
+   */
+  async markRepair(epoch: string, until: bigint, reachMs: number): Promise<RepairMark> {
+    const reach = Number.isFinite(reachMs) ? String(Math.trunc(reachMs)) : '0';
+    const result = await this.redis.markRepair(this.keys.meta, this.keys.closeDeadlines, this.keys.repair, epoch, until.toString(), reach);
+    if (!Array.isArray(result)) throw new PartitionFencedError(this.topic, this.partition, epoch);
+    return { until: BigInt(result[0]), reachMs: Number(result[1]) };
+  }
+
+  /**
+   * While repairing, before a commit: the users it changes, the rows their states held before
+   * the repair first touched them, and the rows the commit writes. Written before the commit, so
+   * a crash after it loses nothing the repair needs (and a retried batch records the same).
+   */
+  async noteRepair(before: ReadonlyMap<string, readonly SessionRow[]>, users: readonly string[], writes: ReadonlyArray<[string, string, SessionRow | null]>): Promise<void> {
+    if (users.length === 0) return;
+    const marks = await this.redis.hmget(this.keys.repairBase, ...users.map((u) => `${u}\u0000`));
+    const pipeline = this.redis.pipeline();
+    users.forEach((userKey, i) => {
+      if (marks[i] !== null) return;
+      const fields: string[] = [`${userKey}\u0000`, '1'];
+      for (const row of before.get(userKey) ?? []) fields.push(`${userKey}\u0000${row.session_id}`, JSON.stringify(row));
+      pipeline.hset(this.keys.repairBase, ...fields);
+    });
+    const written = writes.flatMap(([userKey, sessionId, row]) => [`${userKey}\u0000${sessionId}`, row ? JSON.stringify(row) : '']);
+    if (written.length > 0) pipeline.hset(this.keys.repairWrites, ...written);
+    pipeline.zadd(this.keys.repair, ...users.flatMap((u) => ['0', u]));
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+  }
+
+  /** Everything `markRepair` and `noteRepair` recorded. */
+  async repairLog(): Promise<RepairLog> {
+    const [users, base, writes] = await Promise.all([
+      this.redis.zrange(this.keys.repair, 0, -1),
+      this.redis.hgetall(this.keys.repairBase),
+      this.redis.hgetall(this.keys.repairWrites),
+    ]);
+    const log: RepairLog = { users, base: new Map(), writes: new Map() };
+    const place = <T>(into: Map<string, Map<string, T>>, field: string, value: T) => {
+      const cut = field.lastIndexOf('\u0000'); // session ids are hex: the last NUL is the separator
+      const [userKey, sessionId] = [field.slice(0, cut), field.slice(cut + 1)];
+      if (sessionId === '') return;
+      let rows = into.get(userKey);
+      if (!rows) into.set(userKey, (rows = new Map()));
+      rows.set(sessionId, value);
+    };
+    for (const [field, value] of Object.entries(base)) place(log.base, field, JSON.parse(value) as SessionRow);
+    for (const [field, value] of Object.entries(writes)) place(log.writes, field, value === '' ? null : (JSON.parse(value) as SessionRow));
+    return log;
+  }
+
+  async clearRepair(epoch: string): Promise<void> {
+    const result = await this.redis.clearRepair(this.keys.meta, this.keys.repair, this.keys.repairBase, this.keys.repairWrites, epoch);
+    if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, epoch);
   }
 
   /**

@@ -16,14 +16,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type SessionChange } from '../engine/engine';
+import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type KeyState, type SessionChange } from '../engine/engine';
 import { CommitAlreadyAppliedError, StateLogMismatchError } from '../errors';
 import type { EventFields } from '../events/session-event';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { EventRow, EventSource } from '../clickhouse/event-row';
 import { sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
+import { repairRows, type StoredSessionRow } from '../engine/row-repair';
+import type { SessionRow } from '../engine/session-row';
 import { outboxToken } from '../state/keys';
-import type { PartitionClaim, PartitionStateStore, UserUpdate } from '../state/partition-state-store';
+import type { PartitionClaim, PartitionStateStore, RepairMark, UserUpdate } from '../state/partition-state-store';
 import { decideStart, messageFingerprint, type LogBounds } from './log-position';
 import { planBatch, type IncomingMessage, type PlannedEvent, type RejectedMessage } from './batch-plan';
 import { withRetry, type RetryHooks } from './retry';
@@ -54,8 +56,14 @@ export interface KafkaLogPort {
 /** What to do with a partition whose Redis state belongs to another log: stop, or drop the state. */
 export type LogMismatchPolicy = 'fail' | 'reset';
 
+/** Every row ClickHouse holds for some users' recent sessions (for a repair after lost commits). */
+export interface StoredSessionsPort {
+  rowsOf(userKeys: readonly string[], endedSinceMs: number, sessionIds: readonly string[]): Promise<Map<string, StoredSessionRow[]>>;
+}
+
 export interface ProcessorDeps {
   store: PartitionStateStore;
+  storedSessions: StoredSessionsPort;
   kafkaLog: KafkaLogPort;
   onLogMismatch: LogMismatchPolicy;
   sink: SessionSinkPort;
@@ -72,6 +80,8 @@ export interface ProcessorDeps {
 }
 
 const DEFAULT_MAX_DUE_USERS = 5_000;
+/** Users whose stored rows one repair step reads and corrects (one query, one commit). */
+const REPAIR_USERS_PER_STEP = 200;
 
 export class PartitionProcessor {
   private epoch = '';
@@ -82,6 +92,11 @@ export class PartitionProcessor {
   private seekTarget: string | null = null;
   /** The first message read after a claim must be this one (the state's last applied message). */
   private verify: { offset: bigint; fingerprint: string } | null = null;
+  /**
+   * Set while the state is being rebuilt after it lost commits: once it has applied this offset
+   * again, the rows ClickHouse holds for the users touched meanwhile are checked and corrected.
+   */
+  private repair: RepairMark | null = null;
   private appliedOffset = '-1';
   private watermark = -Infinity;
   private caughtUp = false;
@@ -124,11 +139,15 @@ export class PartitionProcessor {
     this.seekTarget = decision.from.toString();
     this.verify = decision.verify;
     if (decision.rewound > 0n) {
+      // The lost commits may have written session rows already: check them once they are rebuilt.
+      // Sessions the lost commits can have written: those the restored state could still change.
+      const reach = this.watermark - this.deps.engine.latenessMs - this.deps.engine.timeoutMs;
+      this.repair = await withRetry('mark repair', () => store.markRepair(this.epoch, bounds.committed - 1n, reach), hooks);
       metrics.stateRewinds.inc();
       log.error(
         { ...where, stateOffset: claim.offset, committedOffset: bounds.committed.toString(), messages: decision.rewound.toString() },
-        'the Redis state lost recent writes (restored from an older copy, or a failover to a lagging replica): reading again from its offset, so no event is lost. ' +
-          'ClickHouse may hold session rows of the lost writes twice: once the stream is quiet, run `sessionizer recompute --since <day of the lost writes> --sink clickhouse` (docs/operations.md)',
+        'the Redis state lost recent writes (restored from an older copy, or a failover to a lagging replica): reading again from its offset, so no event is lost; ' +
+          'the session rows those writes had sent to ClickHouse are corrected once the state has caught up',
       );
     }
     if (decision.deletedUnapplied > 0n) {
@@ -154,6 +173,7 @@ export class PartitionProcessor {
     this.generation = claim.generation;
     this.appliedOffset = claim.offset;
     this.watermark = claim.watermark ?? -Infinity;
+    this.repair = claim.repair;
   }
 
   /** The state belongs to another log: stop (the default), or drop it when the operator chose so. */
@@ -177,7 +197,9 @@ export class PartitionProcessor {
   /** Closes sessions by the clock when the partition is caught up and nothing else arrives. */
   tick(hooks: RetryHooks = {}): Promise<void> {
     return this.serialised(async () => {
-      if (!this.caughtUp || !this.epoch || !Number.isFinite(this.watermark)) return;
+      if (!this.epoch) return;
+      await this.repairIfDue(hooks);
+      if (!this.caughtUp || !Number.isFinite(this.watermark)) return;
       await this.advance(new Map(), this.appliedOffset, hooks);
     });
   }
@@ -249,6 +271,56 @@ export class PartitionProcessor {
     await eventsWritten;
     metrics.consumerLag.set(lagLabels, Number(BigInt(highWatermark) - 1n - BigInt(lastOffset)));
     metrics.batchSeconds.observe((this.deps.now() - started) / 1000);
+    await this.repairIfDue(hooks);
+  }
+
+  /**
+   * After the state lost commits and has applied their offsets again: for every user touched
+   * meanwhile, the rows ClickHouse holds (the lost commits' among them) are compared with what
+   * the state says it wrote, and corrected (engine/row-repair.ts), through the outbox like any
+   * commit. Reads ClickHouse only after every earlier outbox entry landed, so running it again
+   * after a crash finds nothing more to do.
+   */
+  private async repairIfDue(hooks: RetryHooks): Promise<void> {
+    const repair = this.repair;
+    if (repair === null || BigInt(this.appliedOffset) < repair.until) return;
+    const { store, engine, metrics } = this.deps;
+    await this.settleFlush(hooks);
+    const log = await withRetry('read repair log', () => store.repairLog(), hooks);
+    let corrected = 0;
+    for (let i = 0; i < log.users.length; i += REPAIR_USERS_PER_STEP) {
+      const step = log.users.slice(i, i + REPAIR_USERS_PER_STEP);
+      const states = await withRetry('load states', () => store.loadStates(step), hooks);
+      const wanted = new Map(step.map((userKey) => [userKey, wantedRows(states.get(userKey), log.base.get(userKey), log.writes.get(userKey))]));
+      const ids = [...wanted.values()].flatMap((rows) => [...rows.keys()]);
+      const stored = await withRetry('read stored sessions', () => this.deps.storedSessions.rowsOf(step, repair.reachMs, ids), hooks);
+      const rows: SessionValues[] = [];
+      const updates: UserUpdate[] = [];
+      for (const userKey of step) {
+        const fix = repairRows(wanted.get(userKey) as Map<string, SessionRow | null>, stored.get(userKey) ?? []);
+        if (fix.rows.length === 0) continue;
+        for (const row of fix.rows) rows.push(sessionValues(row));
+        const state = states.get(userKey);
+        if (!state) continue;
+        // The state's written rows now carry the versions just written.
+        for (const session of state.sessions) {
+          const again = session.written && fix.rewritten.get(session.written.session_id);
+          if (again) session.written = again;
+        }
+        updates.push({ state, ...nextDeadlines(state, engine) });
+      }
+      if (rows.length === 0) continue;
+      const payload = JSON.stringify(rows);
+      await this.settleFlush(hooks);
+      const seq = await this.commit(this.appliedOffset, this.watermark, payload, updates, '', hooks);
+      if (seq > 0) this.flushInBackground(seq, payload, rows, hooks);
+      corrected += rows.length;
+    }
+    await this.settleFlush(hooks);
+    await withRetry('end repair', () => store.clearRepair(this.epoch), hooks);
+    this.repair = null;
+    metrics.repairedRows.inc(corrected);
+    this.deps.log.warn({ topic: this.topic, partition: this.partition, users: log.users.length, rows: corrected }, 'session rows of the lost state commits corrected');
   }
 
   /**
@@ -292,6 +364,8 @@ export class PartitionProcessor {
     if (users.size === 0 && toOffset === this.appliedOffset) return;
 
     const states = await withRetry('load states', () => store.loadStates([...users]), hooks);
+    // While repairing: the rows each user's state held before the repair first changes it.
+    const before = this.repair ? writtenRowsOf(states) : null;
     const changes: SessionChange[] = [];
     const updates: UserUpdate[] = [];
     for (const userKey of users) {
@@ -307,6 +381,13 @@ export class PartitionProcessor {
     }
     const rows = signedRows(changes).map(sessionValues);
     const payload = rows.length > 0 ? JSON.stringify(rows) : '';
+    if (before) {
+      const writes = changes.flatMap((c): Array<[string, string, SessionRow | null]> => {
+        const row = c.write ?? c.cancel;
+        return row ? [[row.user_key, row.session_id, c.write ?? null]] : [];
+      });
+      await withRetry('note repair', () => store.noteRepair(before, [...users], writes), hooks);
+    }
     await beforeCommit;
     await this.settleFlush(hooks);
     const commitStarted = this.deps.now();
@@ -410,4 +491,28 @@ function countChanges(changes: readonly SessionChange[], metrics: WorkerMetrics)
     if (change.kind === 'retract') metrics.sessionsMerged.inc();
     if (change.write?.is_open === 0 && change.cancel?.is_open !== 0) metrics.sessionsClosed.inc();
   }
+}
+
+/**
+ * Per session of one user, the row that should stand after a repair: the state's written row
+ * while it holds the session; else the last row written while repairing (null: retracted);
+ * else the row it held when the repair began (forgotten since, unchanged). A stored session in
+ * reach that is none of these was written by the lost commits only: none should stand.
+ */
+function wantedRows(
+  state: KeyState | undefined,
+  base: ReadonlyMap<string, SessionRow> = new Map(),
+  writes: ReadonlyMap<string, SessionRow | null> = new Map(),
+): Map<string, SessionRow | null> {
+  const wanted = new Map<string, SessionRow | null>(base);
+  for (const [sessionId, row] of writes) wanted.set(sessionId, row);
+  for (const session of state?.sessions ?? []) if (session.written) wanted.set(session.written.session_id, session.written);
+  return wanted;
+}
+
+/** Each user's written rows, copied: the engine replaces or changes them as it goes. */
+function writtenRowsOf(states: ReadonlyMap<string, KeyState>): Map<string, SessionRow[]> {
+  const rows = new Map<string, SessionRow[]>();
+  for (const [userKey, state] of states) rows.set(userKey, state.sessions.flatMap((s) => (s.written ? [{ ...s.written }] : [])));
+  return rows;
 }

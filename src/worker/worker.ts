@@ -27,6 +27,7 @@ export interface WorkerDeps {
   metrics: WorkerMetrics;
   storeFor: (topic: string, partition: number) => PartitionStateStore;
   sink: ProcessorDeps['sink'];
+  storedSessions: ProcessorDeps['storedSessions'];
   eventRow: ProcessorDeps['eventRow'];
   now?: () => number;
   /** Checks a dependency answers (Redis PING, ClickHouse ping); used by readiness. */
@@ -194,9 +195,11 @@ export class Worker implements HealthSource {
       // orchestrator restarts us with its back-off, instead of spinning here.
       if (!isTransient(err) && this.running) setImmediate(() => this.fail(err));
       throw err;
+    } finally {
+      // A stall spans one batch that keeps retrying; however it ends, the next one starts afresh.
+      this.clearStall(key);
     }
     this.lastBatchAt.set(key, this.now());
-    this.clearStall(key);
     const lastOffset = batch.lastOffset();
     resolveOffset(lastOffset);
     this.resolvedOffsets.set(key, BigInt(lastOffset));
@@ -215,6 +218,7 @@ export class Worker implements HealthSource {
         kafkaLog: { bounds: (t, p) => this.logBounds(t, p) },
         onLogMismatch: this.config.onLogMismatch,
         sink: this.deps.sink,
+        storedSessions: this.deps.storedSessions,
         deadLetter: this.deadLetter,
         eventRow: this.deps.eventRow,
         engine: { timeoutMs: this.config.sessions.timeoutMs, latenessMs: this.config.sessions.latenessMs },

@@ -8,6 +8,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { eventRowOf } from '../../src/clickhouse/event-row';
 import { migrate } from '../../src/clickhouse/migrations';
 import { ClickHouseSink, type SessionValues } from '../../src/clickhouse/session-sink';
+import { StoredSessions } from '../../src/clickhouse/stored-sessions';
 import { createLogger } from '../../src/observability/logger';
 import { WorkerMetrics } from '../../src/observability/metrics';
 import { PartitionStateStore } from '../../src/state/partition-state-store';
@@ -60,6 +61,7 @@ it('sends a failed background flush again before the next commit', async () => {
     store,
     sink: faulty,
     kafkaLog: { bounds: async () => ({ low: 0n, high: 1000n, committed: -1n }) },
+    storedSessions: new StoredSessions(client, db.name),
     onLogMismatch: 'fail',
     deadLetter: {
       plan: async (_topic, _partition, rejected) => {

@@ -12,7 +12,7 @@ import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
 import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
 import { readTopic } from '../support/read-topic';
-import { WorkerProcess, currentSessions, produce, recomputeRecords, waitFor, waitForSessions, withoutOpenFlag, workerEnv } from '../support/worker-harness';
+import { WorkerProcess, currentSessions, groupLag, produce, recomputeRecords, waitFor, waitForSessions, withoutOpenFlag, workerEnv } from '../support/worker-harness';
 
 jest.setTimeout(240_000);
 
@@ -80,7 +80,46 @@ async function setUp(name: string, partitions: number, extra: Record<string, str
     workers.push(w);
     return w;
   };
-  return { topic, database, env, start };
+  return { topic, database, env, start, redisPrefix };
+}
+
+/** Every key under `prefix`, read in one transaction: what a copy of Redis taken now holds. */
+async function snapshotRedis(prefix: string): Promise<Map<string, Buffer>> {
+  const redis = createRedis();
+  try {
+    const keys = await redis.keys(`${prefix}*`);
+    const multi = redis.multi();
+    for (const key of keys) multi.dumpBuffer(key);
+    const replies = (await multi.exec()) ?? [];
+    const dump = new Map<string, Buffer>();
+    keys.forEach((key, i) => {
+      const value = replies[i]?.[1] as Buffer | null;
+      if (value) dump.set(key, value);
+    });
+    return dump;
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** Puts every key under `prefix` back as in `dump`, in one transaction (like a restart from a copy). */
+async function restoreRedis(prefix: string, dump: Map<string, Buffer>): Promise<void> {
+  const redis = createRedis();
+  try {
+    const now = await redis.keys(`${prefix}*`);
+    const multi = redis.multi();
+    if (now.length > 0) multi.del(...now);
+    for (const [key, value] of dump) multi.restore(key, 0, value, 'REPLACE');
+    await multi.exec();
+  } finally {
+    await redis.quit();
+  }
+}
+
+async function signedTotals(database: string): Promise<{ sessions: number; events: number }> {
+  const result = await admin.query({ query: `SELECT sum(sign) AS s, sum(sign * events) AS e FROM ${database}.sessions`, format: 'JSONEachRow' });
+  const [row] = (await result.json()) as Array<{ s: string; e: string }>;
+  return { sessions: Number(row?.s), events: Number(row?.e) };
 }
 
 it('a topic re-created with the state kept stops the worker with a clear error, or with reset starts the new log afresh', async () => {
@@ -139,4 +178,26 @@ it('an invalid message too large for the dead-letter topic is replaced by a reco
   expect(dead.find((m) => m.key === 'small')?.value).toBe('not json');
   expect(worker.output).not.toContain('MESSAGE_TOO_LARGE');
   expect(await worker.stop()).toBe(0);
+});
+
+it('Redis restored mid-stream to a copy taken seconds earlier: two workers lose nothing and count nothing twice', async () => {
+  const { topic, database, env, start, redisPrefix } = await setUp('restored', 4);
+  const events = traffic(400, 24, 'rs-');
+  const expected = await recomputeRecords(events);
+  const groupId = env.KAFKA_GROUP_ID as string;
+  const [a, b] = [start(), start()];
+  await Promise.all([a.ready(), b.ready()]);
+  const third = Math.floor(events.length / 3);
+  await produce(kafka, topic, events.slice(0, third));
+  await waitFor(async () => (await groupLag(kafka, groupId, topic)) === 0, 120_000, () => a.output + b.output);
+  const older = await snapshotRedis(`{${redisPrefix}`);
+  await produce(kafka, topic, events.slice(third, 2 * third));
+  await waitFor(async () => (await groupLag(kafka, groupId, topic)) === 0, 120_000, () => a.output + b.output);
+  await restoreRedis(`{${redisPrefix}`, older); // the commits of the second third are lost
+  await produce(kafka, topic, events.slice(2 * third));
+
+  await waitForSessions(admin, database, expected, 180_000, () => a.output + b.output);
+  expect(await signedTotals(database)).toEqual({ sessions: expected.length, events: expected.reduce((n, r) => n + r.events, 0) });
+  expect(a.output + b.output).toContain('the Redis state lost recent writes');
+  expect(a.output + b.output).toContain('session rows of the lost state commits corrected');
 });

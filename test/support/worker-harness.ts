@@ -113,6 +113,24 @@ export async function produce(kafka: Kafka, topic: string, events: ReadonlyArray
   }
 }
 
+/** Messages of `topic` the group has not committed yet, over all partitions. */
+export async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const kafkaAdmin = kafka.admin();
+  await kafkaAdmin.connect();
+  try {
+    const [committed] = await kafkaAdmin.fetchOffsets({ groupId, topics: [topic] });
+    const highs = await kafkaAdmin.fetchTopicOffsets(topic);
+    let lag = 0;
+    for (const { partition, high } of highs) {
+      const c = committed?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+      lag += Number(high) - Math.max(0, Number(c));
+    }
+    return lag;
+  } finally {
+    await kafkaAdmin.disconnect();
+  }
+}
+
 export async function createTopic(kafka: Kafka, topic: string, partitions = 4): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
