@@ -17,6 +17,7 @@ import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
 import { UnreadableInputError, UsageError } from '../errors';
 import { parseIsoTimestamp } from '../events/timestamp';
+import { BinaryInputError, refuseBinaryFile } from '../io/binary-input';
 import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
@@ -49,7 +50,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   let invalidLinesListed = 0;
   const report = (text: string) => (bar ? invalidLines.push(text) : process.stderr.write(text));
   bar?.start(size ?? 0, 0, { phase: 'reading' });
-  const stats = await recompute(input, output, {
+  const stats = await recomputeOrRefuse(options.input, input, output, {
     timeoutMs: options.timeoutMinutes * 60_000,
     maxBufferedEvents: options.bufferEvents,
     onReadBytes: (bytes) => {
@@ -81,6 +82,16 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   return stats;
 }
 
+/** `recompute`, with a refused binary input (stdin) reported as unreadable input (exit 2). */
+async function recomputeOrRefuse(path: string, ...args: Parameters<typeof recompute>): Promise<RecomputeStats> {
+  try {
+    return await recompute(...args);
+  } catch (err) {
+    if (err instanceof BinaryInputError) throw new UnreadableInputError(path === '-' ? 'stdin' : path, err.reason);
+    throw err;
+  }
+}
+
 /** Opening the output truncates it: naming the input as output (or rejects) would erase it. */
 function refuseOverwritingInput(options: RecomputeCommandOptions): void {
   if (options.input === '-') return;
@@ -97,9 +108,10 @@ function openInput(path: string): { stream: Readable; size: number | null } {
     fd = openSync(path, 'r');
     const stat = fstatSync(fd);
     if (stat.isDirectory()) throw new Error('is a directory');
+    refuseBinaryFile(fd);
     return { stream: createReadStream('', { fd, highWaterMark: 1 << 20 }), size: stat.isFile() ? stat.size : null };
   } catch (err) {
-    throw new UnreadableInputError(path, err);
+    throw new UnreadableInputError(path, err instanceof BinaryInputError ? err.reason : err);
   }
 }
 
