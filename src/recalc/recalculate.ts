@@ -22,6 +22,8 @@
  */
 import { createHash } from 'node:crypto';
 import { sessionValues, type SessionValues, type SignedSessionRow } from '../clickhouse/session-sink';
+import { describeError } from '../clickhouse/external-data';
+import { ClickHouseQueryError } from '../errors';
 import { compareSameUser } from '../recompute/event-order';
 import {
   partitionId,
@@ -182,7 +184,7 @@ class Recalculation {
     const located = await counters.locate(keys);
     const watermarks = await counters.watermarks();
     for (const entry of await counters.pendingOutbox()) {
-      await this.deps.sink.insertSessions(outboxRows(entry.payload), entry.token);
+      await this.insert(outboxRows(entry.payload), entry.token, `writing a pending outbox entry of the worker (token ${entry.token})`);
       this.stats.outboxFlushed += 1;
     }
 
@@ -260,8 +262,17 @@ class Recalculation {
     if (rows.length === 0) return;
     const values = rows.map(sessionValues);
     const token = `recalc:${createHash('sha256').update(JSON.stringify(values)).digest('hex')}`;
-    await this.deps.sink.insertSessions(values, token);
+    await this.insert(values, token, `writing ${rows.length} session rows (user keys ${rows[0]?.user_key} … ${rows[rows.length - 1]?.user_key})`);
     this.stats.rowsWritten += rows.length;
+  }
+
+  /** An insert into `sessions` whose failure says what was being written and why. */
+  private async insert(values: SessionValues[], token: string, doing: string): Promise<void> {
+    try {
+      await this.deps.sink.insertSessions(values, token);
+    } catch (err) {
+      throw err instanceof ClickHouseQueryError ? err : new ClickHouseQueryError(doing, describeError(err), { cause: err });
+    }
   }
 
   /** The state the worker numbers this key by: the one holding sessions if several partitions have one. */
