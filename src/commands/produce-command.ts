@@ -13,13 +13,12 @@
  * Exit codes (SPEC §5): 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
  * bad configuration or an unreadable input (checked before connecting).
  */
-import { createReadStream, fstatSync, openSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { loadConfig, type Config } from '../config';
 import { UnreadableInputError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
-import { BinaryInputError, refuseBinaryFile, refuseBinaryInput } from '../io/binary-input';
+import { BinaryInputError, refuseBinaryInput } from '../io/binary-input';
+import { openInput } from '../io/input-file';
 import { NotUtf8Line, readLines, type Line } from '../io/line-reader';
 import { ensureTopic, EventSender, userKeyOfJson } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
@@ -115,19 +114,6 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   return stats;
 }
 
-function openInput(path: string): { stream: Readable; size: number | null } {
-  if (path === '-') return { stream: process.stdin, size: null };
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw new Error('is a directory');
-    refuseBinaryFile(fd);
-    return { stream: createReadStream('', { fd, highWaterMark: 1 << 20 }), size: stat.isFile() ? stat.size : null };
-  } catch (err) {
-    throw new UnreadableInputError(path, err instanceof BinaryInputError ? err.reason : err);
-  }
-}
 
 /** Errors of the input stream itself (as opposed to Kafka's) carry a system error code. */
 function isReadError(err: unknown): boolean {
