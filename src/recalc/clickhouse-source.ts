@@ -38,7 +38,7 @@ export interface UserEvents {
   events: SessionEvent[];
   /** Kafka topic and partition of the key's latest event that came through the worker, if any. */
   streamedFrom: { topic: string; partition: number } | null;
-  /** Rows whose `raw` and columns make no valid event (skipped). */
+  /** Rows whose `raw` and columns make no valid event, or hold text that is not UTF-8 (skipped). */
   invalid: number;
 }
 
@@ -48,6 +48,8 @@ type EventRowOut = Omit<EventRow, 'timestamp' | 'properties' | 'received_at' | '
   key_event: number;
   kafka_topic: string;
   kafka_partition: number;
+  /** 1 when every text column of the row is UTF-8. */
+  utf8: number;
 };
 
 const EVENT_COLUMNS = [
@@ -79,6 +81,11 @@ const EVENT_COLUMNS = [
   'geo_city',
   'kafka_topic',
   'kafka_partition',
+  // SPEC §1 accepts UTF-8 only, and JSON output would carry other bytes as U+FFFD, unnoticed:
+  // ask the server whether the row's text is UTF-8 (rows written by imports are not checked).
+  `isValidUTF8(concat(raw, event_id, user_key, anonymous_id, user_id, name, page_url, page_path, page_title, page_referrer,
+     campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content, device_type, device_os, device_browser,
+     device_app_version, geo_country, geo_region, geo_city)) AS utf8`,
 ].join(', ');
 
 /** Times as ms under other names: an alias named like its column would stand for it in WHERE. */
@@ -290,6 +297,7 @@ function toSessionRow(raw: Record<string, unknown>): SessionRow {
  * for rows written without `raw` (imports), the event rebuilt from the columns.
  */
 function toSessionEvent(row: EventRowOut): SessionEvent | null {
+  if (Number(row.utf8) !== 1) return null;
   if (row.raw !== '') {
     const parsed = parseSessionEvent(row.raw);
     if (!(parsed instanceof Error)) return parsed;
