@@ -76,8 +76,12 @@ export async function* queryRows<T>(client: ClickHouseClient, request: TableQuer
   }
   let result;
   try {
-    const query = `${request.query}\nFORMAT JSONEachRow`;
-    const common = { query_params: request.params, clickhouse_settings: settings as ClickHouseSettings, ignore_error_response: true };
+    // With a multipart body, some server versions ignore query parameters and settings given in
+    // the URL (ClickHouse issue 85847, fixed in 25.8): bind the few numbers into the text instead.
+    // Settings read here only shape JSON output, which the callers do not depend on.
+    const multipart = request.tables.length > 0;
+    const query = `${multipart ? inlineIntegers(request.query, request.params ?? {}) : request.query}\nFORMAT JSONEachRow`;
+    const common = { query_params: multipart ? undefined : request.params, clickhouse_settings: settings as ClickHouseSettings, ignore_error_response: true };
     result =
       request.tables.length === 0
         ? // Nothing to attach: the statement goes in the body, as usual.
@@ -97,6 +101,20 @@ export async function* queryRows<T>(client: ClickHouseClient, request: TableQuer
     throw new ClickHouseQueryError(request.doing, serverReason(text, status), { status });
   }
   yield* jsonLines<T>(result.stream, request.doing);
+}
+
+/**
+ * `{name:Type}` placeholders of integer types replaced by their values as literals of that type
+ * (`toInt64(42)`); only safe integers are accepted, so nothing but digits enters the text.
+ */
+export function inlineIntegers(query: string, params: Record<string, unknown>): string {
+  return query.replace(/\{([A-Za-z_][A-Za-z0-9_]*):([A-Za-z0-9]+)\}/g, (placeholder, name: string, type: string) => {
+    const value = params[name];
+    if (!/^U?Int(8|16|32|64)$/.test(type) || typeof value !== 'number' || !Number.isSafeInteger(value)) {
+      throw new Error(`cannot bind ${placeholder} to ${JSON.stringify(value)} in a query with external data (integers only)`);
+    }
+    return `to${type}(${value})`;
+  });
 }
 
 /** All rows of the query. */

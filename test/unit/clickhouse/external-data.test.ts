@@ -2,7 +2,7 @@
  * The body of a query with external data: TabSeparated fields escaped so any user key survives
  * (tabs, newlines, backslashes), in a multipart/form-data body a standard parser reads back.
  */
-import { multipartBody, tsvField } from '../../../src/clickhouse/external-data';
+import { inlineIntegers, multipartBody, tsvField } from '../../../src/clickhouse/external-data';
 
 describe('external data', () => {
   it('escapes what TabSeparated gives meaning to, and nothing else', () => {
@@ -31,5 +31,12 @@ describe('external data', () => {
   it('refuses a boundary that occurs in the data (the caller picks another)', () => {
     expect(multipartBody([{ name: 't', structure: 'x String', rows: [['a'], ['--b-1']] }], 'b-1')).toBeNull();
     expect(multipartBody([{ name: 't', structure: 'x String', rows: [['a'], ['--b-1']] }], 'b-2')).not.toBeNull();
+  });
+
+  it('binds integer parameters into the text, and refuses anything else', () => {
+    expect(inlineIntegers('WHERE t >= {since:Int64} LIMIT {limit:UInt32}', { since: -5, limit: 500 })).toBe('WHERE t >= toInt64(-5) LIMIT toUInt32(500)');
+    expect(() => inlineIntegers('WHERE k = {k:String}', { k: "x' OR 1" })).toThrow(/integers only/);
+    expect(() => inlineIntegers('WHERE t >= {since:Int64}', { since: '1; DROP' })).toThrow(/integers only/);
+    expect(() => inlineIntegers('WHERE t >= {since:Int64}', { since: 1.5 })).toThrow(/integers only/);
   });
 });
