@@ -80,7 +80,7 @@ function parseJson(input: string | Buffer, byteLength?: number): unknown {
   }
 }
 
-/** The error for a message whose bytes are not UTF-8 (SPEC §1): where, never the bytes. */
+/** The error for a message whose bytes are not UTF-8 (events are UTF-8 only): where, never the bytes. */
 export function notUtf8(bytes: Uint8Array): InvalidEventError {
   return new InvalidEventError('', describeInvalidUtf8(bytes));
 }

@@ -1,5 +1,5 @@
 /**
- * SPEC §1: a message is UTF-8. Node's own decoders (`Buffer#toString`, `StringDecoder`) never
+ * A message is UTF-8 (README, "Sending events"). Node's own decoders (`Buffer#toString`, `StringDecoder`) never
  * fail: they put U+FFFD where the bytes are not UTF-8, and the result would then pass as a
  * valid event with its text silently changed. Every path that turns input bytes into text
  * checks them here first and rejects what is not UTF-8, naming where, without quoting the

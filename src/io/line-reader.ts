@@ -5,7 +5,7 @@
  *
  * Lines are split on bytes, then decoded: a `\n` byte is never part of a multi-byte UTF-8
  * sequence, so this gives the lines a decoder would. A line whose bytes are not UTF-8 comes out
- * as a `NotUtf8Line` (with why), never as text with U+FFFD in it: SPEC §1 accepts UTF-8 only,
+ * as a `NotUtf8Line` (with why), never as text with U+FFFD in it: events are UTF-8 only,
  * and a replaced character would otherwise pass as part of a valid event.
  */
 import { describeInvalidUtf8, isUtf8 } from '../events/utf8';

@@ -81,7 +81,7 @@ const EVENT_COLUMNS = [
   'geo_city',
   'kafka_topic',
   'kafka_partition',
-  // SPEC §1 accepts UTF-8 only, and JSON output would carry other bytes as U+FFFD, unnoticed:
+  // Events are UTF-8 only, and JSON output would carry other bytes as U+FFFD, unnoticed:
   // ask the server whether the row's text is UTF-8 (rows written by imports are not checked).
   `isValidUTF8(concat(raw, event_id, user_key, anonymous_id, user_id, name, page_url, page_path, page_title, page_referrer,
      campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content, device_type, device_os, device_browser,

@@ -55,7 +55,7 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
       plan.rejected.push({ message, error: new InvalidEventError('', 'empty message') });
       continue;
     }
-    // SPEC §1: UTF-8 only. `toString` would replace bad bytes with U+FFFD and accept the event.
+    // UTF-8 only. `toString` would replace bad bytes with U+FFFD and accept the event.
     if (!isUtf8(message.value)) {
       plan.rejected.push({ message, error: notUtf8(message.value) });
       continue;

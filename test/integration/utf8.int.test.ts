@@ -1,5 +1,5 @@
 /**
- * SPEC §1 accepts UTF-8 only, against a real Kafka, Redis and ClickHouse: a message whose bytes
+ * Events are UTF-8 only, against a real Kafka, Redis and ClickHouse: a message whose bytes
  * are not UTF-8 goes to the dead-letter topic unchanged, with the reason, instead of becoming an
  * event with U+FFFD in it; `produce` skips and reports such a line by its number.
  */

@@ -1,5 +1,5 @@
 /**
- * SPEC §1 accepts UTF-8 only: the check itself against the WHATWG fatal decoder, and each path
+ * Events are UTF-8 only: the check itself against the WHATWG fatal decoder, and each path
  * that turns bytes into an event (worker batches, parseEvent on a Buffer, file lines in both
  * recompute paths, produce's line classification) rejecting what is not UTF-8 with a reason
  * that says where and never quotes the bytes.
