@@ -132,6 +132,22 @@ describe('a failure says what was being done and why', () => {
     }
   });
 
+  it('inserts: an empty error answer gives the status; a server message keeps its ClickHouse error code', async () => {
+    const parsed = validateEvent({ event_id: 'e', type: 'page_view', timestamp: t0, anonymous_id: 'a' });
+    if (!parsed.ok) throw parsed.error;
+    const row = toEventRow(parsed.valid, '{}');
+    const proxy = await recordingProxy('http://127.0.0.1:1', { status: 502, body: '' });
+    const viaProxy = createAppClickHouseClient({ ...configFor(proxy.url, 'x').clickhouse });
+    const direct = createAppClickHouseClient({ ...configFor((await getClickHouse()).url, 'x').clickhouse });
+    try {
+      await expect(new ClickHouseSink(viaProxy, 'sessionizer').insertEvents([row], 't1')).rejects.toThrow(/HTTP 502 with no message/);
+      const failure = await new ClickHouseSink(direct, uniqueName('no_such_db')).insertEvents([row], 't2').catch((err: unknown) => err);
+      expect((failure as { code?: string }).code).toBe('81'); // UNKNOWN_DATABASE, which the worker's retry knows as fatal
+    } finally {
+      await Promise.all([viaProxy.close(), direct.close(), proxy.close()]);
+    }
+  });
+
   it.each([
     { status: 502, body: '', expected: /HTTP 502 with no message from the server/ },
     { status: 414, body: '<html><body>414 Request-URI Too Large</body></html>', expected: /HTTP 414: <html><body>414 Request-URI Too Large/ },
