@@ -184,3 +184,26 @@ it('counts stored events whose text is not UTF-8 as invalid instead of reading t
   expect(session).toMatchObject({ user_key: 'u-mixed', events: 1 });
 });
 
+describe('external data over HTTP (what the local chdb server mimics of the real one)', () => {
+  async function post(query: string, params: Record<string, string>, parts: Record<string, string>): Promise<{ status: number; text: string }> {
+    const { url } = await getClickHouse();
+    const form = new FormData();
+    for (const [name, content] of Object.entries(parts)) form.append(name, new Blob([content]), `${name}.tsv`);
+    const response = await fetch(`${url}/?${new URLSearchParams({ query, ...params })}`, { method: 'POST', body: form });
+    return { status: response.status, text: await response.text() };
+  }
+
+  it('reads a table from <name>_types (columns _1, _2, …) and from <name>_structure', async () => {
+    const byTypes = await post('SELECT _1, _2 FROM t ORDER BY _1 FORMAT JSONEachRow', { t_types: 'String,Int64', output_format_json_quote_64bit_integers: '0' }, { t: 'b\t2\na\\tx\t1\n' });
+    expect(byTypes).toEqual({ status: 200, text: '{"_1":"a\\tx","_2":1}\n{"_1":"b","_2":2}\n' });
+    const byStructure = await post('SELECT count() AS n, sum(v) AS s FROM t2 FORMAT JSONEachRow', { t2_structure: 'k String, v UInt8', output_format_json_quote_64bit_integers: '0' }, { t2: 'x\t3\ny\t4\n' });
+    expect(JSON.parse(byStructure.text)).toEqual({ n: 2, s: 7 });
+  });
+
+  it('refuses a file part without a structure', async () => {
+    const answer = await post('SELECT 1', {}, { t3: 'x\n' });
+    expect(answer.status).toBeGreaterThanOrEqual(400);
+    expect(answer.text).toMatch(/t3_structure/);
+  });
+});
+
