@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
+import { runBackfill } from './commands/backfill-command';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
@@ -135,7 +136,19 @@ export function buildProgram(): Command {
     )
     .requiredOption('--input <file>', 'events NDJSON file, or - for stdin')
     .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
+    .option(
+      '--backfill',
+      'history instead of live traffic: validate each line, write the valid events to the ClickHouse events table (not Kafka), ' +
+        'then recalculate the sessions of the users in the file from its earliest event (as recompute --since; see docs/recalculation.md)',
+    )
     .action(async (options) => {
+      if (options.backfill) {
+        if (options.topic !== undefined) throw new UsageError('produce: --backfill writes to ClickHouse, not to a topic; drop --topic');
+        const stats = await runBackfill({ input: options.input });
+        const recalculation = stats.recalculation;
+        if (recalculation && (recalculation.interrupted || recalculation.unsettled.length > 0)) commandExitCode = EXIT_FAILURE;
+        return;
+      }
       await runProduce(options);
     });
 

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'STATE_CORRUPT'
   | 'STATE_DIVERGED'
   | 'STATE_LOG_MISMATCH'
-  | 'ROW_ENCODING';
+  | 'ROW_ENCODING'
+  | 'QUERY_FAILED';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -134,5 +135,16 @@ export class RowEncodingError extends SessionizerError {
     super('ROW_ENCODING', `${table}.${column}: cannot write ${JSON.stringify(value) ?? String(value)} as ${type}`, {
       context: { table, column, type },
     });
+  }
+}
+
+/**
+ * A ClickHouse request failed. The message always says what was being done and why: the
+ * server's own message, or — when there is none (a proxy's bare 414 or 502, say) — the HTTP
+ * status, or the network error.
+ */
+export class ClickHouseQueryError extends SessionizerError {
+  constructor(doing: string, reason: string, options: { status?: number; cause?: unknown } = {}) {
+    super('QUERY_FAILED', `ClickHouse failed while ${doing}: ${reason}`, { cause: options.cause, context: { doing, status: options.status } });
   }
 }

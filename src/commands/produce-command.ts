@@ -6,21 +6,23 @@
  * Validating events is the worker's job: a JSON object is sent as it is, even when it is not a
  * valid event, and the worker dead-letters it (so this command can feed dead-letter tests too).
  * Only lines that cannot be a message at all are skipped, reported on stderr with their line
- * numbers: lines that are not JSON, JSON that is not an object, and lines over the 64 KiB
- * message limit. Blank lines are ignored.
+ * numbers: lines that are not UTF-8, lines that are not JSON, JSON that is not an object, and
+ * lines over the 64 KiB message limit. Blank lines are ignored. An input that is plainly not
+ * text (compressed, UTF-16, NUL bytes) is refused as unreadable (exit 2) at its first chunk.
  *
  * Exit codes (SPEC §5): 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
  * bad configuration or an unreadable input (checked before connecting).
  */
-import { createReadStream, fstatSync, openSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { loadConfig, type Config } from '../config';
 import { UnreadableInputError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
-import { readLines } from '../io/line-reader';
+import { BinaryInputError, refuseBinaryInput } from '../io/binary-input';
+import { openInput } from '../io/input-file';
+import { NotUtf8Line, readLines, type Line } from '../io/line-reader';
 import { ensureTopic, EventSender, userKeyOfJson } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
+import { printable } from '../events/utf8';
 import { createLogger, secretsOf } from '../observability/logger';
 
 export interface ProduceCommandOptions {
@@ -50,14 +52,15 @@ export type LineVerdict = { key: string | null; value: string } | { skip: string
 const LISTED_SKIPPED_LINES = 100;
 
 /** What to do with one input line: send it (with its key), skip it (why), or ignore it (blank). */
-export function classifyLine(line: string): LineVerdict {
+export function classifyLine(line: Line): LineVerdict {
+  if (line instanceof NotUtf8Line) return { skip: line.reason };
   if (line.trim() === '') return null;
   if (Buffer.byteLength(line) > MAX_EVENT_BYTES) return { skip: `longer than the ${MAX_EVENT_BYTES / 1024} KiB message limit` };
   let json: unknown;
   try {
     json = JSON.parse(line);
   } catch (err) {
-    return { skip: `not JSON: ${(err as Error).message}` };
+    return { skip: `not JSON: ${printable((err as Error).message)}` };
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return { skip: 'not a JSON object' };
   return { key: userKeyOfJson(json as Record<string, unknown>), value: line };
@@ -82,7 +85,7 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   let readBytes = 0;
   bar?.start(size ?? 0, 0, { sent: 0 });
   try {
-    for await (const line of readLines(stream, (bytes) => (readBytes += bytes))) {
+    for await (const line of readLines(refuseBinaryInput(stream), (bytes) => (readBytes += bytes))) {
       stats.lines += 1;
       const verdict = classifyLine(line);
       if (verdict === null) continue;
@@ -98,6 +101,7 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   } catch (err) {
     await sender.abort();
     if (isReadError(err)) throw new UnreadableInputError(options.input, err);
+    if (err instanceof BinaryInputError) throw new UnreadableInputError(options.input === '-' ? 'stdin' : options.input, err.reason);
     throw err;
   } finally {
     bar?.stop();
@@ -110,17 +114,6 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   return stats;
 }
 
-function openInput(path: string): { stream: Readable; size: number | null } {
-  if (path === '-') return { stream: process.stdin, size: null };
-  try {
-    const fd = openSync(path, 'r');
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw new Error('is a directory');
-    return { stream: createReadStream('', { fd, highWaterMark: 1 << 20 }), size: stat.isFile() ? stat.size : null };
-  } catch (err) {
-    throw new UnreadableInputError(path, err);
-  }
-}
 
 /** Errors of the input stream itself (as opposed to Kafka's) carry a system error code. */
 function isReadError(err: unknown): boolean {

@@ -6,9 +6,9 @@
  * events into ClickHouse (src/recalc/, docs/recalculation.md), configured from the environment
  * like the worker; `runRecalculation` below.
  */
-import { createReadStream, createWriteStream, fstatSync, openSync, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { Redis } from 'ioredis';
@@ -17,6 +17,8 @@ import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
 import { UnreadableInputError, UsageError } from '../errors';
 import { parseIsoTimestamp } from '../events/timestamp';
+import { BinaryInputError } from '../io/binary-input';
+import { openInput } from '../io/input-file';
 import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
@@ -49,7 +51,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   let invalidLinesListed = 0;
   const report = (text: string) => (bar ? invalidLines.push(text) : process.stderr.write(text));
   bar?.start(size ?? 0, 0, { phase: 'reading' });
-  const stats = await recompute(input, output, {
+  const stats = await recomputeOrRefuse(options.input, input, output, {
     timeoutMs: options.timeoutMinutes * 60_000,
     maxBufferedEvents: options.bufferEvents,
     onReadBytes: (bytes) => {
@@ -81,6 +83,16 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   return stats;
 }
 
+/** `recompute`, with a refused binary input (stdin) reported as unreadable input (exit 2). */
+async function recomputeOrRefuse(path: string, ...args: Parameters<typeof recompute>): Promise<RecomputeStats> {
+  try {
+    return await recompute(...args);
+  } catch (err) {
+    if (err instanceof BinaryInputError) throw new UnreadableInputError(path === '-' ? 'stdin' : path, err.reason);
+    throw err;
+  }
+}
+
 /** Opening the output truncates it: naming the input as output (or rejects) would erase it. */
 function refuseOverwritingInput(options: RecomputeCommandOptions): void {
   if (options.input === '-') return;
@@ -90,18 +102,6 @@ function refuseOverwritingInput(options: RecomputeCommandOptions): void {
   }
 }
 
-function openInput(path: string): { stream: Readable; size: number | null } {
-  if (path === '-') return { stream: process.stdin, size: null };
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw new Error('is a directory');
-    return { stream: createReadStream('', { fd, highWaterMark: 1 << 20 }), size: stat.isFile() ? stat.size : null };
-  } catch (err) {
-    throw new UnreadableInputError(path, err);
-  }
-}
 
 function openOutput(path: string): WriteStream | Writable {
   try {
@@ -132,6 +132,24 @@ export interface RecalculationCommandOptions {
   timeoutMinutes?: number;
   /** User keys per page. */
   pageUsers?: number;
+  /** Only these user keys (a backfill's); default: every key with an event since D. */
+  userKeys?: Iterable<string>;
+}
+
+/**
+ * What to do about users left to the worker that it cannot finish (stored events in its part it
+ * never applied), or null when there are none: the worker finishes the others by itself.
+ */
+export function unfinishedReport(stats: RecalculationStats, timeoutMs: number, latenessMs: number): string | null {
+  const { users, examples, firstEventMs, rerunAfterMs } = stats.unfinished;
+  if (users === 0) return null;
+  return (
+    `${users} of the users partly left to the worker (e.g. ${examples.join(', ')}) have stored events in the worker's part that it ` +
+    `never applied (later than the allowed lateness when they arrived, or written to events directly), so it cannot finish them. ` +
+    `Run "sessionizer recompute --since ${new Date(firstEventMs).toISOString()} --sink clickhouse" again once the worker's event time ` +
+    `has passed ${new Date(rerunAfterMs).toISOString()} (the end of their sessions + T ${timeoutMs / 60_000} min + lateness ` +
+    `${latenessMs / 60_000} min; with live traffic, that wall-clock time); that run finishes them, or reports what is still left.`
+  );
 }
 
 /** How often a progress line is written when stderr is not a terminal. */
@@ -198,6 +216,7 @@ export async function runRecalculation(config: Config, options: RecalculationCom
         timeoutMs,
         latenessMs: config.sessions.latenessMs,
         pageUsers: options.pageUsers,
+        userKeys: options.userKeys,
         signal: controller.signal,
         onStart: (users) => {
           total = users;
@@ -230,6 +249,8 @@ export async function runRecalculation(config: Config, options: RecalculationCom
       `${stats.added} new, ${stats.vanished} removed; ${stats.rowsWritten} rows written, ${stats.countersAdjusted} worker counters set, ` +
       `${stats.leftToWorker} users partly left to the worker; ${seconds}s\n`,
   );
+  const unfinished = unfinishedReport(stats, timeoutMs, config.sessions.latenessMs);
+  if (unfinished) process.stderr.write(`recompute: ${unfinished}\n`);
   if (stats.interrupted) process.stderr.write(`recompute: interrupted after ${stats.users} of ${stats.totalUsers} users; run it again to finish\n`);
   return stats;
 }

@@ -8,6 +8,7 @@ import { InvalidEventError } from '../errors';
 import { eventSchema, type ValidEvent } from './event-schema';
 import { fastCheckEvent, toValidEvent, type CheckedEvent } from './fast-validate';
 import { sessionEventOf, toSessionEvent, type EventFields, type SessionEvent } from './session-event';
+import { describeInvalidUtf8, isUtf8, printable } from './utf8';
 
 /** SPEC §1: one JSON object per message, UTF-8, at most 64 KiB. */
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -69,11 +70,19 @@ function parseJson(input: string | Buffer, byteLength?: number): unknown {
   if (bytes > MAX_EVENT_BYTES) {
     return new InvalidEventError('', `message is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
   }
+  // Bytes are checked before decoding: the decoder would replace what is not UTF-8 silently.
+  if (typeof input !== 'string' && !isUtf8(input)) return notUtf8(input);
   try {
     return JSON.parse(typeof input === 'string' ? input : input.toString('utf8'));
   } catch (err) {
-    return new InvalidEventError('', `not valid JSON (${(err as Error).message})`);
+    // JSON.parse quotes the start of the text: escape what a terminal or a log would act on.
+    return new InvalidEventError('', `not valid JSON (${printable((err as Error).message)})`);
   }
+}
+
+/** The error for a message whose bytes are not UTF-8 (events are UTF-8 only): where, never the bytes. */
+export function notUtf8(bytes: Uint8Array): InvalidEventError {
+  return new InvalidEventError('', describeInvalidUtf8(bytes));
 }
 
 /** Validates any value with the zod schema (the definition of a valid event). */

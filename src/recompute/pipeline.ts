@@ -11,13 +11,21 @@ import { toSessionRecord } from '../engine/session-row';
 import { InvalidEventError } from '../errors';
 import { parseSessionEvent } from '../events/parse-event';
 import type { SessionEvent } from '../events/session-event';
+import { describeInvalidUtf8, isUtf8 } from '../events/utf8';
+import { NotUtf8Line, type Line } from '../io/line-reader';
 import { compareEvents, compareSameUser, decodeEvent, encodeEvent } from './event-order';
 import { ExternalSorter, mergeSorted, readLinesSync } from './external-sort';
 
 /** One input line (newline and a trailing CR removed): null when blank, else the event or why not. */
-export function parseLine(line: string): SessionEvent | InvalidEventError | null {
+export function parseLine(line: Line): SessionEvent | InvalidEventError | null {
+  if (line instanceof NotUtf8Line) return new InvalidEventError('', line.reason);
   if (line.trim() === '') return null; // blank lines separate nothing in NDJSON; not an error
   return parseSessionEvent(line);
+}
+
+/** The text of a line for reports (a line that is not UTF-8 with U+FFFD for its bad bytes). */
+export function lineText(line: Line): string {
+  return line instanceof NotUtf8Line ? line.lossyText : line;
 }
 
 export interface SessionCounters {
@@ -92,12 +100,13 @@ export interface BatchResult {
 
 /**
  * Parses a batch of whole lines, as UTF-8 bytes, as `readLines` splits them (on `\n`, a trailing
- * CR dropped, a last line without newline counted when not empty), and hands each valid event
- * to `onEvent`. (Decoding the batch at once gives the text `readLines` gives: a UTF-8 sequence
+ * CR dropped, a last line without newline counted when not empty; a line that is not UTF-8 is
+ * invalid), and hands each valid event to `onEvent`. (Decoding the batch at once gives the text `readLines` gives: a UTF-8 sequence
  * never spans a newline. Reading ASCII lines from a Latin-1 view instead was measured: no gain.)
  */
 export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void): BatchResult {
   const result: BatchResult = { lines: 0, events: 0, invalid: [] };
+  if (!isUtf8(bytes)) return parseBatchLineByLine(bytes, onEvent, result);
   const text = bytes.toString('utf8');
   const length = text.length;
   let start = 0;
@@ -109,16 +118,40 @@ export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: s
     const line = text.slice(start, end);
     start = next;
     result.lines += 1;
-    const parsed = parseLine(line);
-    if (parsed === null) continue;
-    if (parsed instanceof InvalidEventError) {
-      result.invalid.push({ index: result.lines, line, field: parsed.field, reason: parsed.reason });
-    } else {
-      result.events += 1;
-      onEvent(parsed, line);
-    }
+    parseOne(line, onEvent, result);
   }
   return result;
+}
+
+/**
+ * `parseBatch` for a batch with bytes that are not UTF-8: each line is checked and decoded on
+ * its own (as `readLines` does), so only the lines at fault are reported, by their number.
+ */
+function parseBatchLineByLine(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult): BatchResult {
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(10, start);
+    const next = end < 0 ? bytes.length : end + 1;
+    if (end < 0) end = bytes.length;
+    if (end > start && bytes[end - 1] === 13) end -= 1;
+    const line = bytes.subarray(start, end);
+    start = next;
+    result.lines += 1;
+    if (isUtf8(line)) parseOne(line.toString('utf8'), onEvent, result);
+    else result.invalid.push({ index: result.lines, line: line.toString('utf8'), field: '', reason: describeInvalidUtf8(line) });
+  }
+  return result;
+}
+
+function parseOne(line: string, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult): void {
+  const parsed = parseLine(line);
+  if (parsed === null) return;
+  if (parsed instanceof InvalidEventError) {
+    result.invalid.push({ index: result.lines, line, field: parsed.field, reason: parsed.reason });
+  } else {
+    result.events += 1;
+    onEvent(parsed, line);
+  }
 }
 
 /** Bucket of a user key: FNV-1a over its UTF-16 code units. */

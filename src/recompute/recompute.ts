@@ -32,13 +32,15 @@ import type { EngineConfig } from '../engine/engine';
 import type { SessionRecord } from '../engine/session-row';
 import { InvalidEventError } from '../errors';
 import type { SessionEvent } from '../events/session-event';
-import { readLines } from '../io/line-reader';
+import { refuseBinaryInput } from '../io/binary-input';
+import { readLines, type Line } from '../io/line-reader';
 import { LineWriter } from '../io/line-writer';
 import { compareEvents, decodeEvent, encodeEvent } from './event-order';
 import { ExternalSorter } from './external-sort';
 import {
   bucketFile,
   groupByUserKey,
+  lineText,
   mergeBucketOutputs,
   newCounters,
   parseLine,
@@ -108,18 +110,23 @@ export interface RecomputeStats {
 
 const RUNNING_FROM_TS = __filename.endsWith('.ts');
 
+/**
+ * Throws `BinaryInputError` (before reading further) when the input is plainly not text:
+ * compressed, UTF-16, or with NUL bytes (src/io/binary-input.ts).
+ */
 export async function recompute(input: Readable, output: Writable, options: RecomputeOptions): Promise<RecomputeStats> {
   const threads = options.threads ?? defaultThreads();
-  if (threads <= 0) return recomputeInProcess(readLines(input, options.onReadBytes), output, options);
-  if (options.threads !== undefined) return recomputeThreaded(toBuffers(input, options.onReadBytes), output, options, threads, bucketCount(knownSize(input), threads));
+  const chunks = refuseBinaryInput(input);
+  if (threads <= 0) return recomputeInProcess(readLines(chunks, options.onReadBytes), output, options);
+  if (options.threads !== undefined) return recomputeThreaded(toBuffers(chunks, options.onReadBytes), output, options, threads, bucketCount(knownSize(input), threads));
 
   const size = knownSize(input);
   if (size !== null) {
-    if (size < THREADS_MIN_BYTES) return recomputeInProcess(readLines(input, options.onReadBytes), output, options);
-    return recomputeThreaded(toBuffers(input, options.onReadBytes), output, options, threads, bucketCount(size, threads));
+    if (size < THREADS_MIN_BYTES) return recomputeInProcess(readLines(chunks, options.onReadBytes), output, options);
+    return recomputeThreaded(toBuffers(chunks, options.onReadBytes), output, options, threads, bucketCount(size, threads));
   }
   // Size unknown (stdin, a pipe): read ahead until the input is large enough for threads, or ends.
-  const source = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const source = chunks[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headBytes = 0;
   let ended = false;
@@ -136,12 +143,12 @@ export async function recompute(input: Readable, output: Writable, options: Reco
       headBytes += chunk.length;
     }
   } catch (err) {
-    await source.return?.();
+    await source.return?.(undefined);
     throw err;
   }
-  const chunks = replay(head, ended ? null : source, options.onReadBytes);
-  if (ended) return recomputeInProcess(readLines(chunks), output, options);
-  return recomputeThreaded(chunks, output, options, threads, UNKNOWN_SIZE_BUCKETS);
+  const replayed = replay(head, ended ? null : source, options.onReadBytes);
+  if (ended) return recomputeInProcess(readLines(replayed), output, options);
+  return recomputeThreaded(replayed, output, options, threads, UNKNOWN_SIZE_BUCKETS);
 }
 
 function bucketCount(inputBytes: number | null, threads: number): number {
@@ -204,7 +211,7 @@ const EMPTY = Buffer.alloc(0);
 // In process
 // ---------------------------------------------------------------------------------------------
 
-async function recomputeInProcess(lines: AsyncIterable<string>, output: Writable, options: RecomputeOptions): Promise<RecomputeStats> {
+async function recomputeInProcess(lines: AsyncIterable<Line>, output: Writable, options: RecomputeOptions): Promise<RecomputeStats> {
   const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0 };
   const sorter = new ExternalSorter<SessionEvent>({
     compare: compareEvents,
@@ -220,7 +227,7 @@ async function recomputeInProcess(lines: AsyncIterable<string>, output: Writable
       if (parsed === null) continue;
       if (parsed instanceof InvalidEventError) {
         stats.invalid += 1;
-        await options.onInvalid?.(stats.lines, line, parsed);
+        await options.onInvalid?.(stats.lines, lineText(line), parsed);
       } else {
         sorter.add(parsed);
         stats.events += 1;

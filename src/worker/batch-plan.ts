@@ -1,12 +1,13 @@
 /**
  * Turns one partition batch of Kafka messages into engine input, without I/O: validates each
- * message (handing valid ones with their text to an optional sink), advances the partition's
+ * message (UTF-8 first, then JSON and the event rules; handing valid ones with their text to an optional sink), advances the partition's
  * event-time watermark in offset order, and groups the valid events by user key. Each event
  * keeps the watermark at its arrival, which is what decides whether it is late (grouping by
  * user must not change that).
  */
 import { InvalidEventError } from '../errors';
-import { parseEventFields } from '../events/parse-event';
+import { notUtf8, parseEventFields } from '../events/parse-event';
+import { isUtf8 } from '../events/utf8';
 import type { EventFields, SessionEvent } from '../events/session-event';
 
 export interface IncomingMessage {
@@ -52,6 +53,11 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
   for (const message of messages) {
     if (!message.value || message.value.length === 0) {
       plan.rejected.push({ message, error: new InvalidEventError('', 'empty message') });
+      continue;
+    }
+    // UTF-8 only. `toString` would replace bad bytes with U+FFFD and accept the event.
+    if (!isUtf8(message.value)) {
+      plan.rejected.push({ message, error: notUtf8(message.value) });
       continue;
     }
     const raw = message.value.toString('utf8');

@@ -187,8 +187,16 @@ export class Worker implements HealthSource {
     } catch (err) {
       if (err instanceof PartitionFencedError || err instanceof StateDivergedError) {
         this.processors.delete(key);
-        if (err instanceof StateDivergedError) this.deps.log.error({ topic, partition, err: err.message }, 'state diverged; claiming the partition again');
-        else this.deps.log.warn({ topic, partition }, 'partition claimed elsewhere; batch left unresolved');
+        if (err instanceof StateDivergedError) {
+          this.deps.log.error({ topic, partition, err: err.message }, 'state diverged; claiming the partition again');
+          return;
+        }
+        this.deps.log.warn(
+          { topic, partition },
+          'partition fenced: its state epoch in Redis changed since this worker claimed it (another worker took the partition in a rebalance, ' +
+            'or a recalculation (recompute --since) changed counters of its users); this batch was not committed and will be read ' +
+            'again once the partition is claimed anew, with the state reloaded: nothing is lost',
+        );
         return;
       }
       // Retrying cannot fix this (missing schema, corrupt state): stop with an error so the

@@ -7,6 +7,7 @@
  * dependencies from the repository's node_modules as it would for dist/.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -232,5 +233,58 @@ describe('sessionizer recompute', () => {
     const r = run(['recompute', '--input', file([event('e1', 'a', t0)]), '--no-such-option']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
+  });
+
+  describe('input that is not UTF-8', () => {
+    // A terminal must never receive the raw bytes: no control characters, no U+FFFD.
+    // eslint-disable-next-line no-control-regex
+    const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffd]/;
+
+    it('a line that is not UTF-8 is an invalid line: listed by number, counted, in --rejects', () => {
+      const latin1 = Buffer.from(event('e2', 'a', t0 + MINUTE, { page: { title: 'caf\u00e9' } }), 'latin1');
+      const path = join(work, 'latin1-line.ndjson');
+      writeFileSync(path, Buffer.concat([Buffer.from(event('e1', 'a', t0) + '\n'), latin1, Buffer.from('\n' + event('e3', 'a', t0 + 2 * MINUTE) + '\n')]));
+      const rejects = join(work, 'latin1-rejects.ndjson');
+      const r = run(['recompute', '--input', path, '--rejects', rejects]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`line 2: not valid UTF-8 (byte 0xe9 at offset ${latin1.indexOf(0xe9)})`);
+      expect(r.stderr).toMatch(/\b1 invalid lines\b/);
+      expect(r.stderr).not.toMatch(RAW);
+      expect(r.stdout.trim().split('\n')).toHaveLength(1); // e1 and e3: one session
+      const rejected = JSON.parse(readFileSync(rejects, 'utf8').trim()) as { line: number; error: string; input: string };
+      expect(rejected.line).toBe(2);
+      expect(rejected.error).toMatch(/^not valid UTF-8/);
+    });
+
+    it.each([
+      ['gzip-compressed', gzipSync(Buffer.from(event('e1', 'a', t0) + '\n')), /gzip-compressed data \(decompress it first/],
+      ['binary', Buffer.from([0x7b, 0x00, 0x01, 0x02, 0xff, 0x1b, 0x5b, 0x32, 0x4a, 0x0a]), /binary data \(a NUL byte at offset 1\)/],
+      ['UTF-16', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(event('e1', 'a', t0), 'utf16le')]), /UTF-16 text/],
+    ])('a %s file: exit 2, one line naming the file and what it is, no raw bytes', (name, bytes, reason) => {
+      const path = join(work, `${name}.input`);
+      writeFileSync(path, bytes);
+      const output = join(work, `${name}.out`);
+      writeFileSync(output, 'kept');
+      const r = run(['recompute', '--input', path, '--output', output]);
+      expect(r.code).toBe(2);
+      const lines = r.stderr.split('\n').filter((line) => line !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(path);
+      expect(lines[0]).toMatch(reason);
+      expect(r.stderr).not.toMatch(RAW);
+      expect(readFileSync(output, 'utf8')).toBe('kept'); // refused before the output was opened
+    });
+
+    it('the same on stdin', () => {
+      const result = spawnSync(process.execPath, [cli, 'recompute', '--input', '-'], {
+        cwd: work,
+        input: gzipSync(Buffer.from(event('e1', 'a', t0) + '\n')),
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr.trim()).toMatch(/^sessionizer: cannot read stdin: not UTF-8 text but gzip-compressed data/);
+      expect(result.stdout).toBe('');
+    });
   });
 });
