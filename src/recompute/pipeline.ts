@@ -10,6 +10,7 @@ import { applyEvent, newKeyState, reconcile, type EngineConfig } from '../engine
 import { toSessionRecord } from '../engine/session-row';
 import { InvalidEventError } from '../errors';
 import { parseSessionEvent } from '../events/parse-event';
+import { parseSegmentEvent } from '../events/segment';
 import type { SessionEvent } from '../events/session-event';
 import { describeInvalidUtf8, isUtf8 } from '../events/utf8';
 import { NotUtf8Line, type Line } from '../io/line-reader';
@@ -26,6 +27,27 @@ export function parseLine(line: Line): SessionEvent | InvalidEventError | null {
 /** The text of a line for reports (a line that is not UTF-8 with U+FFFD for its bad bytes). */
 export function lineText(line: Line): string {
   return line instanceof NotUtf8Line ? line.lossyText : line;
+}
+
+export type LineParser = typeof parseLine;
+
+/** What the input lines are: events of our own format (the default), or Segment Spec messages. */
+export interface InputFormat {
+  format?: 'events' | 'segment';
+  /** For Segment input: names of `track` events that are key events. */
+  keyEvents?: readonly string[];
+}
+
+/** The line parser of an input format: `parseLine`, or one through the Segment mapping. */
+export function lineParser(input: InputFormat = {}): LineParser {
+  if (input.format !== 'segment') return parseLine;
+  const options = { keyEvents: new Set(input.keyEvents ?? []) };
+  return (line) => {
+    if (line instanceof NotUtf8Line) return new InvalidEventError('', line.reason);
+    if (line.trim() === '') return null;
+    const parsed = parseSegmentEvent(line, options);
+    return parsed.ok ? parsed.event : parsed.error;
+  };
 }
 
 export interface SessionCounters {
@@ -104,9 +126,9 @@ export interface BatchResult {
  * invalid), and hands each valid event to `onEvent`. (Decoding the batch at once gives the text `readLines` gives: a UTF-8 sequence
  * never spans a newline. Reading ASCII lines from a Latin-1 view instead was measured: no gain.)
  */
-export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void): BatchResult {
+export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void, parse: LineParser = parseLine): BatchResult {
   const result: BatchResult = { lines: 0, events: 0, invalid: [] };
-  if (!isUtf8(bytes)) return parseBatchLineByLine(bytes, onEvent, result);
+  if (!isUtf8(bytes)) return parseBatchLineByLine(bytes, onEvent, result, parse);
   const text = bytes.toString('utf8');
   const length = text.length;
   let start = 0;
@@ -118,7 +140,7 @@ export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: s
     const line = text.slice(start, end);
     start = next;
     result.lines += 1;
-    parseOne(line, onEvent, result);
+    parseOne(line, onEvent, result, parse);
   }
   return result;
 }
@@ -127,7 +149,7 @@ export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: s
  * `parseBatch` for a batch with bytes that are not UTF-8: each line is checked and decoded on
  * its own (as `readLines` does), so only the lines at fault are reported, by their number.
  */
-function parseBatchLineByLine(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult): BatchResult {
+function parseBatchLineByLine(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult, parse: LineParser): BatchResult {
   let start = 0;
   while (start < bytes.length) {
     let end = bytes.indexOf(10, start);
@@ -137,14 +159,14 @@ function parseBatchLineByLine(bytes: Buffer, onEvent: (event: SessionEvent, line
     const line = bytes.subarray(start, end);
     start = next;
     result.lines += 1;
-    if (isUtf8(line)) parseOne(line.toString('utf8'), onEvent, result);
+    if (isUtf8(line)) parseOne(line.toString('utf8'), onEvent, result, parse);
     else result.invalid.push({ index: result.lines, line: line.toString('utf8'), field: '', reason: describeInvalidUtf8(line) });
   }
   return result;
 }
 
-function parseOne(line: string, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult): void {
-  const parsed = parseLine(line);
+function parseOne(line: string, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult, parse: LineParser): void {
+  const parsed = parse(line);
   if (parsed === null) return;
   if (parsed instanceof InvalidEventError) {
     result.invalid.push({ index: result.lines, line, field: parsed.field, reason: parsed.reason });
