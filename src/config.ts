@@ -51,6 +51,15 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
     .default('sessionizer'),
   CLICKHOUSE_CLUSTER: z.string().default(''),
+  CLICKHOUSE_REPLICATED_PATH: z
+    .string()
+    .refine((p) => p.includes('{shard}'), 'must contain {shard}: each shard replicates its own data')
+    .refine((p) => p.includes('{table}'), 'must contain {table}: each table needs its own replication log')
+    .default('/clickhouse/tables/{shard}/{database}/{table}'),
+  CLICKHOUSE_REPLICA_NAME: z
+    .string()
+    .refine((p) => p.includes('{replica}'), 'must contain {replica}: replicas of a shard need distinct names')
+    .default('{replica}'),
 
   SESSION_TIMEOUT_MINUTES: positive.default(30),
   ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),
@@ -79,7 +88,18 @@ export interface Config {
     maxWaitMs: number;
   };
   redis: { url: string; username?: string; password?: string; tls: boolean; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
-  clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
+  clickhouse: {
+    url: string;
+    username: string;
+    password: string;
+    database: string;
+    /** "" for a single server; else the cluster of `remote_servers` that `migrate` shards and replicates over. */
+    cluster: string;
+    /** Keeper path of each replicated table, with `{shard}` (a server macro) and `{database}`/`{table}`. */
+    replicatedPath?: string;
+    /** Replica name of each replicated table: a server macro, `{replica}` by default. */
+    replicaName?: string;
+  };
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
   http: { port: number };
   logLevel: RawConfig['LOG_LEVEL'];
@@ -138,6 +158,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: c.CLICKHOUSE_PASSWORD,
       database: c.CLICKHOUSE_DATABASE,
       cluster: c.CLICKHOUSE_CLUSTER,
+      replicatedPath: c.CLICKHOUSE_REPLICATED_PATH,
+      replicaName: c.CLICKHOUSE_REPLICA_NAME,
     },
     sessions: {
       timeoutMs: c.SESSION_TIMEOUT_MINUTES * 60_000,
