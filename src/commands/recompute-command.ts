@@ -19,6 +19,7 @@ import { UnreadableInputError, UsageError } from '../errors';
 import { parseIsoTimestamp } from '../events/timestamp';
 import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
+import type { KeyShard } from '../recalc/key-shard';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
 import { defineStateCommands } from '../state/script-loader';
@@ -132,6 +133,8 @@ export interface RecalculationCommandOptions {
   timeoutMinutes?: number;
   /** User keys per page. */
   pageUsers?: number;
+  /** `--shard I/N`: only the user keys of shard I of N. */
+  shard?: KeyShard;
 }
 
 /** How often a progress line is written when stderr is not a terminal. */
@@ -198,6 +201,7 @@ export async function runRecalculation(config: Config, options: RecalculationCom
         timeoutMs,
         latenessMs: config.sessions.latenessMs,
         pageUsers: options.pageUsers,
+        shard: options.shard,
         signal: controller.signal,
         onStart: (users) => {
           total = users;
@@ -224,8 +228,9 @@ export async function runRecalculation(config: Config, options: RecalculationCom
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const since = new Date(options.sinceMs).toISOString();
+  const shard = options.shard && options.shard.count > 1 ? `, shard ${options.shard.index}/${options.shard.count}` : '';
   process.stderr.write(
-    `recompute: since ${since}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
+    `recompute: since ${since}${shard}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
       `(${stats.invalidEvents} invalid), ${stats.sessions} sessions: ${stats.unchanged} unchanged, ${stats.changed} changed, ` +
       `${stats.added} new, ${stats.vanished} removed; ${stats.rowsWritten} rows written, ${stats.countersAdjusted} worker counters set, ` +
       `${stats.leftToWorker} users partly left to the worker; ${seconds}s\n`,

@@ -14,6 +14,7 @@ import type { SessionEvent } from '../events/session-event';
 import { formatTimestamp } from '../events/timestamp';
 import { PLAIN_IDENTIFIER } from '../clickhouse/client';
 import type { EventRow } from '../clickhouse/event-row';
+import { shardCondition, shardParams, type KeyShard } from './key-shard';
 
 /** Results must carry 64-bit integers as JSON numbers (times in ms, versions, durations). */
 const READ_SETTINGS = { output_format_json_quote_64bit_integers: 0 } as const;
@@ -94,22 +95,23 @@ export class ClickHouseSource {
     if (!PLAIN_IDENTIFIER.test(database)) throw new Error(`not a plain database name: ${database}`);
   }
 
-  /** How many user keys have an event at or after `sinceMs` (for progress). */
-  async countUsers(sinceMs: number): Promise<number> {
+  /** How many user keys (of `shard`, when given) have an event at or after `sinceMs` (for progress). */
+  async countUsers(sinceMs: number, shard?: KeyShard): Promise<number> {
     const rows = await this.rows<{ n: number }>(
-      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
-      { since: sinceMs },
+      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events
+       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') ${shardCondition(shard)}`,
+      { since: sinceMs, ...shardParams(shard) },
     );
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** The next `limit` user keys after `after` (in key order) with an event at or after `sinceMs`. */
-  async userPage(sinceMs: number, after: string, limit: number): Promise<string[]> {
+  /** The next `limit` user keys (of `shard`, when given) after `after`, in key order, with an event at or after `sinceMs`. */
+  async userPage(sinceMs: number, after: string, limit: number, shard?: KeyShard): Promise<string[]> {
     const rows = await this.rows<{ user_key: string }>(
       `SELECT user_key FROM ${this.database}.events
-       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > {after:String}
+       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > {after:String} ${shardCondition(shard)}
        GROUP BY user_key ORDER BY user_key LIMIT {limit:UInt32}`,
-      { since: sinceMs, after, limit },
+      { since: sinceMs, after, limit, ...shardParams(shard) },
     );
     return rows.map((r) => r.user_key);
   }

@@ -31,6 +31,7 @@ import {
   type UserCounterStore,
 } from '../state/user-counters';
 import type { ClickHouseSource, UserEvents } from './clickhouse-source';
+import type { KeyShard } from './key-shard';
 import { recalculateUser } from './user-recalc';
 
 export interface RecalculationOptions {
@@ -40,6 +41,8 @@ export interface RecalculationOptions {
   timeoutMs: number;
   /** The worker's allowed lateness: with T, it bounds which sessions the worker may still change. */
   latenessMs: number;
+  /** Only the user keys of this shard (`--shard I/N`); all keys when absent. */
+  shard?: KeyShard;
   /** User keys per page. Default 500: one page's sessions and counters are held in memory. */
   pageUsers?: number;
   /** Session rows per insert: a page's rows are written once this many are pending (whole users). Default 20 000. */
@@ -139,7 +142,7 @@ class Recalculation {
     const { source, counters } = this.deps;
     const { sinceMs, signal } = this.options;
     for (const p of await counters.partitions()) this.partitions.set(partitionId(p.topic, p.partition), p);
-    this.stats.totalUsers = await source.countUsers(sinceMs);
+    this.stats.totalUsers = await source.countUsers(sinceMs, this.options.shard);
     this.options.onStart?.(this.stats.totalUsers);
 
     let after = '';
@@ -148,7 +151,7 @@ class Recalculation {
         this.stats.interrupted = true;
         break;
       }
-      const keys = await source.userPage(sinceMs, after, this.pageUsers);
+      const keys = await source.userPage(sinceMs, after, this.pageUsers, this.options.shard);
       if (keys.length === 0) break;
       after = keys[keys.length - 1] as string;
 
