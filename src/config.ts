@@ -40,6 +40,9 @@ export const configSchema = z.object({
   REDIS_USERNAME: z.string().optional(),
   REDIS_TLS: bool.default(false),
   REDIS_KEY_PREFIX: z.string().min(1).default('sz'),
+  REDIS_CLUSTER_NODES: csv.pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port'))).optional(),
+  REDIS_WAIT_REPLICAS: int(0).default(0),
+  REDIS_WAIT_TIMEOUT_MS: int(1).default(1000),
   STATE_TTL_DAYS: positive.default(7),
   USER_RECORD_TTL_DAYS: positive.default(400),
 
@@ -87,7 +90,20 @@ export interface Config {
     batchMaxBytes: number;
     maxWaitMs: number;
   };
-  redis: { url: string; username?: string; password?: string; tls: boolean; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
+  redis: {
+    url: string;
+    /** Redis Cluster seed nodes (`host:port`); when there are any, REDIS_URL is not used. */
+    clusterNodes?: string[];
+    username?: string;
+    password?: string;
+    tls: boolean;
+    keyPrefix: string;
+    stateTtlSeconds: number;
+    userRecordTtlSeconds: number;
+    /** Replicas that must acknowledge a state commit (`WAIT`) before its Kafka offsets are committed; 0 = none. */
+    waitReplicas?: number;
+    waitTimeoutMs?: number;
+  };
   clickhouse: {
     url: string;
     username: string;
@@ -144,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: {
       url: c.REDIS_URL,
+      clusterNodes: c.REDIS_CLUSTER_NODES ?? [],
       username: c.REDIS_USERNAME,
       password: c.REDIS_PASSWORD,
       // A rediss:// URL means TLS by itself; REDIS_TLS turns it on for a redis:// URL.
@@ -151,6 +168,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: c.REDIS_KEY_PREFIX,
       stateTtlSeconds: Math.ceil(c.STATE_TTL_DAYS * 86_400),
       userRecordTtlSeconds: Math.ceil(c.USER_RECORD_TTL_DAYS * 86_400),
+      waitReplicas: c.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: c.REDIS_WAIT_TIMEOUT_MS,
     },
     clickhouse: {
       url: c.CLICKHOUSE_URL,

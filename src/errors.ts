@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'PARTITION_FENCED'
   | 'COMMIT_APPLIED'
   | 'STATE_CORRUPT'
-  | 'ROW_ENCODING';
+  | 'ROW_ENCODING'
+  | 'REPLICA_ACK';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -101,5 +102,20 @@ export class RowEncodingError extends SessionizerError {
     super('ROW_ENCODING', `${table}.${column}: cannot write ${JSON.stringify(value) ?? String(value)} as ${type}`, {
       context: { table, column, type },
     });
+  }
+}
+
+/**
+ * Fewer Redis replicas than REDIS_WAIT_REPLICAS acknowledged a state commit in time. The commit
+ * is on the master; it is only not yet known to be on a replica, so the Kafka offsets must not
+ * be committed yet. Retriable: the replica may be back, or catch up, on the next try.
+ */
+export class ReplicaAckError extends SessionizerError {
+  constructor(topic: string, partition: number, acknowledged: number, required: number, timeoutMs: number) {
+    super(
+      'REPLICA_ACK',
+      `partition ${topic}[${partition}]: ${acknowledged} of ${required} Redis replicas acknowledged the state commit within ${timeoutMs} ms`,
+      { retriable: true, context: { topic, partition, acknowledged, required, timeoutMs } },
+    );
   }
 }

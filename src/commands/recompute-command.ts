@@ -11,7 +11,6 @@ import { resolve as resolvePath } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
-import { Redis } from 'ioredis';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
@@ -22,6 +21,7 @@ import { ClickHouseSource } from '../recalc/clickhouse-source';
 import type { KeyShard } from '../recalc/key-shard';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
+import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
 
@@ -159,15 +159,7 @@ export function parseSince(value: string): number {
 export async function runRecalculation(config: Config, options: RecalculationCommandOptions): Promise<RecalculationStats> {
   const started = Date.now();
   const timeoutMs = (options.timeoutMinutes ?? config.sessions.timeoutMs / 60_000) * 60_000;
-  const redis = defineStateCommands(
-    new Redis(config.redis.url, {
-      username: config.redis.username,
-      password: config.redis.password,
-      tls: config.redis.tls ? {} : undefined,
-      maxRetriesPerRequest: 3,
-      lazyConnect: false,
-    }),
-  );
+  const redis = defineStateCommands(createRedisClient(config.redis, { maxRetriesPerRequest: 3 }));
   redis.on('error', () => undefined); // a failing command rejects with the reason
   const clickhouse = createClickHouseClient(config.clickhouse, { application: 'sessionizer-recalc', requestTimeoutMs: 300_000 });
 

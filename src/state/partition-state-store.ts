@@ -5,7 +5,7 @@
  */
 import type Redis from 'ioredis';
 import { isIdle, type KeyState } from '../engine/engine';
-import { CommitAlreadyAppliedError, PartitionFencedError, StateCorruptError } from '../errors';
+import { CommitAlreadyAppliedError, PartitionFencedError, ReplicaAckError, StateCorruptError } from '../errors';
 import { decodeState, encodeState } from './codec';
 import { PartitionKeys } from './keys';
 import type { StateCommands } from './script-loader';
@@ -39,6 +39,13 @@ export interface StateTtl {
   idleSeconds: number;
 }
 
+/** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS: replica acknowledgement of state commits. */
+export interface ReplicaAck {
+  /** Replicas that must have a commit before its Kafka offsets are committed; 0 = do not wait. */
+  replicas: number;
+  timeoutMs: number;
+}
+
 export class PartitionStateStore {
   readonly keys: PartitionKeys;
 
@@ -48,6 +55,7 @@ export class PartitionStateStore {
     readonly topic: string,
     readonly partition: number,
     private readonly ttl: StateTtl,
+    private readonly replicaAck: ReplicaAck = { replicas: 0, timeoutMs: 0 },
   ) {
     this.keys = new PartitionKeys(prefix, topic, partition);
   }
@@ -117,6 +125,27 @@ export class PartitionStateStore {
     if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, params.epoch);
     if (result === ScriptResult.RevMoved) throw new CommitAlreadyAppliedError(this.topic, this.partition, params.rev);
     return result;
+  }
+
+  /**
+   * Waits until the configured number of replicas of the Redis node holding this partition have
+   * every write made so far (`WAIT`): call it after `commit` and before committing the batch's
+   * Kafka offsets, so a failover to a replica cannot lose a commit whose offsets Kafka already
+   * has. Returns the replicas that acknowledged (0 without waiting when none are configured);
+   * throws `ReplicaAckError` (retriable) when fewer did within the timeout.
+   *
+   * WAIT names no key. Sent in one pipeline behind a command on the partition's meta key, it
+   * goes where the pipeline goes: on a cluster, to the node that owns the partition's slot, over
+   * the same connection the commit went through.
+   */
+  async waitForReplicas(): Promise<number> {
+    const { replicas, timeoutMs } = this.replicaAck;
+    if (replicas <= 0) return 0;
+    const replies = (await this.redis.pipeline().exists(this.keys.meta).call('WAIT', String(replicas), String(timeoutMs)).exec()) ?? [];
+    const [err, acknowledged] = replies[1] ?? [new Error('no reply to WAIT'), null];
+    if (err) throw err;
+    if (Number(acknowledged) < replicas) throw new ReplicaAckError(this.topic, this.partition, Number(acknowledged), replicas, timeoutMs);
+    return Number(acknowledged);
   }
 
   /**
