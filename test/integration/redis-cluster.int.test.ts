@@ -10,6 +10,8 @@
  *   recalculation finds the worker's partitions on every master (SCAN of each).
  * - WAIT: the store's `waitForReplicas` gets the replica's acknowledgement from the node that owns
  *   the partition, and fails in time when more replicas are asked for than exist.
+ * - A master SIGKILLed mid-stream: its replica takes over (cluster-node-timeout 2 s), the worker
+ *   carries on, and the sessions equal recompute. Runs last: it leaves the cluster a master short.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -168,6 +170,44 @@ describe('Redis Cluster', () => {
     expect((await counters.partitions()).map((p) => p.partition)).toEqual([0, 1, 2, 3]);
     expect(await worker.stop()).toBe(0);
     expect(worker.output).not.toMatch(/CROSSSLOT/);
+  });
+
+  it('a master SIGKILLed mid-stream: its replica is promoted, the worker goes on, and the sessions equal recompute', async () => {
+    const topic = uniqueName('rfailover');
+    const database = uniqueName('rfailover');
+    const prefix = newRedisPrefix('rfailover');
+    await createTopic(kafka, topic, PARTITIONS);
+    await migrate(admin, { database });
+    const env = await workerEnv({ topic, groupId: uniqueName('rfailover_group'), redisPrefix: prefix, database, extra: { REDIS_CLUSTER_NODES: cluster.addresses.join(','), REDIS_WAIT_REPLICAS: '1' } });
+    const events: RawEvent[] = [
+      ...generateTraffic({ users: 600, startMs: Date.parse('2024-06-01T00:00:00Z'), spanMs: 6 * 3_600_000, duplicateRate: 0.02, disorderMs: 60_000, seed: 42, idPrefix: 'rf-' }),
+    ];
+    const expected = await recomputeRecords(events);
+    const worker = new WorkerProcess(env);
+    workers.push(worker);
+    await worker.ready();
+    const third = Math.floor(events.length / 3);
+    await produce(kafka, topic, events.slice(0, third));
+    await waitFor(async () => (await scanKeys(redis, `{${prefix}:*}:meta`)).length === PARTITIONS, 60_000, () => worker.output.slice(-3000));
+
+    // The master holding partition 0's state dies while the rest of the stream arrives.
+    const { victim, replicaPort } = await onNode(cluster.nodes[0]?.port as number, async (node) => {
+      const slot = (await node.cluster('KEYSLOT', new PartitionKeys(prefix, topic, 0).meta)) as number;
+      const layout = (await node.cluster('SLOTS')) as unknown as Array<[number, number, [string, number, string], [string, number, string]]>;
+      const range = layout.find(([from, to]) => slot >= from && slot <= to);
+      return { victim: cluster.nodes.find((n) => n.port === range?.[2][1]), replicaPort: range?.[3][1] as number };
+    });
+    expect(victim).toBeDefined();
+    const sending = produce(kafka, topic, events.slice(third));
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(victim?.pid as number, 'SIGKILL');
+    const killedAt = Date.now();
+    await waitFor(async () => (await onNode(replicaPort, (node) => node.role()))[0] === 'master', 30_000);
+    console.log(`replica on ${replicaPort} promoted ${Date.now() - killedAt} ms after the master was killed`);
+    await sending;
+    await waitForSessions(admin, database, expected, 120_000, () => worker.output);
+    console.log(`sessions complete ${Date.now() - killedAt} ms after the kill; worker warnings:\n${worker.output.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(0, 8).map((l) => l.slice(0, 300)).join('\n')}`);
+    expect(await worker.stop()).toBe(0);
   });
 
   /** Moves each partition's slot to the next master, one after the other. */
