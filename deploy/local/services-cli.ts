@@ -6,8 +6,9 @@
  *
  * stdout carries only shell `export`/`unset` lines; progress goes to stderr.
  * Optional arguments name a subset of services: `services:up -- kafka clickhouse`.
- * `redis-cluster` (3 masters + 3 replicas, REDIS_CLUSTER_NODES) starts only when named:
- * `services:up -- redis-cluster`, or with the others: `services:up -- kafka redis-cluster clickhouse`.
+ * `redis-cluster` (3 masters + 3 replicas, REDIS_CLUSTER_NODES) and `kafka-cluster` (3 KRaft
+ * brokers, KAFKA_BROKERS) start only when named: `services:up -- redis-cluster`, or with others:
+ * `services:up -- kafka-cluster redis-cluster clickhouse` (not `kafka` and `kafka-cluster` together).
  */
 import { SERVICE_NAMES, type ServiceName } from './service';
 import { OPTIONAL_SERVICE_NAMES, envOf, servicesDown, servicesUp, type OptionalServiceName } from './services';
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
       redis: ['REDIS_URL'],
       clickhouse: ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD'],
       'redis-cluster': ['REDIS_CLUSTER_NODES'],
+      'kafka-cluster': ['KAFKA_BROKERS'],
     };
     process.stdout.write(`unset ${names.flatMap((name) => variables[name]).join(' ')}\n`);
     process.stderr.write(`[services] down (stopped: ${stopped.join(', ') || 'nothing was running'})\n`);

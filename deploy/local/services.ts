@@ -8,13 +8,14 @@ import path from 'node:path';
 import { ensureClickHouse, stopClickHouse } from './clickhouse';
 import { say, sleep } from './daemon';
 import { ensureKafka, stopKafka } from './kafka';
+import { ensureKafkaCluster, stopKafkaCluster } from './kafka-cluster';
 import { stateRoot } from './paths';
 import { ensureRedis, stopRedis } from './redis';
 import { ensureRedisCluster, stopRedisCluster } from './redis-cluster';
 import { SERVICE_NAMES, type LocalService, type ServiceName } from './service';
 
 /** Services started only when named (`services:up -- redis-cluster`), never by default. */
-export const OPTIONAL_SERVICE_NAMES = ['redis-cluster'] as const;
+export const OPTIONAL_SERVICE_NAMES = ['redis-cluster', 'kafka-cluster'] as const;
 export type OptionalServiceName = (typeof OPTIONAL_SERVICE_NAMES)[number];
 type AnyServiceName = ServiceName | OptionalServiceName;
 
@@ -26,12 +27,14 @@ const starters: Record<AnyServiceName, () => Promise<StartedService>> = {
   redis: ensureRedis,
   clickhouse: ensureClickHouse,
   'redis-cluster': async () => ({ name: 'redis-cluster', ...(await ensureRedisCluster()) }),
+  'kafka-cluster': async () => ({ name: 'kafka-cluster', ...(await ensureKafkaCluster()) }),
 };
 const stoppers: Record<AnyServiceName, () => Promise<boolean>> = {
   kafka: stopKafka,
   redis: stopRedis,
   clickhouse: stopClickHouse,
   'redis-cluster': stopRedisCluster,
+  'kafka-cluster': stopKafkaCluster,
 };
 
 /** Starts (or finds) the named services, in parallel: start-up time is that of the slowest. */
