@@ -27,7 +27,7 @@ import { resolveServices } from '../test/support/resolve-services';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? Math.max(50_000, Math.round(EVENTS / 18)));
 const PARTITIONS = 12;
-const POOLS = (process.env.BENCH_POOLS ?? '1,2,3').split(',').map(Number);
+const POOLS = (process.env.BENCH_POOLS ?? '1,2,3').split(',').map(Number).filter((n) => n > 0); // BENCH_POOLS=none: only the rebalance run
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
