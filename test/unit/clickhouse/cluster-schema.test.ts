@@ -4,7 +4,7 @@
  * to every node. No cluster runs here, so every rendered statement goes through the real
  * ClickHouse parser (chdb's formatQuery) and is checked in its formatted, canonical form.
  */
-import { queryBind } from 'chdb';
+import { Session, queryBind } from 'chdb';
 import {
   CLUSTER_CLIENT_SETTINGS,
 } from '../../../src/clickhouse/client';
@@ -125,6 +125,62 @@ describe('the schema on a cluster', () => {
     for (const file of FILES) {
       expect(renderStatements(file.sql, { database: 'analytics', cluster: '' })).toEqual(splitStatements(renderSchema(file.sql, { database: 'analytics', cluster: '' })));
     }
+  });
+});
+
+/**
+ * The layout run as one node of the cluster would see it, on chdb (which has no Keeper and no
+ * cluster): ON CLUSTER dropped, each Replicated engine back to its plain variant (minus the Keeper
+ * path and replica name), each Distributed table a Merge table over its local one (read-only,
+ * like a Distributed read of one shard). What is left is executable: the local tables take the
+ * rows a shard receives, the views feed the local roll-ups, and reads by the Distributed names
+ * see them.
+ */
+function asOneNode(statement: string): string {
+  return statement
+    .replace(/ ON CLUSTER '[^']*'/, '')
+    .replace(/ENGINE = Replicated(\w+MergeTree)\('[^']*', '[^']*'(?:, )?/, 'ENGINE = $1(')
+    .replace(/ENGINE = Distributed\('[^']*', '([^']+)', '([^']+)'.*\)$/m, (_, database: string, local: string) => `ENGINE = Merge('${database}', '^${local}$')`);
+}
+
+describe('the cluster layout, run on one node', () => {
+  let session: Session;
+
+  beforeAll(() => {
+    session = new Session();
+    session.query('CREATE DATABASE analytics');
+    for (const statement of RENDERED) session.query(asOneNode(statement));
+  });
+  afterAll(() => session.cleanup());
+
+  const rows = (sql: string) => session.query(sql, 'JSONCompact') as string;
+
+  it('creates every table and view, under the names the project queries', () => {
+    expect(JSON.parse(rows("SELECT name, engine FROM system.tables WHERE database = 'analytics' ORDER BY name")).data).toEqual([
+      ['events', 'Merge'],
+      ['events_local', 'ReplacingMergeTree'],
+      ['schema_migrations', 'ReplacingMergeTree'],
+      ['sessions', 'Merge'],
+      ['sessions_daily', 'Merge'],
+      ['sessions_daily_local', 'SummingMergeTree'],
+      ['sessions_daily_mv', 'MaterializedView'],
+      ['sessions_local', 'VersionedCollapsingMergeTree'],
+      ['users_daily', 'Merge'],
+      ['users_daily_local', 'SummingMergeTree'],
+      ['users_daily_mv', 'MaterializedView'],
+    ]);
+  });
+
+  it("rolls up the rows a shard receives, cancels included, readable through the Distributed names", () => {
+    const row = (id: string, user: string, sign: number) =>
+      `('${id}', '${user}', '2024-05-02 10:00:00.000', '2024-05-02 10:05:00.000', 300000, 4, 3, 'google.com', 'referral', '', 'web', 'mobile', 'DE', 1, 0, 0, ${sign}, 1)`;
+    session.query(
+      'INSERT INTO analytics.sessions_local (session_id, user_key, started_at, ended_at, duration_ms, events, views, source, medium, campaign, channel, device_type, country, is_engaged, is_bounce, is_open, sign, version) VALUES ' +
+        [row('s1', 'u1', 1), row('s2', 'u2', 1), row('s2', 'u2', -1), row('s3', 'u2', 1)].join(', '),
+    );
+    expect(JSON.parse(rows('SELECT sum(sessions), sum(views) FROM analytics.sessions_daily')).data).toEqual([[2, 6]]);
+    expect(JSON.parse(rows('SELECT count() FROM (SELECT user_key FROM analytics.users_daily GROUP BY user_key HAVING sum(sessions) > 0)')).data).toEqual([[2]]);
+    expect(JSON.parse(rows('SELECT session_id FROM analytics.sessions FINAL WHERE sign = 1 ORDER BY session_id')).data).toEqual([['s1'], ['s3']]);
   });
 });
 
