@@ -11,6 +11,7 @@ import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
 import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
+import { parseKeyShard } from './recalc/key-shard';
 import { runWorker } from './commands/worker-command';
 import { loadConfig } from './config';
 import { parseReportDay, runReport } from './commands/report-command';
@@ -88,8 +89,14 @@ export function buildProgram(): Command {
     .option('--since <date>', 'with --sink clickhouse: recalculate from D, YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone', parseSince)
     .addOption(new Option('--sink <sink>', 'write the recalculation to ClickHouse instead of NDJSON (needs --since)').choices(['clickhouse']))
     .addOption(new Option('--page-users <n>', 'with --sink: user keys recalculated per page').argParser(positiveInteger).default(500))
+    .addOption(
+      new Option('--shard <I/N>', 'with --sink: only the user keys with cityHash64(user_key) % N = I (run I = 0 … N-1 in parallel)').argParser(
+        parseKeyShard,
+      ),
+    )
     .action(async (options, command: Command) => {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+      if (options.shard !== undefined && options.sink === undefined) throw new UsageError('recompute: --shard needs --since DATE --sink clickhouse');
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
         if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
@@ -114,6 +121,7 @@ export function buildProgram(): Command {
         sinceMs: options.since,
         timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : undefined,
         pageUsers: options.pageUsers,
+        shard: options.shard,
       });
       if (stats.interrupted || stats.unsettled.length > 0) commandExitCode = EXIT_FAILURE;
     });

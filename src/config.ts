@@ -41,6 +41,9 @@ export const configSchema = z.object({
   REDIS_USERNAME: z.string().optional(),
   REDIS_TLS: bool.default(false),
   REDIS_KEY_PREFIX: z.string().min(1).default('sz'),
+  REDIS_CLUSTER_NODES: csv.pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port'))).optional(),
+  REDIS_WAIT_REPLICAS: int(0).default(0),
+  REDIS_WAIT_TIMEOUT_MS: int(1).default(1000),
   STATE_TTL_DAYS: positive.default(7),
   USER_RECORD_TTL_DAYS: positive.default(400),
 
@@ -52,6 +55,15 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
     .default('sessionizer'),
   CLICKHOUSE_CLUSTER: z.string().default(''),
+  CLICKHOUSE_REPLICATED_PATH: z
+    .string()
+    .refine((p) => p.includes('{shard}'), 'must contain {shard}: each shard replicates its own data')
+    .refine((p) => p.includes('{table}'), 'must contain {table}: each table needs its own replication log')
+    .default('/clickhouse/tables/{shard}/{database}/{table}'),
+  CLICKHOUSE_REPLICA_NAME: z
+    .string()
+    .refine((p) => p.includes('{replica}'), 'must contain {replica}: replicas of a shard need distinct names')
+    .default('{replica}'),
 
   SESSION_TIMEOUT_MINUTES: positive.default(30),
   ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),
@@ -86,8 +98,32 @@ export interface Config {
     batchMaxBytes: number;
     maxWaitMs: number;
   };
-  redis: { url: string; username?: string; password?: string; tls: boolean; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
-  clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
+  redis: {
+    url: string;
+    /** Redis Cluster seed nodes (`host:port`); when there are any, REDIS_URL is not used. */
+    clusterNodes?: string[];
+    username?: string;
+    password?: string;
+    tls: boolean;
+    keyPrefix: string;
+    stateTtlSeconds: number;
+    userRecordTtlSeconds: number;
+    /** Replicas that must acknowledge a state commit (`WAIT`) before its Kafka offsets are committed; 0 = none. */
+    waitReplicas?: number;
+    waitTimeoutMs?: number;
+  };
+  clickhouse: {
+    url: string;
+    username: string;
+    password: string;
+    database: string;
+    /** "" for a single server; else the cluster of `remote_servers` that `migrate` shards and replicates over. */
+    cluster: string;
+    /** Keeper path of each replicated table, with `{shard}` (a server macro) and `{database}`/`{table}`. */
+    replicatedPath?: string;
+    /** Replica name of each replicated table: a server macro, `{replica}` by default. */
+    replicaName?: string;
+  };
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
   /** Names of Segment `track` events that are key events (conversions). */
   keyEvents: string[];
@@ -145,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: {
       url: c.REDIS_URL,
+      clusterNodes: c.REDIS_CLUSTER_NODES ?? [],
       username: c.REDIS_USERNAME,
       password: c.REDIS_PASSWORD,
       // A rediss:// URL means TLS by itself; REDIS_TLS turns it on for a redis:// URL.
@@ -152,6 +189,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: c.REDIS_KEY_PREFIX,
       stateTtlSeconds: Math.ceil(c.STATE_TTL_DAYS * 86_400),
       userRecordTtlSeconds: Math.ceil(c.USER_RECORD_TTL_DAYS * 86_400),
+      waitReplicas: c.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: c.REDIS_WAIT_TIMEOUT_MS,
     },
     clickhouse: {
       url: c.CLICKHOUSE_URL,
@@ -159,6 +198,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: c.CLICKHOUSE_PASSWORD,
       database: c.CLICKHOUSE_DATABASE,
       cluster: c.CLICKHOUSE_CLUSTER,
+      replicatedPath: c.CLICKHOUSE_REPLICATED_PATH,
+      replicaName: c.CLICKHOUSE_REPLICA_NAME,
     },
     sessions: {
       timeoutMs: c.SESSION_TIMEOUT_MINUTES * 60_000,

@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'STATE_DIVERGED'
   | 'STATE_LOG_MISMATCH'
   | 'ROW_ENCODING'
-  | 'QUERY_FAILED';
+  | 'QUERY_FAILED'
+  | 'REPLICA_ACK';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -146,5 +147,20 @@ export class RowEncodingError extends SessionizerError {
 export class ClickHouseQueryError extends SessionizerError {
   constructor(doing: string, reason: string, options: { status?: number; cause?: unknown } = {}) {
     super('QUERY_FAILED', `ClickHouse failed while ${doing}: ${reason}`, { cause: options.cause, context: { doing, status: options.status } });
+  }
+}
+
+/**
+ * Fewer Redis replicas than REDIS_WAIT_REPLICAS acknowledged a state commit in time. The commit
+ * is on the master; it is only not yet known to be on a replica, so the Kafka offsets must not
+ * be committed yet. Retriable: the replica may be back, or catch up, on the next try.
+ */
+export class ReplicaAckError extends SessionizerError {
+  constructor(topic: string, partition: number, acknowledged: number, required: number, timeoutMs: number) {
+    super(
+      'REPLICA_ACK',
+      `partition ${topic}[${partition}]: ${acknowledged} of ${required} Redis replicas acknowledged the state commit within ${timeoutMs} ms`,
+      { retriable: true, context: { topic, partition, acknowledged, required, timeoutMs } },
+    );
   }
 }

@@ -1,7 +1,8 @@
 /**
  * `sessionizer migrate`: creates the ClickHouse database when missing and applies the schema
  * files not applied yet (src/clickhouse/migrations.ts). Safe to run from every worker at start.
- * Configuration from the environment: CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE, _CLUSTER.
+ * Configuration from the environment: CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE, _CLUSTER,
+ * _REPLICATED_PATH, _REPLICA_NAME.
  */
 import { createClickHouseClient } from '../clickhouse/client';
 import { migrate, type MigrateResult } from '../clickhouse/migrations';
@@ -19,10 +20,10 @@ export interface MigrateCommandDeps {
 export async function runMigrate(deps: MigrateCommandDeps = {}): Promise<MigrateResult> {
   const config = deps.config ?? loadConfig();
   const log = deps.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
-  const { database, cluster } = config.clickhouse;
+  const { database, cluster, replicatedPath, replicaName } = config.clickhouse;
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-migrate' });
   try {
-    const result = await migrate(client, { database, cluster, schemaDir: deps.schemaDir }, (message) =>
+    const result = await migrate(client, { database, cluster, replicatedPath, replicaName, schemaDir: deps.schemaDir }, (message) =>
       log(`migrate: ${message}`),
     );
     const where = cluster ? `${database} on cluster ${cluster}` : database;

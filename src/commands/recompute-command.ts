@@ -12,7 +12,6 @@ import { resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
-import { Redis } from 'ioredis';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
@@ -22,8 +21,10 @@ import { BinaryInputError } from '../io/binary-input';
 import { openInput } from '../io/input-file';
 import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
+import type { KeyShard } from '../recalc/key-shard';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
+import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
 
@@ -140,6 +141,8 @@ export interface RecalculationCommandOptions {
   pageUsers?: number;
   /** Only these user keys (a backfill's); default: every key with an event since D. */
   userKeys?: Iterable<string>;
+  /** `--shard I/N`: only the user keys of shard I of N. */
+  shard?: KeyShard;
 }
 
 /**
@@ -180,15 +183,7 @@ export function parseSince(value: string): number {
 export async function runRecalculation(config: Config, options: RecalculationCommandOptions): Promise<RecalculationStats> {
   const started = Date.now();
   const timeoutMs = (options.timeoutMinutes ?? config.sessions.timeoutMs / 60_000) * 60_000;
-  const redis = defineStateCommands(
-    new Redis(config.redis.url, {
-      username: config.redis.username,
-      password: config.redis.password,
-      tls: config.redis.tls ? {} : undefined,
-      maxRetriesPerRequest: 3,
-      lazyConnect: false,
-    }),
-  );
+  const redis = defineStateCommands(createRedisClient(config.redis, { maxRetriesPerRequest: 3 }));
   redis.on('error', () => undefined); // a failing command rejects with the reason
   const clickhouse = createClickHouseClient(config.clickhouse, { application: 'sessionizer-recalc', requestTimeoutMs: 300_000 });
 
@@ -223,6 +218,7 @@ export async function runRecalculation(config: Config, options: RecalculationCom
         latenessMs: config.sessions.latenessMs,
         pageUsers: options.pageUsers,
         userKeys: options.userKeys,
+        shard: options.shard,
         signal: controller.signal,
         onStart: (users) => {
           total = users;
@@ -249,8 +245,9 @@ export async function runRecalculation(config: Config, options: RecalculationCom
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const since = new Date(options.sinceMs).toISOString();
+  const shard = options.shard && options.shard.count > 1 ? `, shard ${options.shard.index}/${options.shard.count}` : '';
   process.stderr.write(
-    `recompute: since ${since}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
+    `recompute: since ${since}${shard}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
       `(${stats.invalidEvents} invalid), ${stats.sessions} sessions: ${stats.unchanged} unchanged, ${stats.changed} changed, ` +
       `${stats.added} new, ${stats.vanished} removed; ${stats.rowsWritten} rows written, ${stats.countersAdjusted} worker counters set, ` +
       `${stats.leftToWorker} users partly left to the worker; ${seconds}s\n`,

@@ -19,6 +19,7 @@ import type { SessionEvent } from '../events/session-event';
 import { formatTimestamp } from '../events/timestamp';
 import { PLAIN_IDENTIFIER } from '../clickhouse/client';
 import type { EventRow } from '../clickhouse/event-row';
+import { shardCondition, shardParams, type KeyShard } from './key-shard';
 
 /** Results must carry 64-bit integers as JSON numbers (times in ms, versions, durations). */
 const READ_SETTINGS = { output_format_json_quote_64bit_integers: 0 } as const;
@@ -110,25 +111,26 @@ export class ClickHouseSource {
     if (!PLAIN_IDENTIFIER.test(database)) throw new Error(`not a plain database name: ${database}`);
   }
 
-  /** How many user keys have an event at or after `sinceMs` (for progress). */
-  async countUsers(sinceMs: number): Promise<number> {
+  /** How many user keys (of `shard`, when given) have an event at or after `sinceMs` (for progress). */
+  async countUsers(sinceMs: number, shard?: KeyShard): Promise<number> {
     const rows = await this.rows<{ n: number }>(
-      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
-      { since: sinceMs },
+      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events
+       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') ${shardCondition(shard)}`,
+      { since: sinceMs, ...shardParams(shard) },
       'counting the user keys with events since D',
     );
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** The next `limit` user keys after `after` (in key order) with an event at or after `sinceMs`. */
-  async userPage(sinceMs: number, after: string, limit: number): Promise<string[]> {
+  /** The next `limit` user keys (of `shard`, when given) after `after`, in key order, with an event at or after `sinceMs`. */
+  async userPage(sinceMs: number, after: string, limit: number, shard?: KeyShard): Promise<string[]> {
     // The last key of the previous page is a user key too: it goes in the body, not the URL.
     const rows = await queryAll<{ user_key: string }>(this.client, {
       query: `SELECT user_key FROM ${this.database}.events
-              WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > (SELECT any(user_key) FROM recalc_after)
+              WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > (SELECT any(user_key) FROM recalc_after) ${shardCondition(shard)}
               GROUP BY user_key ORDER BY user_key LIMIT {limit:UInt32}`,
       tables: [{ name: 'recalc_after', structure: 'user_key String', rows: [[after]] }],
-      params: { since: sinceMs, limit },
+      params: { since: sinceMs, limit, ...shardParams(shard) },
       settings: READ_SETTINGS,
       doing: `reading the next ${limit} user keys with events since D from ${this.database}.events`,
     });

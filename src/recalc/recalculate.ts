@@ -33,6 +33,7 @@ import {
   type UserCounterStore,
 } from '../state/user-counters';
 import type { ClickHouseSource, UserEvents } from './clickhouse-source';
+import type { KeyShard } from './key-shard';
 import { recalculateUser } from './user-recalc';
 import type { SessionEvent } from '../events/session-event';
 
@@ -43,6 +44,8 @@ export interface RecalculationOptions {
   timeoutMs: number;
   /** The worker's allowed lateness: with T, it bounds which sessions the worker may still change. */
   latenessMs: number;
+  /** Only the user keys of this shard (`--shard I/N`); all keys when absent. */
+  shard?: KeyShard;
   /** User keys per page. Default 500: one page's sessions and counters are held in memory. */
   pageUsers?: number;
   /**
@@ -171,7 +174,7 @@ class Recalculation {
     const { sinceMs, signal } = this.options;
     for (const p of await counters.partitions()) this.partitions.set(partitionId(p.topic, p.partition), p);
     const given = this.options.userKeys ? [...new Set(this.options.userKeys)].sort() : null;
-    this.stats.totalUsers = given ? given.length : await source.countUsers(sinceMs);
+    this.stats.totalUsers = given ? given.length : await source.countUsers(sinceMs, this.options.shard);
     this.options.onStart?.(this.stats.totalUsers);
 
     let after = '';
@@ -180,7 +183,7 @@ class Recalculation {
         this.stats.interrupted = true;
         break;
       }
-      const keys = given ? given.slice(page * this.pageUsers, (page + 1) * this.pageUsers) : await source.userPage(sinceMs, after, this.pageUsers);
+      const keys = given ? given.slice(page * this.pageUsers, (page + 1) * this.pageUsers) : await source.userPage(sinceMs, after, this.pageUsers, this.options.shard);
       if (keys.length === 0) break;
       after = keys[keys.length - 1] as string;
 

@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { isIdle, type KeyState } from '../engine/engine';
 import type { SessionRow } from '../engine/session-row';
-import { CommitAlreadyAppliedError, PartitionFencedError, StateCorruptError, StateDivergedError } from '../errors';
+import { CommitAlreadyAppliedError, PartitionFencedError, ReplicaAckError, StateCorruptError, StateDivergedError } from '../errors';
 import { decodeState, encodeState } from './codec';
 import { PartitionKeys, globEscape } from './keys';
+import { scanKeys } from './redis-client';
 import type { StateCommands } from './script-loader';
 
 /** Negative results of the scripts, mapped to typed errors in `commit` and `ack`. */
@@ -64,6 +65,13 @@ export interface StateTtl {
   idleSeconds: number;
 }
 
+/** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS: replica acknowledgement of state commits. */
+export interface ReplicaAck {
+  /** Replicas that must have a commit before its Kafka offsets are committed; 0 = do not wait. */
+  replicas: number;
+  timeoutMs: number;
+}
+
 export class PartitionStateStore {
   readonly keys: PartitionKeys;
 
@@ -73,6 +81,7 @@ export class PartitionStateStore {
     readonly topic: string,
     readonly partition: number,
     private readonly ttl: StateTtl,
+    private readonly replicaAck: ReplicaAck = { replicas: 0, timeoutMs: 0 },
   ) {
     this.keys = new PartitionKeys(prefix, topic, partition);
   }
@@ -155,14 +164,10 @@ export class PartitionStateStore {
    * when the state belongs to another log. SCAN, not KEYS, so a shared Redis is not blocked.
    */
   async reset(): Promise<number> {
-    const pattern = `${globEscape(this.keys.tag)}*`;
     let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await this.redis.unlink(...keys);
-    } while (cursor !== '0');
+    // Every key of the partition is in one slot, so one UNLINK per batch works on a cluster too.
+    const keys = await scanKeys(this.redis, `${globEscape(this.keys.tag)}*`);
+    for (let i = 0; i < keys.length; i += 1000) deleted += await this.redis.unlink(...keys.slice(i, i + 1000));
     return deleted;
   }
 
@@ -232,6 +237,27 @@ export class PartitionStateStore {
     if (result === ScriptResult.AlreadyApplied) throw new CommitAlreadyAppliedError(this.topic, this.partition, params.rev);
     if (result === ScriptResult.Diverged) throw new StateDivergedError(this.topic, this.partition, params.rev);
     return result;
+  }
+
+  /**
+   * Waits until the configured number of replicas of the Redis node holding this partition have
+   * every write made so far (`WAIT`): call it after `commit` and before committing the batch's
+   * Kafka offsets, so a failover to a replica cannot lose a commit whose offsets Kafka already
+   * has. Returns the replicas that acknowledged (0 without waiting when none are configured);
+   * throws `ReplicaAckError` (retriable) when fewer did within the timeout.
+   *
+   * WAIT names no key. Sent in one pipeline behind a command on the partition's meta key, it
+   * goes where the pipeline goes: on a cluster, to the node that owns the partition's slot, over
+   * the same connection the commit went through.
+   */
+  async waitForReplicas(): Promise<number> {
+    const { replicas, timeoutMs } = this.replicaAck;
+    if (replicas <= 0) return 0;
+    const replies = (await this.redis.pipeline().exists(this.keys.meta).call('WAIT', String(replicas), String(timeoutMs)).exec()) ?? [];
+    const [err, acknowledged] = replies[1] ?? [new Error('no reply to WAIT'), null];
+    if (err) throw err;
+    if (Number(acknowledged) < replicas) throw new ReplicaAckError(this.topic, this.partition, Number(acknowledged), replicas, timeoutMs);
+    return Number(acknowledged);
   }
 
   /**

@@ -440,6 +440,8 @@ export class PartitionProcessor {
     try {
       const seq = await withRetry('commit state', () => this.deps.store.commit(params), hooks);
       this.rev += 1;
+      // With REDIS_WAIT_REPLICAS: the commit is on enough replicas before its Kafka offset is.
+      await withRetry('wait for replicas', () => this.deps.store.waitForReplicas(), hooks);
       return seq;
     } catch (err) {
       if (!(err instanceof CommitAlreadyAppliedError)) throw err;

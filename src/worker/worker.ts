@@ -14,6 +14,7 @@ import type { Config } from '../config';
 import { PartitionFencedError, StateDivergedError } from '../errors';
 import type { SegmentMappingOptions } from '../events/segment';
 import { DeadLetterPublisher } from '../kafka/dead-letter';
+import { createTopics } from '../kafka/topic-spec';
 import type { HealthReport, HealthSource, HealthStatus } from '../observability/http-server';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { PartitionStateStore } from '../state/partition-state-store';
@@ -379,11 +380,8 @@ export class Worker implements HealthSource {
     const existing = new Set(await this.admin.listTopics());
     const missing = [...topics, deadLetterTopic].filter((t) => !existing.has(t));
     if (missing.length === 0) return;
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({ topic, numPartitions: topicPartitions })),
-    });
-    this.deps.log.info({ topics: missing, partitions: topicPartitions }, 'created topics');
+    const { replication } = await createTopics(this.admin, missing, topicPartitions);
+    this.deps.log.info({ topics: missing, partitions: topicPartitions, replicationFactor: replication.replicationFactor ?? 'broker default' }, 'created topics');
   }
 
   /** kafkajs asks before each restart: give up after CRASH_LIMIT crashes within CRASH_WINDOW_MS. */
