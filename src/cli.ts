@@ -68,6 +68,11 @@ export function buildProgram(): Command {
         .argParser(positiveNumber),
     )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
+    .option(
+      '--identities <file>',
+      'also write the identity map, from the same pass: for each anonymous_id with a link (an event with both ids), ' +
+        'the user_id of its latest link, as NDJSON {"anonymous_id","user_id","linked_at"} sorted by anonymous_id (- for stdout)',
+    )
     .addOption(
       new Option('--buffer-events <n>', 'events sorted in memory at once (per thread); beyond that, sorted runs go to disk')
         .argParser(positiveInteger)
@@ -85,7 +90,7 @@ export function buildProgram(): Command {
       }
       if (options.sink === undefined) throw new UsageError('recompute: --since needs --sink clickhouse');
       if (options.since === undefined) throw new UsageError('recompute: --sink clickhouse needs --since DATE');
-      const fileOnly = { input: '--input', output: '--output', rejects: '--rejects', bufferEvents: '--buffer-events' };
+      const fileOnly = { input: '--input', output: '--output', rejects: '--rejects', bufferEvents: '--buffer-events', identities: '--identities' };
       const misplaced = Object.entries(fileOnly).filter(([name]) => given(name));
       if (misplaced.length > 0) {
         throw new UsageError(`recompute: --since/--sink read the events table; ${misplaced.map(([, flag]) => flag).join(', ')} apply to files only`);

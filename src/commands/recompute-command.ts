@@ -30,6 +30,8 @@ export interface RecomputeCommandOptions {
   timeoutMinutes: number;
   rejects?: string;
   bufferEvents?: number;
+  /** Where the identity map goes (NDJSON, sorted by anonymous_id), or - for stdout. */
+  identities?: string;
 }
 
 /** How many invalid lines are described one by one on stderr; the rest are counted. */
@@ -41,6 +43,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   const { stream: input, size } = openInput(options.input);
   const output = options.output === '-' ? process.stdout : openOutput(options.output);
   const rejects = options.rejects ? new LineWriter(openOutput(options.rejects)) : null;
+  const identities = options.identities === undefined ? undefined : options.identities === '-' ? process.stdout : openOutput(options.identities);
   const bar = size !== null && process.stderr.isTTY ? newBar() : null;
 
   let readBytes = 0;
@@ -52,6 +55,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   const stats = await recompute(input, output, {
     timeoutMs: options.timeoutMinutes * 60_000,
     maxBufferedEvents: options.bufferEvents,
+    identities,
     onReadBytes: (bytes) => {
       readBytes += bytes;
       bar?.update(readBytes);
@@ -76,16 +80,21 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   }
   process.stderr.write(
     `recompute: ${stats.lines} lines, ${stats.events} valid events (${stats.duplicates} duplicates), ` +
-      `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users in ${seconds}s\n`,
+      `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users` +
+      `${identities ? `, ${stats.links} linked anonymous ids` : ''} in ${seconds}s\n`,
   );
   return stats;
 }
 
 /** Opening the output truncates it: naming the input as output (or rejects) would erase it. */
 function refuseOverwritingInput(options: RecomputeCommandOptions): void {
+  if (options.identities === '-' && options.output === '-') throw new UsageError('--identities - and --output - would share stdout; give one of them a file');
+  if (options.identities !== undefined && options.identities !== '-' && [options.output, options.rejects].some((p) => p && p !== '-' && resolvePath(p) === resolvePath(options.identities as string))) {
+    throw new UsageError(`--identities ${options.identities} is also another output`);
+  }
   if (options.input === '-') return;
   const input = resolvePath(options.input);
-  for (const [flag, path] of [['--output', options.output], ['--rejects', options.rejects]] as const) {
+  for (const [flag, path] of [['--output', options.output], ['--rejects', options.rejects], ['--identities', options.identities]] as const) {
     if (path && path !== '-' && resolvePath(path) === input) throw new UsageError(`${flag} ${path} is the input file; it would be overwritten`);
   }
 }
