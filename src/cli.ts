@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
+import { runAudience } from './commands/audience-command';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
@@ -129,6 +130,32 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
       await runReport(options);
+    });
+
+  program
+    .command('audience')
+    .description(
+      'export the people (persons in ClickHouse) who match every filter given, as NDJSON or CSV to a file or stdout, ' +
+        'or into a new ClickHouse table; --count prints only how many (configuration from the environment)',
+    )
+    .option('--since <date>', 'seen since D: YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone')
+    .option('--min-sessions <n>', 'at least N sessions')
+    .option('--engaged', 'at least one engaged session')
+    .option('--converted', 'at least one session with a key event')
+    .option('--source <value>', 'campaign or referral source (see --touch)')
+    .option('--medium <value>', 'medium (see --touch)')
+    .option('--campaign <value>', 'campaign name (see --touch)')
+    .option('--touch <which>', 'which sessions --source/--medium/--campaign match: first (the first session), last, or any', 'first')
+    .option('--channel <channel>', 'seen on this channel: web, app, server or store')
+    .option('--country <code>', 'seen in this country (ISO 3166-1 alpha-2)')
+    .option('--device-type <type>', 'seen on this device type (desktop, mobile, …)')
+    .option('--format <format>', 'ndjson or csv (with a header line)')
+    .option('--output <file>', 'file to write, or - for stdout (the default)')
+    .option('--into-table <name>', 'create this table in the configured database with the people, instead of writing a file')
+    .option('--replace', 'with --into-table: replace a table of that name')
+    .option('--count', 'print only the number of people')
+    .action(async (options) => {
+      await runAudience(options);
     });
 
   program
