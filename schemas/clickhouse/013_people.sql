@@ -99,31 +99,60 @@ AS SELECT
 FROM {database}.session_persons
 WINDOW journey AS (PARTITION BY person_id ORDER BY started_at, session_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 
+-- The journeys of the people active on one day: person_sessions restricted to those people
+-- before numbering, so only their sessions are sorted (SELECT * FROM person_journeys(day = '2024-05-01')).
+CREATE VIEW IF NOT EXISTS {database}.person_journeys {on_cluster}
+AS SELECT
+    *,
+    toUInt32(row_number() OVER journey)     AS person_session_number,
+    lagInFrame(session_id, 1, '') OVER journey AS previous_person_session_id
+FROM {database}.session_persons
+WHERE person_id IN (SELECT person_id FROM {database}.session_persons WHERE toDate(started_at) = {day:Date})
+WINDOW journey AS (PARTITION BY person_id ORDER BY started_at, session_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
+
 -- One row per person, for segmentation and audiences. First touch: the source, medium and
--- campaign of the person's first session; last touch: of the latest. The sets are sorted.
+-- campaign of the person's first session (journey order); last touch: of the latest. The sets
+-- are sorted, without "". (One argMin over the three values, not three: several times faster.)
 CREATE VIEW IF NOT EXISTS {database}.persons {on_cluster}
 AS SELECT
     person_id,
-    min(started_at)                                    AS first_seen,
-    max(ended_at)                                      AS last_seen,
-    count()                                            AS sessions,
-    sum(is_engaged)                                    AS engaged_sessions,
-    sum(is_converting)                                 AS converting_sessions,
-    argMin(source, (started_at, session_id))           AS first_source,
-    argMin(medium, (started_at, session_id))           AS first_medium,
-    argMin(campaign, (started_at, session_id))         AS first_campaign,
-    argMax(source, (started_at, session_id))           AS last_source,
-    argMax(medium, (started_at, session_id))           AS last_medium,
-    argMax(campaign, (started_at, session_id))         AS last_campaign,
-    arraySort(groupUniqArrayIf(channel, channel != '')) AS channels,
-    arraySort(groupUniqArrayIf(device_type, device_type != '')) AS device_types,
-    arraySort(groupUniqArrayIf(country, country != '')) AS countries,
-    uniqExact(user_key)                                AS user_keys,
-    minIfOrNull(started_at, is_converting = 1)         AS first_converted_at
-FROM {database}.session_persons
-GROUP BY person_id;
+    first_seen,
+    last_seen,
+    sessions,
+    engaged_sessions,
+    converting_sessions,
+    first_touch.1 AS first_source,
+    first_touch.2 AS first_medium,
+    first_touch.3 AS first_campaign,
+    last_touch.1  AS last_source,
+    last_touch.2  AS last_medium,
+    last_touch.3  AS last_campaign,
+    channels,
+    device_types,
+    countries,
+    user_keys,
+    first_converted_at
+FROM
+(
+    SELECT
+        person_id,
+        min(started_at)                                               AS first_seen,
+        max(ended_at)                                                 AS last_seen,
+        count()                                                       AS sessions,
+        sum(is_engaged)                                               AS engaged_sessions,
+        sum(is_converting)                                            AS converting_sessions,
+        argMin((source, medium, campaign), (started_at, session_id)) AS first_touch,
+        argMax((source, medium, campaign), (started_at, session_id)) AS last_touch,
+        arraySort(groupUniqArrayIf(channel, channel != ''))          AS channels,
+        arraySort(groupUniqArrayIf(device_type, device_type != ''))  AS device_types,
+        arraySort(groupUniqArrayIf(country, country != ''))          AS countries,
+        uniqExact(user_key)                                           AS user_keys,
+        minIfOrNull(started_at, is_converting = 1)                    AS first_converted_at
+    FROM {database}.session_persons
+    GROUP BY person_id
+);
 
--- Links of the events stored before this file was applied (the view above sees new inserts
+-- Links of the events stored before this file was applied (identity_links_mv sees new inserts
 -- only). It runs after the view exists, so no event falls between the two; an event seen by
 -- both is counted twice by max(), which changes nothing.
 INSERT INTO {database}.identity_links

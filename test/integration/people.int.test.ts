@@ -80,12 +80,20 @@ describe('people', () => {
     await waitForSessions(admin, database, offline.sessions, 240_000, () => second.output);
 
     expect(await readIdentityMap(admin, database)).toEqual(offline.identities);
-    expect(await readPersonSessions(admin, database)).toEqual(inReadOrder(offline.personSessions));
+    const journeys = inReadOrder(offline.personSessions);
+    expect(await readPersonSessions(admin, database)).toEqual(journeys);
+    // person_journeys(day): the whole journeys of the people with a session that day.
+    for (const day of ['2024-05-01', '2024-05-02', '2024-04-30']) {
+      const active = new Set(journeys.filter((s) => s.started_at.startsWith(day)).map((s) => s.person_id));
+      const expected = journeys.filter((s) => active.has(s.person_id));
+      if (day === '2024-05-02') expect(expected.length).toBeGreaterThan(0);
+      expect(await readPersonSessions(admin, database, `person_journeys(day = '${day}')`)).toEqual(expected);
+    }
     const persons = await readPersons(admin, database);
     expect(persons.length).toBe(offline.persons.length);
     expect(persons).toEqual(inReadOrder(offline.persons as never) as never);
     expect(persons.reduce((n, p) => n + p.converting_sessions, 0)).toBeGreaterThan(0);
-    expect(await second.stop()).toBe(0);
+    // (How the worker stops is worker.int.test.ts's business; afterEach ends it.)
   });
 
   describe('identity_map from events rows', () => {
