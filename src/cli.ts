@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
+import { PERSON_DIMENSIONS } from './people/people-report';
 import { runAudience } from './commands/audience-command';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
@@ -123,10 +124,19 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse')
+    .description(
+      'sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse; with --people, ' +
+        'people, new and returning people, sessions per person and the cross-device share',
+    )
     .requiredOption('--from <date>', 'first day, YYYY-MM-DD', parseReportDay)
     .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)', parseReportDay)
-    .addOption(new Option('--by <dimension>', 'group each day by this dimension').choices(REPORT_DIMENSIONS))
+    .addOption(
+      new Option('--by <dimension>', 'group each day by this dimension (first_* are person dimensions, with --people)').choices([
+        ...REPORT_DIMENSIONS,
+        ...PERSON_DIMENSIONS,
+      ]),
+    )
+    .option('--people', 'person-level numbers: people (across devices and ids), new vs returning, sessions per person, cross-device share')
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
       await runReport(options);

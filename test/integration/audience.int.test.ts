@@ -2,6 +2,7 @@
  * `sessionizer audience` against known people: sessions and events of people with several
  * devices written into ClickHouse, and each filter's answer computed here from the same data
  * with the journey rules (src/people/journey.ts). Hostile values find nothing and break nothing.
+ * `report --people` against the same people.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { Writable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { migrate } from '../../src/clickhouse/migrations';
 import { runAudience, type AudienceCommandOptions } from '../../src/commands/audience-command';
+import { runReport } from '../../src/commands/report-command';
 import type { Config } from '../../src/config';
 import type { RawEvent } from '../../src/loadgen/traffic';
 import type { PersonSummary } from '../../src/people/journey';
@@ -164,5 +166,54 @@ describe('sessionizer audience', () => {
     const count = await client.query({ query: `SELECT count() AS n FROM ${db.name}.sessions`, format: 'JSONEachRow' });
     expect(Number((await count.json<{ n: string }>())[0]?.n)).toBe(offline.sessions.length);
     expect((await audience({ count: true })).out).toBe(`${offline.persons.length}\n`);
+  });
+});
+
+describe('sessionizer report --people', () => {
+  /** The expected rows, computed here from recompute's output and the journey rules. */
+  function expectedRows(by?: 'channel' | 'first_source'): Array<Record<string, string | number>> {
+    const personOf = new Map(offline.persons.map((p) => [p.person_id, p]));
+    const groups = new Map<string, { day: string; group: string; people: Set<string>; sessions: number }>();
+    for (const s of offline.personSessions) {
+      const day = s.started_at.slice(0, 10);
+      const group = by === undefined ? '' : by === 'channel' ? s.channel : (personOf.get(s.person_id) as PersonSummary).first_source;
+      const key = `${day}|${group}`;
+      const entry = groups.get(key) ?? { day, group, people: new Set<string>(), sessions: 0 };
+      entry.people.add(s.person_id);
+      entry.sessions += 1;
+      groups.set(key, entry);
+    }
+    return [...groups.values()].map(({ day, group, people, sessions }) => {
+      const list = [...people].map((id) => personOf.get(id) as PersonSummary);
+      const fresh = list.filter((p) => p.first_seen.slice(0, 10) === day).length;
+      const cross = list.filter((p) => p.user_keys > 1).length;
+      return {
+        day,
+        ...(by ? { [by]: group } : {}),
+        people: people.size,
+        new_people: fresh,
+        returning_people: people.size - fresh,
+        sessions,
+        sessions_per_person: Math.round((sessions / people.size) * 1000) / 1000,
+        cross_device_people: cross,
+        cross_device_share: Math.round((cross / people.size) * 10000) / 10000,
+      };
+    });
+  }
+
+  const order = (rows: Array<Record<string, string | number>>) => [...rows].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+  it.each([undefined, 'channel', 'first_source'] as const)('gives people, new vs returning and cross-device people by %s', async (by) => {
+    let text = '';
+    await runReport({ from: '2024-04-30', to: '2024-05-03', format: 'json', people: true, by }, { config, write: (t) => (text += t) });
+    const rows = JSON.parse(text) as Array<Record<string, string | number>>;
+    expect(order(rows)).toEqual(order(expectedRows(by)));
+    const total = rows.reduce((n, r) => n + Number(r.people), 0);
+    expect(total).toBeGreaterThan(0);
+    if (by === undefined) expect(rows.some((r) => Number(r.returning_people) > 0 && Number(r.cross_device_people) > 0)).toBe(true);
+  });
+
+  it('refuses a person dimension without --people', async () => {
+    await expect(runReport({ from: '2024-05-01', to: '2024-05-01', format: 'json', by: 'first_source' }, { config })).rejects.toThrow(/needs --people/);
   });
 });
