@@ -46,7 +46,7 @@ describe('people', () => {
     return database;
   }
 
-  it('worker (killed with SIGKILL mid-run) and recompute agree on identities, journeys and persons of 500+ people', async () => {
+  it('workers (one killed with SIGKILL, rebalances) and recompute agree on identities, journeys and persons of 500+ people', async () => {
     const events = peopleTraffic(1_600, 520, 31);
     const offline = await offlinePeople(events);
     const people = new Set(offline.personSessions.map((s) => s.person_id).filter((p) => p.includes('person-')));
@@ -64,19 +64,20 @@ describe('people', () => {
     redisPrefixes.push(redisPrefix);
     const env = await workerEnv({ topic, groupId: uniqueName('people_group'), redisPrefix, database });
     await produce(kafka, topic, events);
+    const stored = async () => {
+      const result = await admin.query({ query: `SELECT count() AS n FROM ${database}.events`, format: 'JSONEachRow' });
+      return Number((await result.json<{ n: string }>())[0]?.n);
+    };
+    // One worker, killed with SIGKILL part-way; then two that split the partitions (a
+    // rebalance), one of which leaves half-way (another rebalance).
     const first = new WorkerProcess(env);
     workers.push(first);
-    await waitFor(
-      async () => {
-        const result = await admin.query({ query: `SELECT count() AS n FROM ${database}.events`, format: 'JSONEachRow' });
-        return Number((await result.json<{ n: string }>())[0]?.n) > 2_000;
-      },
-      90_000,
-      () => first.output,
-    );
+    await waitFor(async () => (await stored()) > events.length * 0.15, 90_000, () => first.output);
     await first.kill();
-    const second = new WorkerProcess(env);
-    workers.push(second);
+    const [second, third] = [new WorkerProcess(env), new WorkerProcess(env)];
+    workers.push(second, third);
+    await waitFor(async () => (await stored()) > events.length * 0.5, 120_000, () => second.output + third.output);
+    await third.stop();
     await waitForSessions(admin, database, offline.sessions, 240_000, () => second.output);
 
     expect(await readIdentityMap(admin, database)).toEqual(offline.identities);
