@@ -9,7 +9,7 @@
  *   - the same through person_journeys(day), which numbers only those people's sessions;
  *   - all of persons, and an audience count.
  * BENCH_SIZES=250000,500000,1000000 repeats for several sizes (how it scales). The database
- * is dropped at the end.
+ * is dropped at the end (kept with BENCH_KEEP=1, to try queries on it).
  */
 import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { loadavg } from 'node:os';
@@ -45,7 +45,8 @@ async function main(): Promise<void> {
       for (const [name, ms, rows] of timings) console.log(`  ${name.padEnd(44)} ${ms.toFixed(0).padStart(6)} ms  (${rows} rows)`);
     }
   } finally {
-    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    if (process.env.BENCH_KEEP) console.log(`kept database ${database}`);
+    else await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
     await client.close();
   }
 }

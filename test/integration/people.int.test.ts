@@ -97,6 +97,46 @@ describe('people', () => {
     // (How the worker stops is worker.int.test.ts's business; afterEach ends it.)
   });
 
+  it("persons' first and last touch keep any bytes in the values, and follow (started_at, session_id)", async () => {
+    const database = await freshDatabase('touch');
+    const session = (id: string, started: string, source: string, medium: string, campaign: string) => ({
+      session_id: id,
+      user_key: 'dev',
+      anonymous_id: 'dev',
+      user_id: 'p1',
+      started_at: started,
+      ended_at: started,
+      source,
+      medium,
+      campaign,
+      channel: 'web',
+      is_open: 0,
+      sign: 1,
+      version: 1,
+    });
+    const odd = ['00012\u0000x', 'é😀', ''];
+    await admin.insert({
+      table: `${database}.sessions`,
+      values: [
+        session('b0000000000000000000000000000000', '2024-05-01T10:00:00.000Z', odd[0] as string, odd[1] as string, odd[2] as string),
+        session('a0000000000000000000000000000000', '2024-05-01T10:00:00.000Z', 'same-ms-smaller-id', 'm', 'c'),
+        session('c0000000000000000000000000000000', '2024-05-02T10:00:00.000Z', odd[2] as string, odd[0] as string, odd[1] as string),
+      ],
+      format: 'JSONEachRow',
+    });
+    const [person] = await readPersons(admin, database);
+    expect(person).toMatchObject({
+      person_id: 'p1',
+      first_source: 'same-ms-smaller-id',
+      first_medium: 'm',
+      first_campaign: 'c',
+      last_source: odd[2],
+      last_medium: odd[0],
+      last_campaign: odd[1],
+      sessions: 3,
+    });
+  });
+
   describe('identity_map from events rows', () => {
     const row = (anonymous_id: string, user_id: string, ms: number, event_id: string) => ({
       event_id,
