@@ -91,23 +91,14 @@ WHERE s.sign = 1;
 
 -- A person's journey: their sessions across ids, devices and channels in (started_at,
 -- session_id) order, numbered from 1, each with the id of the one before ("" for the first).
+-- Filter on person_id (WHERE person_id IN (…)): ClickHouse applies it before the window, so
+-- only those journeys are sorted; a filter on other columns comes after numbering everything.
 CREATE VIEW IF NOT EXISTS {database}.person_sessions {on_cluster}
 AS SELECT
     *,
     toUInt32(row_number() OVER journey)     AS person_session_number,
     lagInFrame(session_id, 1, '') OVER journey AS previous_person_session_id
 FROM {database}.session_persons
-WINDOW journey AS (PARTITION BY person_id ORDER BY started_at, session_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
-
--- The journeys of the people active on one day: person_sessions restricted to those people
--- before numbering, so only their sessions are sorted (SELECT * FROM person_journeys(day = '2024-05-01')).
-CREATE VIEW IF NOT EXISTS {database}.person_journeys {on_cluster}
-AS SELECT
-    *,
-    toUInt32(row_number() OVER journey)     AS person_session_number,
-    lagInFrame(session_id, 1, '') OVER journey AS previous_person_session_id
-FROM {database}.session_persons
-WHERE person_id IN (SELECT person_id FROM {database}.session_persons WHERE toDate(started_at) = {day:Date})
 WINDOW journey AS (PARTITION BY person_id ORDER BY started_at, session_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 
 -- One row per person, for segmentation and audiences. First touch: the source, medium and

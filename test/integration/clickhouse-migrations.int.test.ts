@@ -22,7 +22,6 @@ const TABLES = [
   'identity_links',
   'identity_links_mv',
   'identity_map',
-  'person_journeys',
   'person_sessions',
   'persons',
   'schema_migrations',

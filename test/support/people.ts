@@ -87,12 +87,12 @@ export function readIdentityMap(client: ClickHouseClient, database: string): Pro
 }
 
 /** person_sessions in `personSessionsOf`'s field order, by person and journey order. */
-export function readPersonSessions(client: ClickHouseClient, database: string, view = 'person_sessions'): Promise<PersonSession[]> {
+export function readPersonSessions(client: ClickHouseClient, database: string, where = '1'): Promise<PersonSession[]> {
   const columns = SESSION_FIELDS.map((f) => (f === 'started_at' || f === 'ended_at' ? `${iso(f)} AS ${f}` : f));
   return rows(
     client,
     `SELECT ${columns.join(', ')}, person_id, person_session_number, previous_person_session_id ` +
-      `FROM ${database}.${view} ORDER BY person_id, person_session_number`,
+      `FROM ${database}.person_sessions WHERE ${where} ORDER BY person_id, person_session_number`,
   );
 }
 
