@@ -7,6 +7,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
 import { runBackfill } from './commands/backfill-command';
+import { PERSON_DIMENSIONS } from './people/people-report';
+import { runAudience } from './commands/audience-command';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
@@ -75,6 +77,11 @@ export function buildProgram(): Command {
         .argParser(positiveNumber),
     )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
+    .option(
+      '--identities <file>',
+      'also write the identity map, from the same pass: for each anonymous_id with a link (an event with both ids), ' +
+        'the user_id of its latest link, as NDJSON {"anonymous_id","user_id","linked_at"} sorted by anonymous_id (- for stdout)',
+    )
     .addOption(
       new Option('--format <format>', 'what the input lines are: events of our own format, or Segment Spec messages (docs/segment.md)')
         .choices(['events', 'segment'])
@@ -112,6 +119,7 @@ export function buildProgram(): Command {
         bufferEvents: '--buffer-events',
         format: '--format',
         keyEvents: '--key-events',
+        identities: '--identities',
       };
       const misplaced = Object.entries(fileOnly).filter(([name]) => given(name));
       if (misplaced.length > 0) {
@@ -145,13 +153,48 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse')
+    .description(
+      'sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse; with --people, ' +
+        'people, new and returning people, sessions per person and the cross-device share',
+    )
     .requiredOption('--from <date>', 'first day, YYYY-MM-DD', parseReportDay)
     .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)', parseReportDay)
-    .addOption(new Option('--by <dimension>', 'group each day by this dimension').choices(REPORT_DIMENSIONS))
+    .addOption(
+      new Option('--by <dimension>', 'group each day by this dimension (first_* are person dimensions, with --people)').choices([
+        ...REPORT_DIMENSIONS,
+        ...PERSON_DIMENSIONS,
+      ]),
+    )
+    .option('--people', 'person-level numbers: people (across devices and ids), new vs returning, sessions per person, cross-device share')
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
       await runReport(options);
+    });
+
+  program
+    .command('audience')
+    .description(
+      'export the people (persons in ClickHouse) who match every filter given, as NDJSON or CSV to a file or stdout, ' +
+        'or into a new ClickHouse table; --count prints only how many (configuration from the environment)',
+    )
+    .option('--since <date>', 'seen since D: YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone')
+    .option('--min-sessions <n>', 'at least N sessions')
+    .option('--engaged', 'at least one engaged session')
+    .option('--converted', 'at least one session with a key event')
+    .option('--source <value>', 'campaign or referral source (see --touch)')
+    .option('--medium <value>', 'medium (see --touch)')
+    .option('--campaign <value>', 'campaign name (see --touch)')
+    .option('--touch <which>', 'which sessions --source/--medium/--campaign match: first (the first session), last, or any', 'first')
+    .option('--channel <channel>', 'seen on this channel: web, app, server or store')
+    .option('--country <code>', 'seen in this country (ISO 3166-1 alpha-2)')
+    .option('--device-type <type>', 'seen on this device type (desktop, mobile, …)')
+    .option('--format <format>', 'ndjson or csv (with a header line)')
+    .option('--output <file>', 'file to write, or - for stdout (the default)')
+    .option('--into-table <name>', 'create this table in the configured database with the people, instead of writing a file')
+    .option('--replace', 'with --into-table: replace a table of that name')
+    .option('--count', 'print only the number of people')
+    .action(async (options) => {
+      await runAudience(options);
     });
 
   program

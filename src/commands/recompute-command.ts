@@ -38,6 +38,8 @@ export interface RecomputeCommandOptions {
   format?: 'events' | 'segment';
   /** With `format: 'segment'`: track event names that are key events. */
   keyEvents?: string[];
+  /** Where the identity map goes (NDJSON, sorted by anonymous_id), or - for stdout. */
+  identities?: string;
 }
 
 /** How many invalid lines are described one by one on stderr; the rest are counted. */
@@ -49,6 +51,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   const { stream: input, size } = openInput(options.input);
   const output = options.output === '-' ? process.stdout : openOutput(options.output);
   const rejects = options.rejects ? new LineWriter(openOutput(options.rejects)) : null;
+  const identities = options.identities === undefined ? undefined : options.identities === '-' ? process.stdout : openOutput(options.identities);
   const bar = size !== null && process.stderr.isTTY ? newBar() : null;
 
   let readBytes = 0;
@@ -61,6 +64,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
     timeoutMs: options.timeoutMinutes * 60_000,
     maxBufferedEvents: options.bufferEvents,
     input: { format: options.format, keyEvents: options.keyEvents },
+    identities,
     onReadBytes: (bytes) => {
       readBytes += bytes;
       bar?.update(readBytes);
@@ -85,7 +89,8 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   }
   process.stderr.write(
     `recompute: ${stats.lines} lines, ${stats.events} valid events (${stats.duplicates} duplicates), ` +
-      `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users in ${seconds}s\n`,
+      `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users` +
+      `${identities ? `, ${stats.links} linked anonymous ids` : ''} in ${seconds}s\n`,
   );
   return stats;
 }
@@ -102,9 +107,13 @@ async function recomputeOrRefuse(path: string, ...args: Parameters<typeof recomp
 
 /** Opening the output truncates it: naming the input as output (or rejects) would erase it. */
 function refuseOverwritingInput(options: RecomputeCommandOptions): void {
+  if (options.identities === '-' && options.output === '-') throw new UsageError('--identities - and --output - would share stdout; give one of them a file');
+  if (options.identities !== undefined && options.identities !== '-' && [options.output, options.rejects].some((p) => p && p !== '-' && resolvePath(p) === resolvePath(options.identities as string))) {
+    throw new UsageError(`--identities ${options.identities} is also another output`);
+  }
   if (options.input === '-') return;
   const input = resolvePath(options.input);
-  for (const [flag, path] of [['--output', options.output], ['--rejects', options.rejects]] as const) {
+  for (const [flag, path] of [['--output', options.output], ['--rejects', options.rejects], ['--identities', options.identities]] as const) {
     if (path && path !== '-' && resolvePath(path) === input) throw new UsageError(`${flag} ${path} is the input file; it would be overwritten`);
   }
 }

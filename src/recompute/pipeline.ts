@@ -14,6 +14,7 @@ import { parseSegmentEvent } from '../events/segment';
 import type { SessionEvent } from '../events/session-event';
 import { describeInvalidUtf8, isUtf8 } from '../events/utf8';
 import { NotUtf8Line, type Line } from '../io/line-reader';
+import { identityLineOf, LatestLink } from '../people/identity-link';
 import { compareEvents, compareSameUser, decodeEvent, encodeEvent } from './event-order';
 import { ExternalSorter, mergeSorted, readLinesSync } from './external-sort';
 
@@ -65,10 +66,19 @@ export function newCounters(): SessionCounters {
 /**
  * Runs one user key's events, in `compareEvents` order, through the engine with all data at
  * hand (unlimited lateness), and returns its sessions as output lines, in order of start.
+ * `links`, when given, is offered every event: the same single pass finds the key's latest
+ * identity link (an event's link belongs to its anonymous id, which is its user key).
  */
-export function sessionizeUser(userKey: string, events: Iterable<SessionEvent>, config: EngineConfig, counters: SessionCounters): string[] {
+export function sessionizeUser(
+  userKey: string,
+  events: Iterable<SessionEvent>,
+  config: EngineConfig,
+  counters: SessionCounters,
+  links?: LatestLink,
+): string[] {
   const state = newKeyState(userKey);
   for (const event of events) {
+    links?.offer(event);
     if (applyEvent(state, event, config, event.ts) === 'duplicate') counters.duplicates += 1;
     counters.processed += 1;
   }
@@ -282,16 +292,22 @@ export interface BucketJob {
   maxInMemory: number;
   spillDir: string;
   timeoutMs: number;
+  /** Where the bucket's identity map goes, in the same blocks (one line per linked key); none when absent. */
+  identities?: string;
 }
 
 export interface BucketResult extends SessionCounters {
   spilledRuns: number;
+  /** Identity map entries written. */
+  links: number;
 }
 
 export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => undefined): BucketResult {
   const config: EngineConfig = { timeoutMs: job.timeoutMs, latenessMs: Infinity };
   const counters = newCounters();
   const out = new BlockWriter(job.output);
+  const identities = job.identities === undefined ? null : new IdentityBlocks(job.identities);
+  const links = identities ? new LatestLink() : undefined;
   let spilledRuns = 0;
   try {
     if (job.events <= job.maxInMemory) {
@@ -318,7 +334,8 @@ export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => 
         events.length = 0;
         for (let i = 0; i < offsets.length; i += 2) events.push(decodeEvent(text.slice(offsets[i], offsets[i + 1])));
         if (events.length > 1) events.sort(compareSameUser);
-        out.block(key, sessionizeUser(key, events, config, counters));
+        out.block(key, sessionizeUser(key, events, config, counters, links));
+        identities?.add(key, links as LatestLink);
       }
     } else {
       const sorter = new ExternalSorter<SessionEvent>({
@@ -333,7 +350,8 @@ export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => 
         spilledRuns = sorter.spilledRuns;
         sampleHeap();
         for (const { userKey, events } of groupByUserKey(sorter.sorted())) {
-          out.block(userKey, sessionizeUser(userKey, events, config, counters));
+          out.block(userKey, sessionizeUser(userKey, events, config, counters, links));
+          identities?.add(userKey, links as LatestLink);
         }
       } finally {
         sorter.dispose();
@@ -341,9 +359,34 @@ export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => 
     }
     sampleHeap();
   } finally {
-    out.close();
+    try {
+      out.close();
+    } finally {
+      identities?.close();
+    }
   }
-  return { ...counters, spilledRuns };
+  return { ...counters, spilledRuns, links: identities?.written ?? 0 };
+}
+
+/** A bucket's identity map: one block per linked user key, so pass 3 merges it like the sessions. */
+class IdentityBlocks {
+  written = 0;
+  private readonly out: BlockWriter;
+
+  constructor(path: string) {
+    this.out = new BlockWriter(path);
+  }
+
+  add(userKey: string, links: LatestLink): void {
+    const link = links.take();
+    if (link === null) return;
+    this.out.block(userKey, [identityLineOf(link)]);
+    this.written += 1;
+  }
+
+  close(): void {
+    this.out.close();
+  }
 }
 
 /** The user key of an encoded event line (its first field). */

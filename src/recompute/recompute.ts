@@ -21,6 +21,11 @@
  *   with more than its share of `maxBufferedEvents` is sorted on disk instead). Pass 3: this
  *   thread merges the buckets' outputs by user key. All files live in one temporary folder,
  *   removed on success, on error and on SIGINT/SIGTERM.
+ *
+ * With `identities`, both paths also write the identity map from the same pass (see
+ * src/people/identity-link.ts): a link's anonymous id is its event's user key, so each key's
+ * latest link is found while its events go through the engine, and the map comes out in user
+ * key order with nothing held beyond the key at hand (threads: per bucket, merged in pass 3).
  */
 import { once } from 'node:events';
 import { fstatSync, statSync } from 'node:fs';
@@ -52,6 +57,7 @@ import {
 } from './pipeline';
 import type { WorkerInit } from './recompute-worker';
 import { makeTempDir, removeTempDir } from './temp-dirs';
+import { identityLineOf, LatestLink } from '../people/identity-link';
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 /** About 100 MB of heap: recompute stays well under 300 MB whatever the input size. */
@@ -95,6 +101,11 @@ export interface RecomputeOptions {
   onWorkerHeap?: (peakHeapBytes: number[]) => void;
   /** Keep the output stream open at the end (e.g. a caller that writes more). */
   keepOutputOpen?: boolean;
+  /**
+   * Where the identity map goes (`--identities`): one line per linked anonymous id, sorted by
+   * it, made in the same pass as the sessions. Ended when done.
+   */
+  identities?: Writable;
 }
 
 export interface RecomputeStats {
@@ -109,6 +120,8 @@ export interface RecomputeStats {
    * bucket files of pass 1 plus any runs a bucket too large for memory spilled in pass 2.
    */
   spilledRuns: number;
+  /** Identity map entries written (0 without `identities`). */
+  links: number;
 }
 
 const RUNNING_FROM_TS = __filename.endsWith('.ts');
@@ -215,7 +228,7 @@ const EMPTY = Buffer.alloc(0);
 // ---------------------------------------------------------------------------------------------
 
 async function recomputeInProcess(lines: AsyncIterable<Line>, output: Writable, options: RecomputeOptions): Promise<RecomputeStats> {
-  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0 };
+  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0, links: 0 };
   const sorter = new ExternalSorter<SessionEvent>({
     compare: compareEvents,
     encode: encodeEvent,
@@ -243,9 +256,16 @@ async function recomputeInProcess(lines: AsyncIterable<Line>, output: Writable, 
     const writer = new LineWriter(output);
     const config: EngineConfig = { timeoutMs: options.timeoutMs, latenessMs: Infinity };
     const counters = newCounters();
+    const identities = options.identities ? new LineWriter(options.identities) : null;
+    const links = identities ? new LatestLink() : undefined;
     let reported = 0;
     for (const { userKey, events } of groupByUserKey(sorter.sorted())) {
-      for (const line of sessionizeUser(userKey, events, config, counters)) await writer.write(line);
+      for (const line of sessionizeUser(userKey, events, config, counters, links)) await writer.write(line);
+      const link = links?.take();
+      if (link) {
+        await identities?.write(identityLineOf(link));
+        stats.links += 1;
+      }
       if (counters.processed - reported >= 0x10000) {
         reported = counters.processed;
         options.onSessionized?.(reported);
@@ -257,6 +277,7 @@ async function recomputeInProcess(lines: AsyncIterable<Line>, output: Writable, 
     stats.users = counters.users;
     if (options.keepOutputOpen) await writer.flush();
     else await writer.close();
+    await identities?.close();
     return stats;
   } finally {
     sorter.dispose();
@@ -274,7 +295,7 @@ async function recomputeThreaded(
   threads: number,
   buckets: number,
 ): Promise<RecomputeStats> {
-  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0 };
+  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0, links: 0 };
   const dir = makeTempDir('sessionizer-recompute-', options.spillDir);
   // Per-bucket write buffers (outside the heap): about 8 MB per worker in all.
   const bufferBytes = Math.max(64 << 10, Math.min(256 << 10, Math.floor((8 << 20) / buckets)));
@@ -324,7 +345,10 @@ async function recomputeThreaded(
         if (count > 0) files.push(bucketFile(dir, b, writer));
         events += count;
       });
-      if (events > 0) jobs.push({ files, events, output: join(dir, `sessions-${b}`), maxInMemory, spillDir: dir, timeoutMs: options.timeoutMs });
+      if (events > 0) {
+        const identities = options.identities ? join(dir, `identities-${b}`) : undefined;
+        jobs.push({ files, events, output: join(dir, `sessions-${b}`), maxInMemory, spillDir: dir, timeoutMs: options.timeoutMs, identities });
+      }
     }
     stats.spilledRuns = written.reduce((sum, reply) => sum + (reply.files as number), 0);
     options.onSessionizeStart?.(stats.events);
@@ -342,6 +366,7 @@ async function recomputeThreaded(
           stats.sessions += result.sessions;
           stats.users += result.users;
           stats.spilledRuns += result.spilledRuns;
+          stats.links += result.links;
           processed += result.processed;
           options.onSessionized?.(processed);
         }
@@ -350,22 +375,12 @@ async function recomputeThreaded(
     options.onWorkerHeap?.(pool.peakHeapBytes);
     await pool.close(true);
 
-    // Pass 3: merge the buckets' outputs by user key, as bytes.
-    let chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
-    let used = 0;
-    for (const piece of mergeBucketOutputs(jobs.map((job) => job.output))) {
-      for (let at = 0; at < piece.length; ) {
-        const n = piece.copy(chunk, used, at);
-        at += n;
-        used += n;
-        if (used === chunk.length) {
-          if (!output.write(chunk)) await once(output, 'drain');
-          chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
-          used = 0;
-        }
-      }
+    // Pass 3: merge the buckets' outputs by user key, as bytes (and their identity maps).
+    await writePieces(mergeBucketOutputs(jobs.map((job) => job.output)), output);
+    if (options.identities) {
+      await writePieces(mergeBucketOutputs(jobs.map((job) => job.identities as string)), options.identities);
+      await new LineWriter(options.identities).close();
     }
-    if (used > 0 && !output.write(chunk.subarray(0, used))) await once(output, 'drain');
     // LineWriter ends the stream (or waits for stdout's last write) as the in-process path does.
     const writer = new LineWriter(output);
     if (options.keepOutputOpen) await writer.flush();
@@ -375,6 +390,25 @@ async function recomputeThreaded(
     await pool.close();
     removeTempDir(dir);
   }
+}
+
+/** Writes pieces of bytes (each valid until the next is requested) in chunks of `OUTPUT_CHUNK_BYTES`. */
+async function writePieces(pieces: Iterable<Buffer>, output: Writable): Promise<void> {
+  let chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
+  let used = 0;
+  for (const piece of pieces) {
+    for (let at = 0; at < piece.length; ) {
+      const n = piece.copy(chunk, used, at);
+      at += n;
+      used += n;
+      if (used === chunk.length) {
+        if (!output.write(chunk)) await once(output, 'drain');
+        chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0 && !output.write(chunk.subarray(0, used))) await once(output, 'drain');
 }
 
 /** Copies pieces into one buffer of its own (unpooled, not zero-filled), to transfer to a worker. */

@@ -124,6 +124,27 @@ describe('sessionizer recompute', () => {
     expect(sessions(readFileSync(output, 'utf8')).map((s) => s.user_key)).toEqual(['a']);
   });
 
+  it('--identities writes the identity map beside the sessions, sorted by anonymous_id', () => {
+    const identities = join(work, 'identities.ndjson');
+    const input = file([
+      event('e1', 'tablet', t0, { user_id: 'bob' }),
+      event('e2', 'phone', t0, { user_id: 'alice' }),
+      event('e3', 'tablet', t0 + MINUTE, { user_id: 'alice' }),
+      event('e4', 'laptop', t0, { user_id: '' }),
+    ]);
+    const r = run(['recompute', '--input', input, '--identities', identities]);
+    expect(r.code).toBe(0);
+    expect(sessions(r.stdout).map((s) => s.user_key)).toEqual(['laptop', 'phone', 'tablet']);
+    expect(readFileSync(identities, 'utf8')).toBe(
+      `{"anonymous_id":"phone","user_id":"alice","linked_at":"${new Date(t0).toISOString()}"}\n` +
+        `{"anonymous_id":"tablet","user_id":"alice","linked_at":"${new Date(t0 + MINUTE).toISOString()}"}\n`,
+    );
+    expect(r.stderr).toContain('2 linked anonymous ids');
+    const both = run(['recompute', '--input', input, '--identities', '-']);
+    expect([both.code, both.stderr]).toEqual([2, expect.stringMatching(/--identities - and --output - would share stdout/)]);
+    expect(run(['recompute', '--input', input, '--identities', input]).code).toBe(2);
+  });
+
   it('reads stdin with --input -', () => {
     const r = run(['recompute', '--input', '-'], [event('e1', 'a', t0), event('e2', 'a', t0 + MINUTE)].join('\n') + '\n');
     expect(r.code).toBe(0);
