@@ -61,8 +61,19 @@ function parseFast(input: string | Buffer, byteLength?: number): { checked: Chec
   return Number.isNaN(ts) ? validateEvent(json) : { checked: json as CheckedEvent, ts };
 }
 
+/**
+ * `parseEventFields` for a value that is already parsed, such as the event a Segment message
+ * was mapped to: the same acceptance and errors, with `fields` the value itself when valid.
+ */
+export function checkEventValue(json: unknown): ParsedEventFields {
+  const ts = fastCheckEvent(json);
+  if (!Number.isNaN(ts)) return { ok: true, event: sessionEventOf(json as CheckedEvent, ts), fields: json as CheckedEvent, ts };
+  const parsed = validateEvent(json);
+  return parsed.ok ? { ok: true, event: parsed.event, fields: parsed.valid, ts: parsed.valid.timestamp } : parsed;
+}
+
 /** The size limit and JSON syntax of SPEC §1: the parsed value, or the error. */
-function parseJson(input: string | Buffer, byteLength?: number): unknown {
+export function parseJson(input: string | Buffer, byteLength?: number): unknown {
   // A UTF-16 code unit is at most 3 bytes of UTF-8, so short strings need no counting.
   const bytes =
     byteLength ?? (typeof input !== 'string' ? input.length : input.length * 3 <= MAX_EVENT_BYTES ? input.length : Buffer.byteLength(input, 'utf8'));
@@ -89,7 +100,8 @@ export function validateEvent(json: unknown): ParsedEvent {
   return { ok: true, event: toSessionEvent(result.data), valid: result.data };
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** A zod issue's message as our errors word it ("is required" for a missing field). */
+export function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return 'is required';
   return issue.message;
 }
