@@ -5,7 +5,7 @@
  * acknowledgement that is late is refused, and a drain waits for what was accepted.
  */
 import { Delivery, DeliveryUnavailableError } from '../../../src/collect/delivery';
-import { MemorySender } from './support';
+import { MemorySender } from '../../support/collect-app';
 
 function delivery(sender: MemorySender, overrides: Partial<ConstructorParameters<typeof Delivery>[1]> = {}): Delivery {
   return new Delivery(sender, { topic: 't', queueMaxEvents: 100, batchMaxEvents: 50, ackTimeoutMs: 1_000, cooldownMs: 200, ...overrides });

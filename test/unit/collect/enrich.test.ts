@@ -4,7 +4,7 @@
  */
 import { applyEnrichment, enrichmentOf, isKnownBot } from '../../../src/collect/enrich';
 import { bundledDatabases, geoOf, GeoLookup } from '../../../src/collect/geo';
-import { CHROME_MAC } from './support';
+import { CHROME_MAC } from '../../support/collect-app';
 
 const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1';
 

@@ -3,7 +3,7 @@
  * size limits, gzip, malformed input, bots, rate limits, and 503 when delivery cannot promise.
  */
 import { gzipSync } from 'node:zlib';
-import { AUTH, CHROME_MAC, KEY, metricValue, testApp, type TestApp } from './support';
+import { AUTH, CHROME_MAC, KEY, metricValue, testApp, type TestApp } from '../../support/collect-app';
 
 const track = (extra: Record<string, unknown> = {}) => ({
   event: 'Signed Up',

@@ -1,17 +1,17 @@
 /**
  * Shared pieces of the collector's unit tests: a configuration, an in-memory sender standing in
- * for the Kafka producer (the HTTP behaviour is under test here; test/integration/collect*.ts
+ * for the Kafka producer (the HTTP behaviour is under test here; test/integration/collect-*.int.test.ts
  * run the real producer against the real broker), and an app built from them.
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { CollectConfig } from '../../../src/config';
-import { Delivery, type OutgoingEvent, type Sender } from '../../../src/collect/delivery';
-import { CollectMetrics } from '../../../src/collect/metrics';
-import { buildCollectorApp } from '../../../src/collect/server';
-import type { VisitorIds } from '../../../src/collect/visitor-ids';
-import type { GeoLookup } from '../../../src/collect/geo';
-import { createLogger } from '../../../src/observability/logger';
+import type { CollectConfig } from '../../src/config';
+import { Delivery, type OutgoingEvent, type Sender } from '../../src/collect/delivery';
+import { CollectMetrics } from '../../src/collect/metrics';
+import { buildCollectorApp } from '../../src/collect/server';
+import type { VisitorIds } from '../../src/collect/visitor-ids';
+import type { GeoLookup } from '../../src/collect/geo';
+import { createLogger } from '../../src/observability/logger';
 
 export const KEY = 'wk_test';
 export const AUTH = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
