@@ -68,8 +68,8 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
   const { config, metrics, log } = deps;
   const now = deps.now ?? Date.now;
   const app = Fastify({
+    // No fastify logger at all: its request logs would carry the client's address.
     logger: false,
-    disableRequestLogging: true,
     bodyLimit: config.maxBatchBytes,
     // Only the configured proxies may say who the client is; otherwise the socket address.
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
