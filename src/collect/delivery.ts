@@ -157,12 +157,31 @@ export class Delivery {
   }
 }
 
-/** The production sender: an idempotent kafkajs producer. */
+/**
+ * The production sender: an idempotent kafkajs producer. After a failed send the producer is
+ * replaced by a new one before the next send: a new producer id starts fresh sequence numbers,
+ * where the old producer could stay stuck on the sequence of a request whose fate it never
+ * learned (the connection broke mid-request).
+ */
 export class KafkaSender implements Sender {
-  private constructor(private readonly producer: Producer) {}
+  private producer: Producer | null = null;
+  private broken = false;
+
+  private constructor(private readonly kafka: Kafka) {}
 
   static async connect(kafka: Kafka): Promise<KafkaSender> {
-    const producer = kafka.producer({
+    const sender = new KafkaSender(kafka);
+    await sender.current();
+    return sender;
+  }
+
+  private async current(): Promise<Producer> {
+    if (this.producer && !this.broken) return this.producer;
+    const old = this.producer;
+    this.producer = null;
+    this.broken = false;
+    if (old) await old.disconnect().catch(() => undefined);
+    const producer = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -171,14 +190,21 @@ export class KafkaSender implements Sender {
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
     });
     await producer.connect();
-    return new KafkaSender(producer);
+    this.producer = producer;
+    return producer;
   }
 
   async send(topic: string, messages: OutgoingEvent[]): Promise<void> {
-    await this.producer.send({ topic, acks: -1, messages });
+    try {
+      const producer = await this.current();
+      await producer.send({ topic, acks: -1, messages });
+    } catch (err) {
+      this.broken = true;
+      throw err;
+    }
   }
 
   async disconnect(): Promise<void> {
-    await this.producer.disconnect();
+    await this.producer?.disconnect();
   }
 }

@@ -117,7 +117,7 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
     } else if (error.code === 'Z_DATA_ERROR' || error.code === 'Z_BUF_ERROR') {
       status = 400;
       message = 'the body is not valid gzip';
-    } else if (status >= 500) {
+    } else if (status >= 500 && !(error instanceof HttpError)) {
       reason = 'internal';
       log.error({ err: { message: error.message, code: error.code } }, 'collect request failed');
       message = 'internal error';
