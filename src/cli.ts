@@ -44,6 +44,11 @@ function nonNegativeNumber(value: string): number {
   return n;
 }
 
+/** A comma-separated list of names; spaces inside a name are kept ("Order Completed"). */
+function parseNameList(value: string): string[] {
+  return value.split(',').map((name) => name.trim()).filter(Boolean);
+}
+
 /** Exit code chosen by a command that finishes on its own terms (the worker). */
 let commandExitCode = EXIT_OK;
 
@@ -70,6 +75,12 @@ export function buildProgram(): Command {
     )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
     .addOption(
+      new Option('--format <format>', 'what the input lines are: events of our own format, or Segment Spec messages (docs/segment.md)')
+        .choices(['events', 'segment'])
+        .default('events'),
+    )
+    .option('--key-events <names>', 'with --format segment: comma-separated track event names that are key events (as KEY_EVENTS)', parseNameList)
+    .addOption(
       new Option('--buffer-events <n>', 'events sorted in memory at once (per thread); beyond that, sorted runs go to disk')
         .argParser(positiveInteger)
         .default(200_000),
@@ -81,12 +92,20 @@ export function buildProgram(): Command {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
+        if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
         await runRecompute(options);
         return;
       }
       if (options.sink === undefined) throw new UsageError('recompute: --since needs --sink clickhouse');
       if (options.since === undefined) throw new UsageError('recompute: --sink clickhouse needs --since DATE');
-      const fileOnly = { input: '--input', output: '--output', rejects: '--rejects', bufferEvents: '--buffer-events' };
+      const fileOnly = {
+        input: '--input',
+        output: '--output',
+        rejects: '--rejects',
+        bufferEvents: '--buffer-events',
+        format: '--format',
+        keyEvents: '--key-events',
+      };
       const misplaced = Object.entries(fileOnly).filter(([name]) => given(name));
       if (misplaced.length > 0) {
         throw new UsageError(`recompute: --since/--sink read the events table; ${misplaced.map(([, flag]) => flag).join(', ')} apply to files only`);

@@ -25,6 +25,7 @@ export const configSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('sessionizer'),
   KAFKA_GROUP_ID: z.string().min(1).default('sessionizer'),
   KAFKA_TOPICS: csv.default(['events']),
+  KAFKA_SEGMENT_TOPICS: csv.optional(),
   KAFKA_DEAD_LETTER_TOPIC: z.string().min(1).default('events.dead-letter'),
   KAFKA_CREATE_TOPICS: bool.default(false),
   KAFKA_TOPIC_PARTITIONS: int(1).default(12),
@@ -56,6 +57,8 @@ export const configSchema = z.object({
   ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),
   CLOSE_DELAY_SECONDS: z.coerce.number().min(0).default(2),
   MAX_CLOCK_SKEW_MINUTES: z.coerce.number().min(0).default(5),
+  // Names may hold spaces ("Order Completed"); only the commas between them separate.
+  KEY_EVENTS: csv.optional(),
 
   HTTP_PORT: int(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -87,7 +90,10 @@ export interface Config {
     brokers: string[];
     clientId: string;
     groupId: string;
+    /** Every topic the worker consumes: KAFKA_TOPICS, then KAFKA_SEGMENT_TOPICS. */
     topics: string[];
+    /** The ones among `topics` that carry Segment Spec messages. */
+    segmentTopics: string[];
     deadLetterTopic: string;
     createTopics: boolean;
     topicPartitions: number;
@@ -99,6 +105,8 @@ export interface Config {
   redis: { url: string; username?: string; password?: string; tls: boolean; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
   clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
+  /** Names of Segment `track` events that are key events (conversions). */
+  keyEvents: string[];
   http: { port: number };
   logLevel: RawConfig['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -151,12 +159,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (c.KAFKA_SASL_MECHANISM && (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD)) {
     throw new InvalidConfigError('invalid configuration: KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
   }
+  const segmentTopics = [...new Set(c.KAFKA_SEGMENT_TOPICS ?? [])];
+  const both = segmentTopics.filter((t) => c.KAFKA_TOPICS.includes(t));
+  if (both.length > 0) {
+    // A topic has one format; reading it both ways would reject every message one way.
+    throw new InvalidConfigError(`invalid configuration: ${both.join(', ')} is in both KAFKA_TOPICS and KAFKA_SEGMENT_TOPICS`);
+  }
   return {
     kafka: {
       brokers: c.KAFKA_BROKERS,
       clientId: c.KAFKA_CLIENT_ID,
       groupId: c.KAFKA_GROUP_ID,
-      topics: c.KAFKA_TOPICS,
+      topics: [...c.KAFKA_TOPICS, ...segmentTopics],
+      segmentTopics,
       deadLetterTopic: c.KAFKA_DEAD_LETTER_TOPIC,
       createTopics: c.KAFKA_CREATE_TOPICS,
       topicPartitions: c.KAFKA_TOPIC_PARTITIONS,
@@ -190,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       closeDelayMs: c.CLOSE_DELAY_SECONDS * 1000,
       maxClockSkewMs: c.MAX_CLOCK_SKEW_MINUTES * 60_000,
     },
+    keyEvents: c.KEY_EVENTS ?? [],
     http: { port: c.HTTP_PORT },
     logLevel: c.LOG_LEVEL,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,

@@ -1,6 +1,7 @@
 /**
- * `sessionizer recompute --input FILE|- [--output FILE|-] [--timeout-minutes N] [--rejects FILE]`:
- * wires files, progress and reporting around the offline recalculation.
+ * `sessionizer recompute --input FILE|- [--output FILE|-] [--timeout-minutes N] [--rejects FILE]
+ * [--format events|segment] [--key-events NAMES]`: wires files, progress and reporting around the
+ * offline recalculation.
  *
  * `sessionizer recompute --since D --sink clickhouse`: the historical recalculation of stored
  * events into ClickHouse (src/recalc/, docs/recalculation.md), configured from the environment
@@ -30,6 +31,10 @@ export interface RecomputeCommandOptions {
   timeoutMinutes: number;
   rejects?: string;
   bufferEvents?: number;
+  /** `segment`: the lines are Segment Spec messages, mapped as the worker maps its Segment topics. */
+  format?: 'events' | 'segment';
+  /** With `format: 'segment'`: track event names that are key events. */
+  keyEvents?: string[];
 }
 
 /** How many invalid lines are described one by one on stderr; the rest are counted. */
@@ -52,6 +57,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
   const stats = await recompute(input, output, {
     timeoutMs: options.timeoutMinutes * 60_000,
     maxBufferedEvents: options.bufferEvents,
+    input: { format: options.format, keyEvents: options.keyEvents },
     onReadBytes: (bytes) => {
       readBytes += bytes;
       bar?.update(readBytes);

@@ -10,6 +10,7 @@ import { applyEvent, newKeyState, reconcile, type EngineConfig } from '../engine
 import { toSessionRecord } from '../engine/session-row';
 import { InvalidEventError } from '../errors';
 import { parseSessionEvent } from '../events/parse-event';
+import { parseSegmentEvent } from '../events/segment';
 import type { SessionEvent } from '../events/session-event';
 import { compareEvents, compareSameUser, decodeEvent, encodeEvent } from './event-order';
 import { ExternalSorter, mergeSorted, readLinesSync } from './external-sort';
@@ -18,6 +19,26 @@ import { ExternalSorter, mergeSorted, readLinesSync } from './external-sort';
 export function parseLine(line: string): SessionEvent | InvalidEventError | null {
   if (line.trim() === '') return null; // blank lines separate nothing in NDJSON; not an error
   return parseSessionEvent(line);
+}
+
+export type LineParser = typeof parseLine;
+
+/** What the input lines are: events of our own format (the default), or Segment Spec messages. */
+export interface InputFormat {
+  format?: 'events' | 'segment';
+  /** For Segment input: names of `track` events that are key events. */
+  keyEvents?: readonly string[];
+}
+
+/** The line parser of an input format: `parseLine`, or one through the Segment mapping. */
+export function lineParser(input: InputFormat = {}): LineParser {
+  if (input.format !== 'segment') return parseLine;
+  const options = { keyEvents: new Set(input.keyEvents ?? []) };
+  return (line) => {
+    if (line.trim() === '') return null;
+    const parsed = parseSegmentEvent(line, options);
+    return parsed.ok ? parsed.event : parsed.error;
+  };
 }
 
 export interface SessionCounters {
@@ -96,7 +117,7 @@ export interface BatchResult {
  * to `onEvent`. (Decoding the batch at once gives the text `readLines` gives: a UTF-8 sequence
  * never spans a newline. Reading ASCII lines from a Latin-1 view instead was measured: no gain.)
  */
-export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void): BatchResult {
+export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void, parse: LineParser = parseLine): BatchResult {
   const result: BatchResult = { lines: 0, events: 0, invalid: [] };
   const text = bytes.toString('utf8');
   const length = text.length;
@@ -109,7 +130,7 @@ export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: s
     const line = text.slice(start, end);
     start = next;
     result.lines += 1;
-    const parsed = parseLine(line);
+    const parsed = parse(line);
     if (parsed === null) continue;
     if (parsed instanceof InvalidEventError) {
       result.invalid.push({ index: result.lines, line, field: parsed.field, reason: parsed.reason });

@@ -41,11 +41,12 @@ import {
   groupByUserKey,
   mergeBucketOutputs,
   newCounters,
-  parseLine,
+  lineParser,
   sessionizeUser,
   type BatchResult,
   type BucketJob,
   type BucketResult,
+  type InputFormat,
 } from './pipeline';
 import type { WorkerInit } from './recompute-worker';
 import { makeTempDir, removeTempDir } from './temp-dirs';
@@ -79,6 +80,8 @@ export interface RecomputeOptions {
    * `THREADS_MIN_BYTES`. A number given here is used whatever the input size.
    */
   threads?: number;
+  /** What the lines are: events of our own format (default) or Segment Spec messages. */
+  input?: InputFormat;
   /** Called for each line that is not a valid event (1-based line number), in line order. */
   onInvalid?: (lineNumber: number, line: string, error: InvalidEventError) => void | Promise<void>;
   /** Input bytes consumed so far (for a progress bar). */
@@ -214,9 +217,10 @@ async function recomputeInProcess(lines: AsyncIterable<string>, output: Writable
     spillDir: options.spillDir,
   });
   try {
+    const parse = lineParser(options.input);
     for await (const line of lines) {
       stats.lines += 1;
-      const parsed = parseLine(line);
+      const parsed = parse(line);
       if (parsed === null) continue;
       if (parsed instanceof InvalidEventError) {
         stats.invalid += 1;
@@ -267,7 +271,7 @@ async function recomputeThreaded(
   const dir = makeTempDir('sessionizer-recompute-', options.spillDir);
   // Per-bucket write buffers (outside the heap): about 8 MB per worker in all.
   const bufferBytes = Math.max(64 << 10, Math.min(256 << 10, Math.floor((8 << 20) / buckets)));
-  const pool = new ThreadPool(threads, (writer) => ({ dir, buckets, writer, bufferBytes }));
+  const pool = new ThreadPool(threads, (writer) => ({ dir, buckets, writer, bufferBytes, input: options.input }));
   try {
     // Pass 1: batches of whole lines to the workers; results handled in input order.
     const inFlight: Array<Promise<WorkerReply>> = [];

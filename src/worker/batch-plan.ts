@@ -6,7 +6,8 @@
  * user must not change that).
  */
 import { InvalidEventError } from '../errors';
-import { parseEventFields } from '../events/parse-event';
+import { parseEventFields, type ParsedEventFields } from '../events/parse-event';
+import { parseSegmentEvent, type SegmentMappingOptions } from '../events/segment';
 import type { EventFields, SessionEvent } from '../events/session-event';
 
 export interface IncomingMessage {
@@ -14,6 +15,11 @@ export interface IncomingMessage {
   key: Buffer | null;
   value: Buffer | null;
   headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+  /**
+   * Set for a message of a Segment topic: it is a Segment Spec message, mapped to our own
+   * event with these options (the worker tags the messages of those topics).
+   */
+  segment?: SegmentMappingOptions;
 }
 
 export interface PlannedEvent {
@@ -54,8 +60,17 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
       plan.rejected.push({ message, error: new InvalidEventError('', 'empty message') });
       continue;
     }
-    const raw = message.value.toString('utf8');
-    const parsed = parseEventFields(raw, message.value.length);
+    let raw = message.value.toString('utf8');
+    let parsed: ParsedEventFields;
+    if (message.segment) {
+      const segment = parseSegmentEvent(raw, message.segment, message.value.length);
+      // The `events` row keeps the event the message was mapped to: recalculation from the
+      // table reads `raw` back as an event of our own format.
+      if (segment.ok) raw = segment.raw;
+      parsed = segment;
+    } else {
+      parsed = parseEventFields(raw, message.value.length);
+    }
     if (!parsed.ok) {
       plan.rejected.push({ message, error: parsed.error });
       continue;

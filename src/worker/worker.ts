@@ -12,13 +12,14 @@ import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Ka
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { PartitionFencedError } from '../errors';
+import type { SegmentMappingOptions } from '../events/segment';
 import { DeadLetterPublisher } from '../kafka/dead-letter';
 import type { HealthReport, HealthSource, HealthStatus } from '../observability/http-server';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { PartitionStateStore } from '../state/partition-state-store';
+import type { IncomingMessage } from './batch-plan';
 import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
 import { isTransient, type RetryHooks } from './retry';
-
 
 export interface WorkerDeps {
   kafka: Kafka;
@@ -61,12 +62,19 @@ export class Worker implements HealthSource {
   private readonly now: () => number;
   private readonly stopped: Promise<unknown>;
   private resolveStopped!: (reason: unknown) => void;
+  /** Topics of Segment Spec messages, and how their messages are mapped to our events. */
+  private readonly segmentTopics: ReadonlySet<string>;
+  private readonly segmentOptions: SegmentMappingOptions;
 
   constructor(
     private readonly config: Config,
     private readonly deps: WorkerDeps,
   ) {
     this.now = deps.now ?? Date.now;
+    this.segmentTopics = new Set(config.kafka.segmentTopics);
+    // No receive time of our own: a message without any time of its own is rejected, as
+    // `recompute --format segment` of the same message would, so both agree.
+    this.segmentOptions = { keyEvents: new Set(config.keyEvents) };
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     this.consumer = deps.kafka.consumer({
       groupId: config.kafka.groupId,
@@ -114,7 +122,7 @@ export class Worker implements HealthSource {
       eachBatch: (payload) => this.eachBatch(payload),
     });
     this.tickTimer = setInterval(() => void this.tick(), TICK_MS);
-    this.deps.log.info({ topics: kafka.topics, groupId: kafka.groupId }, 'worker started');
+    this.deps.log.info({ topics: kafka.topics, segmentTopics: kafka.segmentTopics, groupId: kafka.groupId }, 'worker started');
   }
 
   /** Finishes the batch in flight, commits, leaves the group and closes clients, within `shutdownTimeoutMs`. */
@@ -168,7 +176,7 @@ export class Worker implements HealthSource {
     const key = `${topic}:${partition}`;
     try {
       const processor = await this.processorFor(topic, partition, hooks);
-      await processor.handleBatch(batch.messages, batch.highWatermark, hooks);
+      await processor.handleBatch(this.incoming(topic, batch.messages), batch.highWatermark, hooks);
     } catch (err) {
       if (err instanceof PartitionFencedError) {
         this.processors.delete(key);
@@ -186,6 +194,13 @@ export class Worker implements HealthSource {
     this.resolvedOffsets.set(key, BigInt(lastOffset));
     await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
     await heartbeat();
+  }
+
+  /** A batch's messages as the processor takes them: those of a Segment topic tagged as such. */
+  private incoming(topic: string, messages: EachBatchPayload['batch']['messages']): readonly IncomingMessage[] {
+    if (!this.segmentTopics.has(topic)) return messages;
+    const segment = this.segmentOptions;
+    return messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: m.headers, segment }));
   }
 
   private processorFor(topic: string, partition: number, hooks: RetryHooks = {}): Promise<PartitionProcessor> {

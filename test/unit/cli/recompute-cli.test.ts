@@ -233,4 +233,42 @@ describe('sessionizer recompute', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
   });
+
+  describe('--format segment', () => {
+    const segment = (id: string, at: number, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ type: 'track', event: 'Clicked', messageId: id, anonymousId: 'seg-1', timestamp: new Date(at).toISOString(), ...extra });
+
+    it('reads Segment messages; invalid ones are listed, counted and written to --rejects', () => {
+      const rejects = join(work, 'segment-rejects.ndjson');
+      const input = file([
+        segment('m1', t0, { type: 'page', event: undefined, properties: { path: '/pricing' } }),
+        segment('m2', t0 + MINUTE, { event: 'Order Completed' }),
+        segment('m3', t0 + 2 * MINUTE, { event: undefined }),
+        event('own-1', 'x', t0),
+      ]);
+      const r = run(['recompute', '--input', input, '--format', 'segment', '--key-events', 'Order Completed,Signed Up', '--rejects', rejects]);
+      expect(r.code).toBe(0);
+      const sessions = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(sessions).toHaveLength(1);
+      expect(sessions[0]).toMatchObject({ user_key: 'seg-1', events: 2, views: 1, entry_page: '/pricing', channel: 'web', is_engaged: 1 });
+      expect(r.stderr).toContain('line 3: event: is required for a track call');
+      expect(r.stderr).toMatch(/line 4: type: expected one of track, page/);
+      expect(r.stderr).toMatch(/2 invalid lines skipped/);
+      const rejected = readFileSync(rejects, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(rejected.map((x) => x.line)).toEqual([3, 4]);
+    });
+
+    it('without the key-event list, a named conversion is just an event', () => {
+      const r = run(['recompute', '--input', file([segment('m1', t0, { event: 'Order Completed' })]), '--format', 'segment']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).is_engaged).toBe(0);
+    });
+
+    it('exits 2 for an unknown format, and for --key-events without --format segment', () => {
+      expect(run(['recompute', '--input', file([event('e1', 'a', t0)]), '--format', 'csv']).code).toBe(2);
+      const r = run(['recompute', '--input', file([event('e1', 'a', t0)]), '--key-events', 'x']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--key-events needs --format segment/);
+    });
+  });
 });
