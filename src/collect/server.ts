@@ -67,6 +67,7 @@ class HttpError extends Error {
 export async function buildCollectorApp(deps: CollectorAppDeps): Promise<FastifyInstance> {
   const { config, metrics, log } = deps;
   const now = deps.now ?? Date.now;
+  const keyEvents = new Set(deps.keyEvents ?? []);
   const app = Fastify({
     // No fastify logger at all: its request logs would carry the client's address.
     logger: false,
@@ -195,7 +196,7 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
       if (typeof input.messageId !== 'string' || input.messageId === '') input.messageId = `srv-${randomUUID()}`;
       // The raw IP and User-Agent stop here: the mapping reads `context.userAgent` for the
       // browser name only, and the event it returns has no field for either.
-      const mapped = segmentToEvent(input, { keyEvents: deps.keyEvents as string[] | undefined, receivedAt, parseBrowser: browserOf });
+      const mapped = segmentToEvent(input, { keyEvents, receivedAt, parseBrowser: browserOf });
       if (!mapped.ok) {
         metrics.events.inc({ type, outcome: 'invalid' }, split.messages.length);
         throw new HttpError(400, `message ${i}: ${mapped.error.message}`, 'invalid');

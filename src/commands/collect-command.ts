@@ -24,7 +24,7 @@ export async function runCollect(config: Config): Promise<number> {
     sessionTimeoutMs: config.sessions.timeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     log,
-    keyEvents: (config as Config & { keyEvents?: string[] }).keyEvents,
+    keyEvents: config.keyEvents,
   });
   const server = await startHttpServer(config.http.port, collector, collector.metrics.registry);
   log.info({ port: config.http.port }, 'http endpoint listening');

@@ -82,7 +82,7 @@ export interface TestApp {
 
 export async function testApp(
   overrides: Partial<CollectConfig> = {},
-  extra: { visitorIds?: VisitorIds; geo?: GeoLookup; now?: () => number } = {},
+  extra: { visitorIds?: VisitorIds; geo?: GeoLookup; now?: () => number; keyEvents?: string[] } = {},
 ): Promise<TestApp> {
   const config = collectConfig(overrides);
   const sender = new MemorySender();
@@ -102,6 +102,7 @@ export async function testApp(
     metrics,
     log: createLogger('silent'),
     now: extra.now,
+    keyEvents: extra.keyEvents,
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

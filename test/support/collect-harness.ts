@@ -7,7 +7,6 @@ import { Readable, Writable } from 'node:stream';
 import type { Kafka } from 'kafkajs';
 import { Collector } from '../../src/collect/collector';
 import type { CollectConfig } from '../../src/config';
-import { segmentToEvent } from '../../src/events/segment';
 import { recompute, type SessionRecord } from '../../src/recompute/recompute';
 import { createLogger } from '../../src/observability/logger';
 import { collectConfig } from './collect-app';
@@ -45,15 +44,10 @@ export async function startCollector(
 }
 
 /**
- * What the offline recompute makes of Segment messages: each mapped by the one Segment mapping,
- * then sessionized like any events file (what `recompute --format segment` does).
+ * What `recompute --format segment` makes of these Segment messages (as NDJSON lines, like a
+ * file): the offline path the collected sessions must equal.
  */
 export async function recomputeSegment(messages: ReadonlyArray<Record<string, unknown>>, timeoutMinutes = 30): Promise<SessionRecord[]> {
-  const lines = messages.map((m) => {
-    const mapped = segmentToEvent(m, {});
-    if (!mapped.ok) throw new Error(`test message does not map: ${mapped.error.message}`);
-    return JSON.stringify(mapped.event) + '\n';
-  });
   const records: SessionRecord[] = [];
   let pending = '';
   const out = new Writable({
@@ -65,6 +59,10 @@ export async function recomputeSegment(messages: ReadonlyArray<Record<string, un
       done();
     },
   });
-  await recompute(Readable.from(lines), out, { timeoutMs: timeoutMinutes * 60_000 });
+  const lines = messages.map((m) => JSON.stringify(m) + '\n');
+  const onInvalid = (line: number, _text: string, err: Error) => {
+    throw new Error(`test message on line ${line} is invalid: ${err.message}`);
+  };
+  await recompute(Readable.from(lines), out, { timeoutMs: timeoutMinutes * 60_000, input: { format: 'segment' }, onInvalid });
   return records;
 }

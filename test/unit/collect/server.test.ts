@@ -141,6 +141,19 @@ describe('collector HTTP API', () => {
   });
 });
 
+describe('key events', () => {
+  it('marks configured track names as key events (KEY_EVENTS)', async () => {
+    const t = await testApp({}, { keyEvents: ['Signed Up'] });
+    try {
+      await t.call({ url: '/v1/track', headers: { authorization: AUTH }, payload: track() });
+      await t.call({ url: '/v1/track', headers: { authorization: AUTH }, payload: track({ event: 'Other', messageId: 'm-2' }) });
+      expect(t.sender.events().map((e) => e.key_event === true)).toEqual([true, false]);
+    } finally {
+      await t.app.close();
+    }
+  });
+});
+
 describe('queue bound', () => {
   it('answers 503 queue full when the events waiting for Kafka would pass the bound', async () => {
     const t = await testApp({ queueMaxEvents: 3 });
