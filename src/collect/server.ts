@@ -128,6 +128,17 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
     return reply.code(status).send({ success: false, message });
   });
 
+  // While closing, answers end their connection: a keep-alive socket of a request that was in
+  // progress at close time would otherwise hold the server open until its idle timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     metrics.requests.inc({ route: routeOf(request), status: String(reply.statusCode) });
   });

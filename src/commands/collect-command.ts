@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import { InvalidConfigError } from '../errors';
 import { ensureTopic } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
-import { startHttpServer } from '../observability/http-server';
+import { boundPort, startHttpServer } from '../observability/http-server';
 import { createLogger, secretsOf } from '../observability/logger';
 
 export async function runCollect(config: Config): Promise<number> {
@@ -27,7 +27,7 @@ export async function runCollect(config: Config): Promise<number> {
     keyEvents: config.keyEvents,
   });
   const server = await startHttpServer(config.http.port, collector, collector.metrics.registry);
-  log.info({ port: config.http.port }, 'http endpoint listening');
+  log.info({ port: boundPort(server) }, 'http endpoint listening');
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
