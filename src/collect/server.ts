@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { Logger } from 'pino';
 import type { CollectConfig } from '../config';
@@ -76,6 +77,10 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     return503OnClosing: true,
   });
+  // Browser SDKs (analytics.js, RudderStack) post JSON from the site's origin with an
+  // Authorization header: that needs a CORS preflight. Any origin may send, without
+  // credentials (the collector sets and reads no cookie); the write key decides what is taken.
+  await app.register(cors, { origin: '*', methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'content-encoding'], maxAge: 86_400, credentials: false });
   await app.register(rateLimit, { global: false });
   const perKey = config.rateLimit.perKey > 0
     ? app.createRateLimit({ max: config.rateLimit.perKey, timeWindow: config.rateLimit.windowMs, keyGenerator: (req) => `k:${req.site?.writeKey ?? ''}` })
@@ -114,7 +119,8 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       status = 413;
       reason = 'too_large';
-      message = `the body is larger than ${routeOf(request) === 'batch' ? config.maxBatchBytes : config.maxMessageBytes} bytes`;
+      const batch = ['batch', 'import'].includes(routeOf(request));
+      message = `the body is larger than ${batch ? config.maxBatchBytes : config.maxMessageBytes} bytes`;
     } else if (error.code === 'Z_DATA_ERROR' || error.code === 'Z_BUF_ERROR') {
       status = 400;
       message = 'the body is not valid gzip';
@@ -202,7 +208,13 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
       const input: Message = { ...message };
       if (!hasOwnId(input)) {
         if (!deps.visitorIds) throw new HttpError(400, `message ${i}: needs anonymousId or userId (cookieless ids are off)`, 'invalid');
-        input.anonymousId = await deps.visitorIds.idFor(site.siteId, client.ip, client.userAgent || headerUa);
+        try {
+          input.anonymousId = await deps.visitorIds.idFor(site.siteId, client.ip, client.userAgent || headerUa);
+        } catch (err) {
+          // Without Redis there is no day's salt, so no id: refuse rather than guess.
+          log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cookieless id unavailable (Redis)');
+          throw new HttpError(503, 'cannot make a visitor id now', 'unavailable', config.retryAfterSeconds);
+        }
       }
       if (typeof input.messageId !== 'string' || input.messageId === '') input.messageId = `srv-${randomUUID()}`;
       // The raw IP and User-Agent stop here: the mapping reads `context.userAgent` for the

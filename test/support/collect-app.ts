@@ -65,7 +65,7 @@ export interface Answer {
 }
 
 export interface Call {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'OPTIONS';
   url: string;
   headers?: Record<string, string>;
   payload?: unknown;

@@ -3,6 +3,7 @@
  * size limits, gzip, malformed input, bots, rate limits, and 503 when delivery cannot promise.
  */
 import { gzipSync } from 'node:zlib';
+import type { VisitorIds } from '../../../src/collect/visitor-ids';
 import { AUTH, CHROME_MAC, KEY, metricValue, testApp, type TestApp } from '../../support/collect-app';
 
 const track = (extra: Record<string, unknown> = {}) => ({
@@ -131,6 +132,20 @@ describe('collector HTTP API', () => {
     expect(await metricValue(t.metrics, 'sessionizer_collect_events_total', { type: 'track', outcome: 'refused' })).toBe(2);
   });
 
+  it('answers a CORS preflight from any origin, without credentials', async () => {
+    const res = await t.call({
+      method: 'OPTIONS',
+      url: '/v1/batch',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(res.statusCode).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+    expect(res.headers['access-control-allow-headers']).toMatch(/authorization/);
+    expect(res.headers['access-control-allow-credentials']).toBeUndefined();
+    const post = await t.call({ url: '/v1/track', headers: { authorization: AUTH, origin: 'https://shop.example' }, payload: track() });
+    expect(post.headers['access-control-allow-origin']).toBe('*');
+  });
+
   it('serves /s.js, gzipped when asked, with an ETag', async () => {
     const res = await t.call({ method: 'GET', url: '/s.js', headers: { 'accept-encoding': 'gzip' } });
     expect(res.statusCode).toBe(200);
@@ -138,6 +153,21 @@ describe('collector HTTP API', () => {
     expect(res.headers['content-type']).toMatch(/javascript/);
     const again = await t.call({ method: 'GET', url: '/s.js', headers: { 'if-none-match': String(res.headers.etag) } });
     expect(again.statusCode).toBe(304);
+  });
+});
+
+describe('cookieless ids unavailable', () => {
+  it('answers 503 with Retry-After when no visitor id can be made (Redis away), and sends nothing', async () => {
+    const failing = { idFor: async () => Promise.reject(new Error('Connection is closed.')) } as unknown as VisitorIds;
+    const t = await testApp({ cookieless: true }, { visitorIds: failing });
+    try {
+      const { anonymousId: _a, ...anonymous } = track();
+      const res = await t.call({ url: '/v1/track', headers: { authorization: AUTH }, payload: anonymous });
+      expect([res.statusCode, res.headers['retry-after']]).toEqual([503, '5']);
+      expect(t.sender.sent).toHaveLength(0);
+    } finally {
+      await t.app.close();
+    }
   });
 });
 
