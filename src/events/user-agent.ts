@@ -52,12 +52,26 @@ export function parseUserAgent(userAgent: string, hints?: ClientHints): UserAgen
   }
 }
 
+/**
+ * Browser names of recent user agents. Real traffic repeats a few hundred user agents, and a
+ * lookup costs far less than bowser's regexes; the map is emptied when full, which bounds its
+ * memory without the bookkeeping of an LRU.
+ */
+const BROWSER_CACHE_SIZE = 2_000;
+const browserCache = new Map<string, string | undefined>();
+
 /** The browser name of a User-Agent, or undefined when it names none bowser knows. */
 export function browserOf(userAgent: string): string | undefined {
   if (typeof userAgent !== 'string' || userAgent.trim() === '') return undefined;
+  const ua = userAgent.slice(0, MAX_USER_AGENT_CHARS);
+  if (browserCache.has(ua)) return browserCache.get(ua);
+  let name: string | undefined;
   try {
-    return Bowser.getParser(userAgent.slice(0, MAX_USER_AGENT_CHARS)).getBrowserName() || undefined;
+    name = Bowser.getParser(ua).getBrowserName() || undefined;
   } catch {
-    return undefined;
+    name = undefined;
   }
+  if (browserCache.size >= BROWSER_CACHE_SIZE) browserCache.clear();
+  browserCache.set(ua, name);
+  return name;
 }

@@ -357,6 +357,27 @@ describe('the mapped event', () => {
   });
 });
 
+describe('hostile keys', () => {
+  it('a "__proto__" key (an own property after JSON.parse) is dropped, never followed or copied', () => {
+    const line =
+      '{"type":"page","messageId":"m","anonymousId":"a","timestamp":"2024-05-01T00:00:00Z",' +
+      '"properties":{"__proto__":{"polluted":1},"path":"/p"},' +
+      '"context":{"__proto__":{"page":{"url":"https://x.example/?utm_source=evil"}},"page":{"__proto__":{"title":"T"}}}}';
+    const parsed = parseSegmentEvent(line, {});
+    if (!parsed.ok) throw parsed.error;
+    expect(JSON.parse(parsed.raw)).toEqual({
+      event_id: 'm',
+      type: 'page_view',
+      timestamp: '2024-05-01T00:00:00.000Z',
+      anonymous_id: 'a',
+      channel: 'web',
+      page: { path: '/p' },
+      properties: { path: '/p' },
+    });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
 describe('parseSegmentEvent (bytes in)', () => {
   const message = { ...BASE, type: 'track', event: 'Clicked' };
   it('maps a message and gives the mapped event as raw JSON', () => {

@@ -48,3 +48,14 @@ describe('parseUserAgent', () => {
     expect(parseUserAgent('x'.repeat(MAX_USER_AGENT_CHARS) + UAS.firefoxLinux).browser).toBeUndefined();
   });
 });
+
+describe('browserOf', () => {
+  it('gives the same answer from its cache, and keeps answering past the cache size', () => {
+    expect(browserOf(UAS.chromeMac)).toBe('Chrome');
+    expect(browserOf(UAS.chromeMac)).toBe('Chrome');
+    for (let i = 0; i < 2_500; i++) expect(browserOf(`${UAS.firefoxLinux} n${i}`)).toBe('Firefox');
+    expect(browserOf(UAS.chromeMac)).toBe('Chrome');
+    expect(browserOf('nothing known')).toBeUndefined();
+    expect(browserOf('nothing known')).toBeUndefined();
+  });
+});
