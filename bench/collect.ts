@@ -63,7 +63,9 @@ async function main(): Promise<void> {
 
   const port = await freePort();
   const opsPort = await freePort();
-  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'collect'], {
+  // BENCH_COLLECT_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the collector.
+  const nodeArgs = (process.env.BENCH_COLLECT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(__dirname, '..', 'dist', 'cli.js'), 'collect'], {
     env: {
       ...process.env,
       KAFKA_TOPICS: topic,

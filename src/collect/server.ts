@@ -175,7 +175,10 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
 
   const handle = (route: CallType | 'batch') => async (request: FastifyRequest, reply: FastifyReply) => {
     const site = request.site as Site;
-    const split = splitBody(route, request.body, config.maxMessageBytes);
+    // Content-Length is the compressed size for gzip bodies: measure those messages one by one.
+    const encoded = request.headers['content-encoding'] !== undefined && request.headers['content-encoding'] !== 'identity';
+    const declared = Number(request.headers['content-length']);
+    const split = splitBody(route, request.body, config.maxMessageBytes, encoded || !Number.isFinite(declared) ? Infinity : declared);
     if (!split.ok) throw new HttpError(split.status, split.message, split.status === 413 ? 'too_large' : 'malformed');
     const receivedAt = new Date(now()).toISOString();
     const headerUa = String(request.headers['user-agent'] ?? '');

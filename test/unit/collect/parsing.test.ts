@@ -42,6 +42,9 @@ describe('splitBody', () => {
     expect(splitBody('batch', { batch: [{ type: 'nope' }] }, 1000)).toMatchObject({ ok: false, status: 400 });
     expect(splitBody('track', [1], 1000)).toMatchObject({ ok: false, status: 400 });
     expect(splitBody('batch', { batch: [{ type: 'track', p: 'x'.repeat(2000) }] }, 1000)).toMatchObject({ ok: false, status: 413 });
+    expect(splitBody('batch', { batch: [{ type: 'track', p: 'x'.repeat(2000) }] }, 1000, 2100)).toMatchObject({ ok: false, status: 413 });
+    // A body within the message limit holds no message over it: nothing to measure.
+    expect(splitBody('batch', { batch: [{ type: 'track', p: 'x'.repeat(10) }] }, 1000, 60)).toMatchObject({ ok: true });
   });
 
   it('knows when a message brings its own id', () => {
