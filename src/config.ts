@@ -1,5 +1,5 @@
 /**
- * Configuration of the long-running commands (`worker`, `migrate`, `produce`, `report`): read
+ * Configuration of the long-running commands (`worker`, `collect`, `migrate`, `produce`, `report`): read
  * from the environment once at start-up, validated by zod, and passed down. No other module
  * reads `process.env`. Every option is documented in README.md ("Configuration").
  *
