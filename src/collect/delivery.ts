@@ -186,7 +186,9 @@ export class KafkaSender implements Sender {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
-      // Give up on a produce request well before a client's own timeout, so the client hears 503.
+      // Give up on a produce request well before a client's own timeout, so the client hears
+      // 503. kafkajs warns that limited retries may break exactly-once: here a refused request
+      // is retried by its client with the same message ids, and the worker de-duplicates them.
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
     });
     await producer.connect();
