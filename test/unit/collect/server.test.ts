@@ -218,6 +218,21 @@ describe('rate limits', () => {
     }
   });
 
+  it('ignores X-Forwarded-For from a client that is not a trusted proxy', async () => {
+    const t = await testApp({ rateLimit: { windowMs: 60_000, perKey: 0, perIp: 1 } });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const res = await t.call({ url: '/v1/track', headers: { authorization: AUTH, 'x-forwarded-for': `203.0.113.${i + 1}` }, payload: track({ messageId: `x-${i}` }) });
+        codes.push(res.statusCode);
+      }
+      // Both count against the socket's address: a forged header buys no second allowance.
+      expect(codes).toEqual([200, 429]);
+    } finally {
+      await t.app.close();
+    }
+  });
+
   it('answers 429 past the per-key limit, whatever the IP', async () => {
     const t = await testApp({ rateLimit: { windowMs: 60_000, perKey: 2, perIp: 0 }, trustedProxies: ['127.0.0.1'] });
     try {
