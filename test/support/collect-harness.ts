@@ -3,14 +3,20 @@
  * test topic through a real kafkajs producer, with salts under a test Redis prefix, its log lines
  * kept in memory (the privacy tests search them).
  */
-import { Readable, Writable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import type { Kafka } from 'kafkajs';
 import { Collector } from '../../src/collect/collector';
 import type { CollectConfig } from '../../src/config';
-import { recompute, type SessionRecord } from '../../src/recompute/recompute';
+import type { SessionRecord } from '../../src/recompute/recompute';
 import { createLogger } from '../../src/observability/logger';
 import { collectConfig } from './collect-app';
 import { getRedisUrl } from './services';
+
+const REPO = join(__dirname, '..', '..');
 
 export interface RunningCollector {
   collector: Collector;
@@ -44,25 +50,28 @@ export async function startCollector(
 }
 
 /**
- * What `recompute --format segment` makes of these Segment messages (as NDJSON lines, like a
- * file): the offline path the collected sessions must equal.
+ * What `sessionizer recompute --format segment` (the command itself, from the TypeScript
+ * sources) makes of these Segment messages, written to a file as NDJSON: the offline path the
+ * collected sessions must equal.
  */
 export async function recomputeSegment(messages: ReadonlyArray<Record<string, unknown>>, timeoutMinutes = 30): Promise<SessionRecord[]> {
-  const records: SessionRecord[] = [];
-  let pending = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      pending += chunk.toString();
-      const parts = pending.split('\n');
-      pending = parts.pop() ?? '';
-      for (const line of parts) if (line) records.push(JSON.parse(line) as SessionRecord);
-      done();
-    },
-  });
-  const lines = messages.map((m) => JSON.stringify(m) + '\n');
-  const onInvalid = (line: number, _text: string, err: Error) => {
-    throw new Error(`test message on line ${line} is invalid: ${err.message}`);
-  };
-  await recompute(Readable.from(lines), out, { timeoutMs: timeoutMinutes * 60_000, input: { format: 'segment' }, onInvalid });
-  return records;
+  const dir = mkdtempSync(join(tmpdir(), 'collect-recompute-'));
+  try {
+    const input = join(dir, 'messages.ndjson');
+    writeFileSync(input, messages.map((m) => JSON.stringify(m) + '\n').join(''));
+    const args = ['-r', 'ts-node/register/transpile-only', join(REPO, 'src', 'cli.ts'), 'recompute', '--format', 'segment', '--input', input, '--timeout-minutes', String(timeoutMinutes)];
+    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) => {
+      const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.once('exit', (exitCode) => resolve({ stdout: out, stderr: err, code: exitCode }));
+    });
+    // Every message must have been a valid one: the summary says "… 0 invalid lines skipped".
+    if (code !== 0 || !/ 0 invalid lines/.test(stderr)) throw new Error(`recompute --format segment: exit ${code}: ${stderr}`);
+    return stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as SessionRecord);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
