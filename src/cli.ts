@@ -9,6 +9,7 @@ import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
 import { runBackfill } from './commands/backfill-command';
 import { PERSON_DIMENSIONS } from './people/people-report';
 import { runAudience } from './commands/audience-command';
+import { runCollect } from './commands/collect-command';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
@@ -141,6 +142,18 @@ export function buildProgram(): Command {
       commandExitCode = await runWorker(loadConfig());
       // Client libraries may keep sockets or timers alive after a shutdown; the worker's work
       // is done and flushed here, so leave now with its exit code.
+      process.exit(commandExitCode);
+    });
+
+  program
+    .command('collect')
+    .description(
+      "first-party HTTP collector: Segment's tracking API (POST /v1/track|page|screen|identify|group|alias|batch) and the " +
+        'browser script /s.js on COLLECT_PORT, producing events to Kafka; cookieless ids, enrichment (configuration from the environment, see docs/collect.md)',
+    )
+    .action(async () => {
+      commandExitCode = await runCollect(loadConfig());
+      // The collector drained and closed its clients; leave with its exit code.
       process.exit(commandExitCode);
     });
 

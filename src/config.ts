@@ -1,5 +1,5 @@
 /**
- * Configuration of the long-running commands (`worker`, `migrate`, `produce`, `report`): read
+ * Configuration of the long-running commands (`worker`, `collect`, `migrate`, `produce`, `report`): read
  * from the environment once at start-up, validated by zod, and passed down. No other module
  * reads `process.env`. Every option is documented in README.md ("Configuration").
  *
@@ -77,6 +77,24 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
   STALL_LIMIT_SECONDS: positive.default(300),
   STATE_LOG_MISMATCH: z.enum(['fail', 'reset']).default('fail'),
+
+  // The `collect` HTTP server (docs/collect.md).
+  COLLECT_WRITE_KEYS: z.string().optional(),
+  COLLECT_PORT: int(0).max(65535).default(8080),
+  COLLECT_HOST: z.string().min(1).default('0.0.0.0'),
+  COLLECT_TOPIC: z.string().min(1).optional(),
+  COLLECT_TRUSTED_PROXIES: z.string().default(''),
+  COLLECT_MAX_MESSAGE_KB: positive.default(32),
+  COLLECT_MAX_BATCH_KB: positive.default(500),
+  COLLECT_QUEUE_MAX_EVENTS: int(1).default(50_000),
+  COLLECT_PRODUCE_BATCH_EVENTS: int(1).default(2_000),
+  COLLECT_ACK_TIMEOUT_SECONDS: positive.default(10),
+  COLLECT_RETRY_AFTER_SECONDS: int(1).default(5),
+  COLLECT_RATE_LIMIT_WINDOW_SECONDS: positive.default(60),
+  COLLECT_RATE_LIMIT_PER_KEY: int(0).default(600_000),
+  COLLECT_RATE_LIMIT_PER_IP: int(0).default(6_000),
+  COLLECT_GEOIP_DATABASES: z.string().default('bundled'),
+  COLLECT_COOKIELESS: bool.default(true),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
@@ -134,9 +152,35 @@ export interface Config {
   stallLimitMs: number;
   /** A partition whose Redis state belongs to another log: stop the worker, or drop that state. */
   onLogMismatch: RawConfig['STATE_LOG_MISMATCH'];
+  collect: CollectConfig;
 }
 
-const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD'] as const;
+/** The `collect` server's options; every one is documented in README.md and docs/collect.md. */
+export interface CollectConfig {
+  /** Write key → site id. A request whose key is not here gets 401. */
+  writeKeys: ReadonlyMap<string, string>;
+  port: number;
+  host: string;
+  /** Topic the collected events are produced to (default: the first of KAFKA_TOPICS). */
+  topic: string;
+  /** Proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: only the socket address. */
+  trustedProxies: string[];
+  maxMessageBytes: number;
+  maxBatchBytes: number;
+  /** Events waiting for Kafka's acknowledgement, at most; beyond that requests get 503. */
+  queueMaxEvents: number;
+  /** Events per produce request, at most. */
+  produceBatchEvents: number;
+  /** A request waits this long for Kafka's acknowledgement before it is answered 503. */
+  ackTimeoutMs: number;
+  retryAfterSeconds: number;
+  rateLimit: { windowMs: number; perKey: number; perIp: number };
+  /** mmdb files for geo lookups; empty: no geo enrichment. */
+  geoipDatabases: string[] | 'bundled';
+  cookieless: boolean;
+}
+
+const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD', 'COLLECT_WRITE_KEYS'] as const;
 
 /** Reads and validates the configuration; throws `InvalidConfigError` listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -153,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new InvalidConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
+  const writeKeys = parseWriteKeys(c.COLLECT_WRITE_KEYS ?? '');
   if (c.KAFKA_SASL_MECHANISM && (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD)) {
     throw new InvalidConfigError('invalid configuration: KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
   }
@@ -213,7 +258,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     stallLimitMs: c.STALL_LIMIT_SECONDS * 1000,
     onLogMismatch: c.STATE_LOG_MISMATCH,
+    collect: {
+      writeKeys,
+      port: c.COLLECT_PORT,
+      host: c.COLLECT_HOST,
+      topic: c.COLLECT_TOPIC ?? (c.KAFKA_TOPICS[0] as string),
+      trustedProxies: splitList(c.COLLECT_TRUSTED_PROXIES),
+      maxMessageBytes: Math.round(c.COLLECT_MAX_MESSAGE_KB * 1024),
+      maxBatchBytes: Math.round(c.COLLECT_MAX_BATCH_KB * 1024),
+      queueMaxEvents: c.COLLECT_QUEUE_MAX_EVENTS,
+      produceBatchEvents: c.COLLECT_PRODUCE_BATCH_EVENTS,
+      ackTimeoutMs: c.COLLECT_ACK_TIMEOUT_SECONDS * 1000,
+      retryAfterSeconds: c.COLLECT_RETRY_AFTER_SECONDS,
+      rateLimit: { windowMs: c.COLLECT_RATE_LIMIT_WINDOW_SECONDS * 1000, perKey: c.COLLECT_RATE_LIMIT_PER_KEY, perIp: c.COLLECT_RATE_LIMIT_PER_IP },
+      geoipDatabases: c.COLLECT_GEOIP_DATABASES === 'bundled' ? 'bundled' : splitList(c.COLLECT_GEOIP_DATABASES === 'off' ? '' : c.COLLECT_GEOIP_DATABASES),
+      cookieless: c.COLLECT_COOKIELESS,
+    },
   };
+}
+
+function splitList(text: string): string[] {
+  return text.split(',').map((part) => part.trim()).filter(Boolean);
+}
+
+/**
+ * `key1:site1,key2:site2` → write key → site id. A key without `:site` is its own site id. The
+ * site id goes into the cookieless hash, so two sites never share a visitor id.
+ */
+export function parseWriteKeys(text: string): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const entry of splitList(text)) {
+    const at = entry.indexOf(':');
+    const key = (at < 0 ? entry : entry.slice(0, at)).trim();
+    const site = (at < 0 ? entry : entry.slice(at + 1)).trim();
+    if (!key || !site) throw new InvalidConfigError(`invalid configuration: COLLECT_WRITE_KEYS: "${entry}" is not key:site`);
+    if (keys.has(key)) throw new InvalidConfigError('invalid configuration: COLLECT_WRITE_KEYS: a write key is listed twice');
+    keys.set(key, site);
+  }
+  return keys;
 }
 
 function readSecretFile(name: string, path: string): string {

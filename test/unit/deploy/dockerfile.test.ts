@@ -74,8 +74,9 @@ describe('Dockerfile lint', () => {
     expect(entrypoint[0]?.line).toBeGreaterThan(userLine);
   });
 
-  it('exposes the default HTTP_PORT of src/config.ts', () => {
+  it('exposes the default HTTP_PORT and COLLECT_PORT of src/config.ts', () => {
     expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(defaults.HTTP_PORT));
+    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(defaults.COLLECT_PORT));
   });
 
   it('copies dist/ and schemas/ (Lua scripts and migrations are read from there at run time) and package.json', () => {
