@@ -8,7 +8,7 @@ import { Session, queryBind } from 'chdb';
 import {
   CLUSTER_CLIENT_SETTINGS,
 } from '../../../src/clickhouse/client';
-import { ClusterRenderError, renderForCluster } from '../../../src/clickhouse/cluster-schema';
+import { ClusterRenderError, LOCAL_SUFFIX, renderForCluster } from '../../../src/clickhouse/cluster-schema';
 import {
   DEFAULT_SCHEMA_DIR,
   readSchemaFiles,
@@ -44,9 +44,12 @@ function engines(formatted: readonly string[], database = 'analytics'): Record<s
 
 describe('the schema on a cluster', () => {
   it('parses, every statement, with the ClickHouse parser, and runs ON CLUSTER', () => {
-    expect(RENDERED.length).toBe(11); // a ledger, 4 tables as local + Distributed, 2 views
+    // a ledger, 5 tables as local + Distributed, 3 materialized views, 4 views, 1 backfill
+    expect(RENDERED.length).toBe(19);
     for (const [i, text] of FORMATTED.entries()) {
-      expect(text).toMatch(/^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS analytics\.\w+ ON CLUSTER sessionizer\b/);
+      // DDL runs ON CLUSTER; the backfill runs once, on the node migrate is connected to.
+      if (text.startsWith('INSERT')) expect(text).not.toContain('ON CLUSTER');
+      else expect(text).toMatch(/^CREATE (TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS analytics\.\w+ ON CLUSTER sessionizer\b/);
       // Formatting is a fixed point: the parser read the statement whole, not a prefix of it.
       expect(format(text)).toBe(text);
       expect(RENDERED[i]).not.toContain('non_replicated_deduplication_window');
@@ -65,12 +68,15 @@ describe('the schema on a cluster', () => {
       sessions_daily: "Distributed('sessionizer', 'analytics', 'sessions_daily_local')",
       users_daily_local: `ReplicatedSummingMergeTree(${path('users_daily_local')}, '{replica}')`,
       users_daily: "Distributed('sessionizer', 'analytics', 'users_daily_local', cityHash64(user_key))",
+      // A device's links on the shard of its events (user_key = anonymous_id when there is one).
+      identity_links_local: `ReplicatedAggregatingMergeTree(${path('identity_links_local')}, '{replica}')`,
+      identity_links: "Distributed('sessionizer', 'analytics', 'identity_links_local', cityHash64(anonymous_id))",
     });
   });
 
   it('keeps the local tables as the single-server ones (columns, keys, settings), with the replicated dedup window', () => {
     const single = FILES.flatMap((file) => splitStatements(renderSchema(file.sql, { database: 'analytics', cluster: 'sessionizer' }))).map(format);
-    const withoutEngine = (text: string) => text.replace(/^ENGINE = .*$/m, '').replace(/_local\b/g, '').replace('replicated_deduplication_window', 'WINDOW').replace('non_WINDOW', 'WINDOW');
+    const withoutEngine = (text: string) => text.replace(/^ENGINE = .*$/m, '').replace(/_local\b/g, '').replace('replicated_deduplication_window', 'WINDOW').replace('non_WINDOW', 'WINDOW').replace(/GLOBAL /g, '').replace('\nSETTINGS insert_distributed_sync = 1\n', ' ');
     const locals = FORMATTED.filter((text) => !/^ENGINE = Distributed/m.test(text));
     expect(locals.map(withoutEngine)).toEqual(single.map((text) => withoutEngine(text).replace('non_replicated_deduplication_window', 'WINDOW')));
     const sessions = FORMATTED.find((text) => text.includes('analytics.sessions_local ON CLUSTER')) as string;
@@ -96,7 +102,22 @@ describe('the schema on a cluster', () => {
     expect(views.map((text) => [/VIEW IF NOT EXISTS analytics\.(\w+)/.exec(text)?.[1], /\bTO analytics\.(\w+)/.exec(text)?.[1], /\bFROM analytics\.(\w+)/.exec(text)?.[1]])).toEqual([
       ['sessions_daily_mv', 'sessions_daily_local', 'sessions_local'],
       ['users_daily_mv', 'users_daily_local', 'sessions_local'],
+      ['identity_links_mv', 'identity_links_local', 'events_local'],
     ]);
+  });
+
+  it('makes plain views read through Distributed, with GLOBAL joins, and backfills once through Distributed', () => {
+    const views = FORMATTED.filter((text) => text.startsWith('CREATE VIEW'));
+    expect(views.map((text) => /VIEW IF NOT EXISTS analytics\.(\w+)/.exec(text)?.[1])).toEqual(['identity_map', 'session_persons', 'person_sessions', 'persons']);
+    for (const text of views) expect(text).not.toMatch(/_local\b/);
+    const sessionPersons = views[1] as string;
+    // A person spans user keys, hence shards: both joins' right sides are computed over every shard.
+    expect(sessionPersons.match(/\bJOIN\b/g)).toHaveLength(2);
+    expect(sessionPersons.match(/\bGLOBAL LEFT JOIN\b/g)).toHaveLength(2);
+    expect(sessionPersons).toMatch(/FROM analytics\.sessions AS s\s+FINAL\n/);
+    const insert = FORMATTED.at(-1) as string;
+    expect(insert).toMatch(/^INSERT INTO analytics\.identity_links\nSETTINGS insert_distributed_sync = 1\nSELECT/);
+    expect(insert).toMatch(/FROM analytics\.events\b(?!_local)/);
   });
 
   it('takes the Keeper path and replica name from the configuration', () => {
@@ -132,13 +153,15 @@ describe('the schema on a cluster', () => {
  * The layout run as one node of the cluster would see it, on chdb (which has no Keeper and no
  * cluster): ON CLUSTER dropped, each Replicated engine back to its plain variant (minus the Keeper
  * path and replica name), each Distributed table a Merge table over its local one (read-only,
- * like a Distributed read of one shard). What is left is executable: the local tables take the
+ * like a Distributed read of one shard), and an insert into a Distributed table goes to its local
+ * table, as on a one-shard cluster. What is left is executable: the local tables take the
  * rows a shard receives, the views feed the local roll-ups, and reads by the Distributed names
  * see them.
  */
 function asOneNode(statement: string): string {
   return statement
     .replace(/ ON CLUSTER '[^']*'/, '')
+    .replace(/^INSERT INTO (\w+)\.(\w+)\s/, `INSERT INTO $1.$2${LOCAL_SUFFIX} `)
     .replace(/ENGINE = Replicated(\w+MergeTree)\('[^']*', '[^']*'(?:, )?/, 'ENGINE = $1(')
     .replace(/ENGINE = Distributed\('[^']*', '([^']+)', '([^']+)'.*\)$/m, (_, database: string, local: string) => `ENGINE = Merge('${database}', '^${local}$')`);
 }
@@ -159,7 +182,14 @@ describe('the cluster layout, run on one node', () => {
     expect(JSON.parse(rows("SELECT name, engine FROM system.tables WHERE database = 'analytics' ORDER BY name")).data).toEqual([
       ['events', 'Merge'],
       ['events_local', 'ReplacingMergeTree'],
+      ['identity_links', 'Merge'],
+      ['identity_links_local', 'AggregatingMergeTree'],
+      ['identity_links_mv', 'MaterializedView'],
+      ['identity_map', 'View'],
+      ['person_sessions', 'View'],
+      ['persons', 'View'],
       ['schema_migrations', 'ReplacingMergeTree'],
+      ['session_persons', 'View'],
       ['sessions', 'Merge'],
       ['sessions_daily', 'Merge'],
       ['sessions_daily_local', 'SummingMergeTree'],
@@ -181,6 +211,30 @@ describe('the cluster layout, run on one node', () => {
     expect(JSON.parse(rows('SELECT sum(sessions), sum(views) FROM analytics.sessions_daily')).data).toEqual([[2, 6]]);
     expect(JSON.parse(rows('SELECT count() FROM (SELECT user_key FROM analytics.users_daily GROUP BY user_key HAVING sum(sessions) > 0)')).data).toEqual([[2]]);
     expect(JSON.parse(rows('SELECT session_id FROM analytics.sessions FINAL WHERE sign = 1 ORDER BY session_id')).data).toEqual([['s1'], ['s3']]);
+  });
+
+  it('links devices from the events a shard receives, and joins sessions to persons through the GLOBAL joins', () => {
+    const event = (id: string, anonymous: string, user: string, at: string, keyEvent = 0) =>
+      `('${id}', '${anonymous || user}', '${anonymous}', '${user}', '2024-05-02 ${at}', 'track', 'x', ${keyEvent})`;
+    session.query(
+      'INSERT INTO analytics.events_local (event_id, user_key, anonymous_id, user_id, timestamp, type, name, key_event) VALUES ' +
+        [event('e1', 'a1', '', '10:01:00.000'), event('e2', 'a1', 'p1', '10:02:00.000', 1), event('e3', 'a9', 'p9', '09:00:00.000')].join(', '),
+    );
+    expect(JSON.parse(rows('SELECT anonymous_id, user_id FROM analytics.identity_map ORDER BY anonymous_id')).data).toEqual([['a1', 'p1'], ['a9', 'p9']]);
+    // The backfill, run again: max() leaves the map as it was.
+    session.query(asOneNode(RENDERED.at(-1) as string));
+    expect(JSON.parse(rows('SELECT anonymous_id, user_id FROM analytics.identity_map ORDER BY anonymous_id')).data).toEqual([['a1', 'p1'], ['a9', 'p9']]);
+    const row = (id: string, user: string, anonymous: string, from: string, to: string) =>
+      `('${id}', '${user}', '${anonymous}', '2024-05-02 ${from}', '2024-05-02 ${to}', 1, 1)`;
+    session.query(
+      'INSERT INTO analytics.sessions_local (session_id, user_key, anonymous_id, started_at, ended_at, sign, version) VALUES ' +
+        [row('t1', 'a1', 'a1', '10:00:00.000', '10:05:00.000'), row('t2', 'p1', '', '11:00:00.000', '11:01:00.000')].join(', '),
+    );
+    expect(JSON.parse(rows("SELECT session_id, person_id, person_session_number, is_converting FROM analytics.person_sessions WHERE person_id = 'p1' ORDER BY session_id")).data).toEqual([
+      ['t1', 'p1', 1, 1], // the device's anonymous session, claimed by the login; its key event at 10:02
+      ['t2', 'p1', 2, 0],
+    ]);
+    expect(JSON.parse(rows("SELECT sessions, user_keys FROM analytics.persons WHERE person_id = 'p1'")).data).toEqual([[2, 2]]);
   });
 });
 
@@ -210,5 +264,22 @@ describe('later schema files on a cluster', () => {
     expect(() => render('CREATE TABLE IF NOT EXISTS {database}.scratch {on_cluster} (x String) ENGINE = Memory')).toThrow(ClusterRenderError);
     expect(() => render('RENAME TABLE {database}.events TO {database}.events_old {on_cluster}')).toThrow(/cannot lay this statement out/);
     expect(() => render('ALTER TABLE {database}.nowhere {on_cluster} ADD COLUMN x String')).toThrow(/not a table of the schema/);
+    // FINAL through Distributed merges each shard apart: wrong for a roll-up spread over every shard.
+    expect(() => render('CREATE VIEW IF NOT EXISTS {database}.v {on_cluster} AS SELECT * FROM {database}.sessions_daily FINAL')).toThrow(/FINAL on sessions_daily/);
+    expect(() => render('CREATE VIEW IF NOT EXISTS {database}.v {on_cluster} AS SELECT * FROM {database}.events_local')).toThrow(/reads events_local/);
+    expect(() => render('INSERT INTO {database}.sessions_daily SELECT * FROM {database}.sessions_daily')).toThrow(/only tables with a sharding key/);
+  });
+
+  it('makes every join and subquery set of a view GLOBAL, once', () => {
+    expect(
+      render(
+        'CREATE VIEW IF NOT EXISTS {database}.v {on_cluster} AS SELECT user_key FROM {database}.events AS e ' +
+          'INNER JOIN {database}.sessions AS s USING (user_key) GLOBAL ANY LEFT JOIN {database}.users_daily AS u USING (user_key) ' +
+          'WHERE user_key NOT IN (SELECT user_key FROM {database}.identity_links) AND user_key IN (1, 2)',
+      ),
+    ).toEqual([
+      'CREATE VIEW IF NOT EXISTS analytics.v ON CLUSTER c\nAS SELECT user_key\nFROM analytics.events AS e\nGLOBAL INNER JOIN analytics.sessions AS s USING (user_key)\n' +
+        'GLOBAL ANY LEFT JOIN analytics.users_daily AS u USING (user_key)\nWHERE (user_key GLOBAL NOT IN (\n    SELECT user_key\n    FROM analytics.identity_links\n)) AND (user_key IN (1, 2))',
+    ]);
   });
 });
