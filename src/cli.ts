@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `sessionizer` command line (SPEC §5). Exit codes: 0 success, 1 runtime failure, 2 bad
+ * The `sessionizer` command line. Exit codes: 0 success, 1 runtime failure, 2 bad
  * usage or an unreadable input, with a one-line reason on stderr.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';

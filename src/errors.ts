@@ -36,7 +36,7 @@ export class SessionizerError extends Error {
   }
 }
 
-/** An event that breaks SPEC §1. `field` is the dotted path of the first offending field. */
+/** An event that breaks the event format. `field` is the dotted path of the first offending field. */
 export class InvalidEventError extends SessionizerError {
   readonly field: string;
   readonly reason: string;

@@ -10,7 +10,7 @@
  * lines over the 64 KiB message limit. Blank lines are ignored. An input that is plainly not
  * text (compressed, UTF-16, NUL bytes) is refused as unreadable (exit 2) at its first chunk.
  *
- * Exit codes (SPEC §5): 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
+ * Exit codes: 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
  * bad configuration or an unreadable input (checked before connecting).
  */
 import { SingleBar } from 'cli-progress';

@@ -10,7 +10,7 @@ import { fastCheckEvent, toValidEvent, type CheckedEvent } from './fast-validate
 import { sessionEventOf, toSessionEvent, type EventFields, type SessionEvent } from './session-event';
 import { describeInvalidUtf8, isUtf8, printable } from './utf8';
 
-/** SPEC §1: one JSON object per message, UTF-8, at most 64 KiB. */
+/** The event format: one JSON object per message, UTF-8, at most 64 KiB. */
 export const MAX_EVENT_BYTES = 64 * 1024;
 
 export type ParsedEvent =
@@ -73,7 +73,7 @@ export function checkEventValue(json: unknown): ParsedEventFields {
   return parsed.ok ? { ok: true, event: parsed.event, fields: parsed.valid, ts: parsed.valid.timestamp } : parsed;
 }
 
-/** The size limit and JSON syntax of SPEC §1: the parsed value, or the error. */
+/** The size limit and JSON syntax of the event format: the parsed value, or the error. */
 export function parseJson(input: string | Buffer, byteLength?: number): unknown {
   // A UTF-16 code unit is at most 3 bytes of UTF-8, so short strings need no counting.
   const bytes =

@@ -1,6 +1,6 @@
 /**
  * Sending events to Kafka from the command line (`produce`, `loadgen`): messages keyed by user
- * key (SPEC §1) so all of one visitor's events land on one partition, collected into batches
+ * key (the event format) so all of one visitor's events land on one partition, collected into batches
  * and sent with `acks: -1`. The partitioner is the Java-compatible murmur2 one, as in the worker,
  * so a key lands on the same partition whichever client produced it.
  */

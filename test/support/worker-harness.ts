@@ -92,7 +92,7 @@ export async function workerEnv(options: WorkerEnv): Promise<Record<string, stri
   };
 }
 
-/** The user key a producer keys messages by (SPEC §1), for raw test events. */
+/** The user key a producer keys messages by (the event format), for raw test events. */
 export function userKeyOfRaw(event: RawEvent): string {
   return String(event.anonymous_id || event.user_id || '');
 }

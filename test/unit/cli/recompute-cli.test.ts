@@ -1,5 +1,5 @@
 /**
- * `sessionizer recompute` as a user runs it (SPEC §5): a real `node cli.js` process.
+ * `sessionizer recompute` as a user runs it: a real `node cli.js` process.
  *
  * The CLI is compiled once, from the current src/, into a private folder under .cache/ (ignored
  * by git and eslint) rather than into dist/: other runs and other people may be building dist/

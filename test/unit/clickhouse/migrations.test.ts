@@ -159,7 +159,7 @@ describe('schemas/clickhouse', () => {
     for (const { sql } of statements) for (const join of sql.matchAll(/\bJOIN\s+([\w.{}]+)/g)) expect(join[1]).toMatch(/^\{database\}\./);
   });
 
-  it('gives sessions exactly the SPEC §2 fields in SESSION_FIELDS order, then is_open, sign, version', () => {
+  it('gives sessions exactly the session fields in SESSION_FIELDS order, then is_open, sign, version', () => {
     const sessions = statements.find((s) => s.sql.includes('{database}.sessions {on_cluster}'));
     const columns = [...(sessions?.sql ?? '').matchAll(/^\s{4}([a-z_]+)\s+[A-Z]/gm)].map((m) => m[1]);
     expect(columns).toEqual([...SESSION_FIELDS, 'is_open', 'sign', 'version']);

@@ -1,6 +1,6 @@
 /**
  * `sessionizer recompute --since D --sink clickhouse`: the usage rules, checked before anything
- * connects to a service (exit code 2 with a one-line reason, SPEC §5), and the --since format.
+ * connects to a service (exit code 2 with a one-line reason, the command line), and the --since format.
  */
 import { InvalidArgumentError } from 'commander';
 import { main } from '../../../src/cli';
