@@ -34,6 +34,8 @@ export interface PartitionClaim {
   fingerprint: string;
   /** A repair of ClickHouse rows pending (see `markRepair`), null when none. */
   repair: RepairMark | null;
+  /** Kafka's id of the topic the state was made from, as stored before this claim; "" when none was. */
+  topicId: string;
 }
 
 /** A pending repair: until which offset the state is being rebuilt, and how far back sessions may differ. */
@@ -86,9 +88,10 @@ export class PartitionStateStore {
     this.keys = new PartitionKeys(prefix, topic, partition);
   }
 
-  async claim(): Promise<PartitionClaim> {
+  /** Claims the partition; `topicId` (the topic's id now, "" if unknown) is recorded when the state has none. */
+  async claim(topicId = ''): Promise<PartitionClaim> {
     const nonce = randomBytes(6).toString('hex');
-    const [epoch, rev, offset, watermark, generation, fingerprint, repairUntil, repairReach] = await this.redis.claimPartition(this.keys.meta, nonce);
+    const [epoch, rev, offset, watermark, generation, fingerprint, repairUntil, repairReach, storedTopicId] = await this.redis.claimPartition(this.keys.meta, nonce, topicId);
     return {
       epoch: String(epoch),
       rev: Number(rev),
@@ -97,6 +100,7 @@ export class PartitionStateStore {
       generation,
       fingerprint,
       repair: repairUntil === '' ? null : { until: BigInt(repairUntil), reachMs: Number(repairReach) },
+      topicId: storedTopicId,
     };
   }
 

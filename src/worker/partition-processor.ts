@@ -51,6 +51,8 @@ export interface DeadLetterPort {
 /** What Kafka holds for a partition: its log's bounds and the group's committed offset. */
 export interface KafkaLogPort {
   bounds(topic: string, partition: number): Promise<LogBounds>;
+  /** Kafka's id of the topic now (new when it was re-created); null when it cannot be known. */
+  topicId(topic: string): Promise<string | null>;
 }
 
 /** What to do with a partition whose Redis state belongs to another log: stop, or drop the state. */
@@ -97,6 +99,10 @@ export class PartitionProcessor {
    * again, the rows ClickHouse holds for the users touched meanwhile are checked and corrected.
    */
   private repair: RepairMark | null = null;
+  /** Fingerprint of the message at the applied offset, "" when unknown. */
+  private fingerprint = '';
+  /** Kafka's id of the topic the state is made from, "" when unknown. */
+  private topicId = '';
   private appliedOffset = '-1';
   private watermark = -Infinity;
   private caughtUp = false;
@@ -126,15 +132,20 @@ export class PartitionProcessor {
   async claim(hooks: RetryHooks = {}): Promise<void> {
     const { store, log, metrics } = this.deps;
     const where = { topic: this.topic, partition: this.partition };
-    let claim = await withRetry('claim partition', () => store.claim(), hooks);
+    const topicId = (await this.deps.kafkaLog.topicId(this.topic)) ?? '';
+    let claim = await withRetry('claim partition', () => store.claim(topicId), hooks);
     const bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
     let decision = decideStart({ offset: BigInt(claim.offset), fingerprint: claim.fingerprint }, bounds);
+    if (claim.topicId !== '' && topicId !== '' && claim.topicId !== topicId && decision.kind === 'read') {
+      decision = { kind: 'mismatch', detail: `the topic was re-created (its id is ${topicId}; the state was made from ${claim.topicId})` };
+    }
     if (decision.kind === 'mismatch') {
-      claim = await this.resetState(claim.offset, decision.detail, hooks);
+      claim = await this.resetState(claim.offset, decision.detail, hooks, topicId);
       decision = decideStart({ offset: -1n, fingerprint: '' }, bounds);
     }
     if (decision.kind === 'mismatch') throw new StateLogMismatchError(this.topic, this.partition, claim.offset, decision.detail);
     this.adopt(claim);
+    this.topicId = topicId || claim.topicId;
     await this.flushPendingOutbox(hooks);
     this.seekTarget = decision.from.toString();
     this.verify = decision.verify;
@@ -174,15 +185,16 @@ export class PartitionProcessor {
     this.appliedOffset = claim.offset;
     this.watermark = claim.watermark ?? -Infinity;
     this.repair = claim.repair;
+    this.fingerprint = claim.fingerprint;
   }
 
   /** The state belongs to another log: stop (the default), or drop it when the operator chose so. */
-  private async resetState(stateOffset: string, detail: string, hooks: RetryHooks): Promise<PartitionClaim> {
+  private async resetState(stateOffset: string, detail: string, hooks: RetryHooks, topicId = ''): Promise<PartitionClaim> {
     if (this.deps.onLogMismatch !== 'reset') throw new StateLogMismatchError(this.topic, this.partition, stateOffset, detail);
     this.deps.log.warn({ topic: this.topic, partition: this.partition, stateOffset, detail }, 'state belongs to another log: resetting it (STATE_LOG_MISMATCH=reset)');
     this.deps.metrics.stateResets.inc();
     await withRetry('reset partition state', () => this.deps.store.reset(), hooks);
-    return withRetry('claim partition', () => this.deps.store.claim(), hooks);
+    return withRetry('claim partition', () => this.deps.store.claim(topicId), hooks);
   }
 
   handleBatch(messages: readonly IncomingMessage[], highWatermark: string, hooks: RetryHooks = {}): Promise<void> {
@@ -223,6 +235,7 @@ export class PartitionProcessor {
 
   private async processBatch(messages: readonly IncomingMessage[], highWatermark: string, hooks: RetryHooks): Promise<void> {
     if (this.verify && !(await this.verifyFirst(messages, hooks))) return;
+    if (!(await this.sameLog(messages, highWatermark, hooks))) return;
     const started = this.deps.now();
     const applied = BigInt(this.appliedOffset);
     const fresh = messages.filter((m) => BigInt(m.offset) > applied);
@@ -338,8 +351,38 @@ export class PartitionProcessor {
     }
     this.verify = null;
     if (BigInt(first.offset) > expected.offset || messageFingerprint(first) === expected.fingerprint) return true;
-    const detail = `the message at offset ${expected.offset} is not the one the state applied last (the topic was re-created, or Kafka started afresh)`;
-    this.adopt(await this.resetState(this.appliedOffset, detail, hooks));
+    return this.anotherLog(`the message at offset ${expected.offset} is not the one the state applied last (the topic was re-created, or Kafka started afresh)`, hooks);
+  }
+
+  /**
+   * Every batch, while the partition is held: a log that ends before the state's offset, or a
+   * batch that shows another message at the state's offset (the consumer fell back after the
+   * topic was re-created under it), is not the log the state was made from.
+   */
+  private async sameLog(messages: readonly IncomingMessage[], highWatermark: string, hooks: RetryHooks): Promise<boolean> {
+    // Asked after the batch was fetched: a topic re-created before the fetch shows its new id
+    // here, so no message of another log is ever applied to this state.
+    const topicId = this.topicId === '' ? null : await this.deps.kafkaLog.topicId(this.topic);
+    if (topicId !== null && topicId !== this.topicId) {
+      return this.anotherLog(`the topic was re-created (its id is ${topicId}; the state was made from ${this.topicId})`, hooks, topicId);
+    }
+    const applied = BigInt(this.appliedOffset);
+    if (applied < 0n) return true;
+    if (BigInt(highWatermark) <= applied) {
+      return this.anotherLog(`the log ends at offset ${BigInt(highWatermark) - 1n} (next ${highWatermark}) but the state has applied offset ${applied}`, hooks);
+    }
+    const first = messages[0];
+    if (!first || BigInt(first.offset) > applied || this.fingerprint === '') return true;
+    const atApplied = messages.find((m) => BigInt(m.offset) === applied);
+    if (!atApplied || messageFingerprint(atApplied) === this.fingerprint) return true;
+    return this.anotherLog(`the message at offset ${applied} is not the one the state applied last (the topic was re-created, or Kafka started afresh)`, hooks);
+  }
+
+  /** Stops (the default policy) or resets the state and reads the new log from its start. */
+  private async anotherLog(detail: string, hooks: RetryHooks, topicId?: string): Promise<false> {
+    const current = topicId ?? (await this.deps.kafkaLog.topicId(this.topic)) ?? '';
+    this.adopt(await this.resetState(this.appliedOffset, detail, hooks, current));
+    this.topicId = current;
     const bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
     this.seekTarget = (bounds.low > 0n ? bounds.low : 0n).toString();
     return false;
@@ -395,6 +438,7 @@ export class PartitionProcessor {
     metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
     this.appliedOffset = toOffset;
     this.watermark = watermark;
+    if (fingerprint !== '') this.fingerprint = fingerprint;
     countChanges(changes, metrics);
     if (seq > 0) this.flushInBackground(seq, payload, rows, hooks);
   }

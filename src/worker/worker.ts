@@ -14,6 +14,7 @@ import type { Config } from '../config';
 import { PartitionFencedError, StateDivergedError } from '../errors';
 import type { SegmentMappingOptions } from '../events/segment';
 import { DeadLetterPublisher } from '../kafka/dead-letter';
+import { TopicIds } from '../kafka/topic-ids';
 import { createTopics } from '../kafka/topic-spec';
 import type { HealthReport, HealthSource, HealthStatus } from '../observability/http-server';
 import type { WorkerMetrics } from '../observability/metrics';
@@ -49,6 +50,8 @@ export class Worker implements HealthSource {
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly deadLetter: DeadLetterPublisher;
+  private readonly topicIds: TopicIds;
+  private topicIdsFailed = false;
   private readonly processors = new Map<string, Promise<PartitionProcessor>>();
   /** Partitions of our latest assignment, as `topic:partition`. */
   private assigned = new Set<string>();
@@ -98,6 +101,7 @@ export class Worker implements HealthSource {
     });
     this.admin = deps.kafka.admin();
     this.deadLetter = new DeadLetterPublisher(this.producer, this.admin, config.kafka.deadLetterTopic);
+    this.topicIds = new TopicIds(deps.kafka);
   }
 
   /** Resolves with the fatal error when the worker gives up, or null after `stop()`. */
@@ -147,6 +151,7 @@ export class Worker implements HealthSource {
         await Promise.all([...this.processors.values()].map((pending) => pending.then((processor) => processor.drain(), () => undefined)));
         await this.producer.disconnect();
         await this.admin.disconnect();
+        await this.topicIds.close();
       })(),
       timeout,
     ]);
@@ -239,7 +244,7 @@ export class Worker implements HealthSource {
       this.stores.set(key, store);
       const created = new PartitionProcessor(topic, partition, {
         store,
-        kafkaLog: { bounds: (t, p) => this.logBounds(t, p) },
+        kafkaLog: { bounds: (t, p) => this.logBounds(t, p), topicId: (t) => this.topicIdOf(t) },
         onLogMismatch: this.config.onLogMismatch,
         sink: this.deps.sink,
         storedSessions: this.deps.storedSessions,
@@ -308,6 +313,17 @@ export class Worker implements HealthSource {
     return { low: BigInt(bounds.low), high: BigInt(bounds.high), committed: BigInt(mine?.offset ?? '-1') };
   }
 
+  /** The topic's id now, or null when it cannot be known (then offsets and fingerprints must do). */
+  private async topicIdOf(topic: string): Promise<string | null> {
+    try {
+      return (await this.topicIds.of([topic])).get(topic) ?? null;
+    } catch (err) {
+      if (!this.topicIdsFailed) this.deps.log.warn({ err }, 'cannot read topic ids from Kafka; a re-created topic is found by offsets and message fingerprints only');
+      this.topicIdsFailed = true;
+      return null;
+    }
+  }
+
   private clearStall(key: string): void {
     if (this.stalledSince.delete(key)) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), 0);
   }
@@ -323,7 +339,12 @@ export class Worker implements HealthSource {
       const topics = new Set(idle.map((key) => key.slice(0, key.lastIndexOf(':'))));
       const highs = new Map<string, string>();
       for (const topic of topics) {
-        for (const { partition, high } of await this.admin.fetchTopicOffsets(topic)) highs.set(`${topic}:${partition}`, high);
+        try {
+          for (const { partition, high } of await this.admin.fetchTopicOffsets(topic)) highs.set(`${topic}:${partition}`, high);
+        } catch (err) {
+          if (!isUnknownTopic(err)) throw err;
+          this.topicGone(topic);
+        }
       }
       const hooks: RetryHooks = { shouldContinue: () => this.running };
       for (const [key, since] of this.stalledSince) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), (this.now() - since) / 1000);
@@ -365,6 +386,17 @@ export class Worker implements HealthSource {
     }
   }
 
+  /**
+   * The topic was deleted under us (maybe to be re-created): drop its partitions' processors, so
+   * that each is claimed again, and checked against its state, once the topic is back.
+   */
+  private topicGone(topic: string): void {
+    const dropped = [...this.processors.keys()].filter((key) => key.slice(0, key.lastIndexOf(':')) === topic);
+    if (dropped.length === 0) return;
+    for (const key of dropped) this.processors.delete(key);
+    this.deps.log.warn({ topic, partitions: dropped.length }, 'topic is gone: its partitions are claimed again, and checked against their state, when it is back');
+  }
+
   /** A partition that went to another worker: its gauges are that worker's to report now. */
   private forgetPartition(key: string): void {
     this.stores.delete(key);
@@ -398,7 +430,7 @@ export class Worker implements HealthSource {
     this.running = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.deps.log.fatal({ err }, 'worker gave up');
-    const disconnect = Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect(), this.admin.disconnect()]);
+    const disconnect = Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect(), this.admin.disconnect(), this.topicIds.close()]);
     const bound = new Promise((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
     void Promise.race([disconnect, bound]).then(() => this.resolveStopped(err));
   }
@@ -407,4 +439,10 @@ export class Worker implements HealthSource {
 function partitionLabels(key: string): { topic: string; partition: string } {
   const i = key.lastIndexOf(':');
   return { topic: key.slice(0, i), partition: key.slice(i + 1) };
+}
+
+/** kafkajs' answer for a topic that does not exist (deleted, or not created yet). */
+function isUnknownTopic(err: unknown): boolean {
+  const { type, message } = (err ?? {}) as { type?: unknown; message?: unknown };
+  return type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition|unknown topic/i.test(String(message));
 }

@@ -60,7 +60,7 @@ it('sends a failed background flush again before the next commit', async () => {
   const processor = new PartitionProcessor('events', 0, {
     store,
     sink: faulty,
-    kafkaLog: { bounds: async () => ({ low: 0n, high: 1000n, committed: -1n }) },
+    kafkaLog: { bounds: async () => ({ low: 0n, high: 1000n, committed: -1n }), topicId: async () => null },
     storedSessions: new StoredSessions(client, db.name),
     onLogMismatch: 'fail',
     deadLetter: {

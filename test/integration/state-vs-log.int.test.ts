@@ -65,6 +65,8 @@ interface Setup {
   metrics: WorkerMetrics;
   tokens: string[];
   bounds: LogBounds;
+  /** Kafka's id of the topic, as the processor would read it (null: unknown). */
+  topic: { id: string | null };
 }
 
 function setup(policy: LogMismatchPolicy = 'fail'): Setup {
@@ -84,10 +86,11 @@ function setup(policy: LogMismatchPolicy = 'fail'): Setup {
   const store = new PartitionStateStore(redis, prefix, topic, 0, { activeSeconds: 3600, idleSeconds: 3600 });
   const metrics = new WorkerMetrics();
   const bounds: LogBounds = { low: 0n, high: 1000n, committed: -1n };
+  const topicState = { id: 'id-1' as string | null };
   const processor = () =>
     new PartitionProcessor(topic, 0, {
       store,
-      kafkaLog: { bounds: async () => ({ ...bounds }) },
+      kafkaLog: { bounds: async () => ({ ...bounds }), topicId: async () => topicState.id },
       storedSessions: new StoredSessions(client, db.name),
       onLogMismatch: policy,
       sink: recording,
@@ -100,7 +103,7 @@ function setup(policy: LogMismatchPolicy = 'fail'): Setup {
       metrics,
       log: createLogger('silent'),
     });
-  return { processor, store, metrics, tokens, bounds };
+  return { processor, store, metrics, tokens, bounds, topic: topicState };
 }
 
 /** Every key of the partition, as DUMP payloads: what an older copy of Redis holds. */
@@ -238,4 +241,44 @@ it('a re-created topic (another message at the state offset) stops, or with rese
     expect(await sessionsOf('di2')).toEqual([{ events: 7, n: 1 }]);
     expect((await s.store.claim()).offset).toBe('6');
   }
+});
+
+it('a topic re-created under a running processor (a new topic id) is caught before its first batch is applied', async () => {
+  for (const policy of ['fail', 'reset'] as const) {
+    const s = setup(policy);
+    const processor = s.processor();
+    await processor.claim();
+    processor.takeSeek();
+    await processor.handleBatch(log('el', 0, 4), '1000');
+    await processor.drain();
+    // Deleted and created again, refilled past the old offsets: the consumer reads on at 5.
+    s.topic.id = 'id-2';
+    const newLog = log('el2', 0, 9, 'c');
+    if (policy === 'fail') {
+      const error = await processor.handleBatch(newLog.slice(5), '10').then(() => null, (err: unknown) => err);
+      expect(error).toBeInstanceOf(StateLogMismatchError);
+      expect(String((error as Error).message)).toContain('the topic was re-created (its id is id-2; the state was made from id-1)');
+      continue;
+    }
+    await processor.handleBatch(newLog.slice(5), '10');
+    expect(processor.takeSeek()).toBe('0');
+    await processor.handleBatch(newLog, '10');
+    await processor.drain();
+    expect(await sessionsOf('el2')).toEqual([{ events: 10, n: 1 }]);
+    // A claim after a restart finds the new id recorded: no mismatch.
+    const again = s.processor();
+    await again.claim();
+    expect(await metricValue(s.metrics, 'sessionizer_state_resets_total')).toBe(1);
+  }
+});
+
+it('a claim finds the state made from another topic id: the documented stop', async () => {
+  const s = setup('fail');
+  const processor = s.processor();
+  await processor.claim();
+  processor.takeSeek();
+  await processor.handleBatch(log('fy', 0, 2), '1000');
+  await processor.drain();
+  s.topic.id = 'id-9';
+  await expect(s.processor().claim()).rejects.toThrow(/the topic was re-created \(its id is id-9; the state was made from id-1\)/);
 });

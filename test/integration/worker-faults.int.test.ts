@@ -201,3 +201,34 @@ it('Redis restored mid-stream to a copy taken seconds earlier: two workers lose 
   expect(a.output + b.output).toContain('the Redis state lost recent writes');
   expect(a.output + b.output).toContain('session rows of the lost state commits corrected');
 });
+
+it('a topic deleted and re-created under a running pool (state kept, STATE_LOG_MISMATCH=reset): the new log is counted once', async () => {
+  const { topic, database, start } = await setUp('recreatedlive', 2, { STATE_LOG_MISMATCH: 'reset' });
+  const oldLog = traffic(60, 25, 'old2-');
+  const expectedOld = await recomputeRecords(oldLog);
+  const first = [start(), start()];
+  await Promise.all(first.map((w) => w.ready()));
+  await produce(kafka, topic, oldLog);
+  await waitForSessions(admin, database, expectedOld, 120_000, () => first.map((w) => w.output).join(''));
+
+  await deleteTopic(topic);
+  await createTopic(topic, 2);
+  const newLog = traffic(90, 26, 'new2-');
+  await produce(kafka, topic, newLog);
+  // The pool keeps running; a worker that exits (kafkajs may give up on a topic deleted under
+  // its consumer) is started again, as an orchestrator would.
+  const pool = [...first];
+  const expectedNew = await recomputeRecords(newLog);
+  await waitFor(
+    async () => {
+      for (const [i, w] of pool.entries()) if (w.child.exitCode !== null) pool[i] = start();
+      const rows = withoutOpenFlag(await currentSessions(admin, database)).filter((r) => r.user_key.startsWith('new2-'));
+      return rows.length === expectedNew.length && JSON.stringify(rows) === JSON.stringify(expectedNew);
+    },
+    150_000,
+    () => pool.map((w) => w.output.slice(-2000)).join('\n'),
+  );
+  const second = pool.filter((w) => !first.includes(w));
+  expect(first.map((w) => w.output).join('') + second.map((w) => w.output).join('')).toContain('state belongs to another log: resetting it');
+  expect(await signedTotals(database)).toMatchObject({ sessions: expectedNew.length + expectedOld.length });
+});

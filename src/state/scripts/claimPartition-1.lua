@@ -9,7 +9,9 @@
   ARGV[1] a random nonce: part of the new epoch, so an epoch restored from an older copy of
           Redis can never equal one a worker holds; also the generation of a partition that has
           no state yet
-  Returns { epoch, rev, offset or "-1", watermark or "", gen, fp or "", repair_until or "", repair_reach or "" }
+  ARGV[2] the topic's id in Kafka now ("" when unknown): recorded when the state has none
+  Returns { epoch, rev, offset or "-1", watermark or "", gen, fp or "", repair_until or "", repair_reach or "",
+            the topic id the state was made from (before this call) or "" }
 ]]
 local n = redis.call('HINCRBY', KEYS[1], 'epochs', 1)
 local epoch = tostring(n) .. '-' .. ARGV[1]
@@ -25,4 +27,8 @@ local watermark = redis.call('HGET', KEYS[1], 'watermark') or ''
 local fp = redis.call('HGET', KEYS[1], 'fp') or ''
 local repair = redis.call('HGET', KEYS[1], 'repair_until') or ''
 local reach = redis.call('HGET', KEYS[1], 'repair_reach') or ''
-return { epoch, rev, offset, watermark, gen, fp, repair, reach }
+local tid = redis.call('HGET', KEYS[1], 'tid') or ''
+if tid == '' and ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'tid', ARGV[2])
+end
+return { epoch, rev, offset, watermark, gen, fp, repair, reach, tid }
