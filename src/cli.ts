@@ -3,6 +3,8 @@
  * The `sessionizer` command line (SPEC §5). Exit codes: 0 success, 1 runtime failure, 2 bad
  * usage or an unreadable input, with a one-line reason on stderr.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
@@ -11,9 +13,23 @@ import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
 import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { runWorker } from './commands/worker-command';
-import { loadConfig } from './config';
+import { loadConfig, loadSessionTimeoutMinutes } from './config';
 import { parseReportDay, runReport } from './commands/report-command';
 import { SessionizerError, UsageError } from './errors';
+
+/** The package's version, from the nearest package.json above this file (src/, dist/ or another build folder). */
+function packageVersion(): string {
+  for (let dir = __dirname, parent = dirname(dir); ; dir = parent, parent = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'sessionizer' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look one level up
+    }
+    if (parent === dir) return 'unknown';
+  }
+}
+const PACKAGE_VERSION = packageVersion();
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -49,6 +65,7 @@ let commandExitCode = EXIT_OK;
 export function buildProgram(): Command {
   const program = new Command('sessionizer')
     .description('Turns product events into analytics sessions.')
+    .version(PACKAGE_VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -63,9 +80,7 @@ export function buildProgram(): Command {
     .option('--input <file>', 'events NDJSON file, or - for stdin')
     .option('--output <file>', 'sessions NDJSON file, or - for stdout', '-')
     .addOption(
-      new Option('--timeout-minutes <n>', 'session timeout T in minutes (with --sink: overrides SESSION_TIMEOUT_MINUTES)')
-        .default(30)
-        .argParser(positiveNumber),
+      new Option('--timeout-minutes <n>', 'session timeout T in minutes (default: SESSION_TIMEOUT_MINUTES, else 30)').argParser(positiveNumber),
     )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
     .addOption(
@@ -80,7 +95,8 @@ export function buildProgram(): Command {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
-        await runRecompute(options);
+        // Like every other command, T comes from SESSION_TIMEOUT_MINUTES unless the flag says otherwise.
+        await runRecompute({ ...options, timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : loadSessionTimeoutMinutes() });
         return;
       }
       if (options.sink === undefined) throw new UsageError('recompute: --since needs --sink clickhouse');

@@ -20,12 +20,29 @@ const bool = z
 const int = (min: number) => z.coerce.number().int().min(min);
 const positive = z.coerce.number().positive();
 
+/** `host:port`, or `[v6]:port`: what kafkajs accepts as a bootstrap broker (no scheme, a port). */
+const BROKER = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
+/** Kafka's own rule for topic names. */
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+const brokers = csv.superRefine((list, ctx) => {
+  for (const broker of list) {
+    const match = BROKER.exec(broker);
+    const port = match ? Number(match[1]) : 0;
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `'${broker}' is not host:port (for example kafka-1:9092; no scheme)` });
+    }
+  }
+});
+const topicName = z.string().regex(TOPIC, 'a topic name is 1-249 of A-Z a-z 0-9 . _ -');
+const topics = csv.pipe(z.array(topicName));
+
 export const configSchema = z.object({
-  KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
+  KAFKA_BROKERS: brokers.default(['127.0.0.1:9092']),
   KAFKA_CLIENT_ID: z.string().min(1).default('sessionizer'),
   KAFKA_GROUP_ID: z.string().min(1).default('sessionizer'),
-  KAFKA_TOPICS: csv.default(['events']),
-  KAFKA_DEAD_LETTER_TOPIC: z.string().min(1).default('events.dead-letter'),
+  KAFKA_TOPICS: topics.default(['events']),
+  KAFKA_DEAD_LETTER_TOPIC: topicName.default('events.dead-letter'),
   KAFKA_CREATE_TOPICS: bool.default(false),
   KAFKA_TOPIC_PARTITIONS: int(1).default(12),
   KAFKA_SSL: bool.default(false),
@@ -51,6 +68,7 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
     .default('sessionizer'),
   CLICKHOUSE_CLUSTER: z.string().default(''),
+  EVENTS_TTL_DAYS: z.coerce.number().min(0).default(400),
 
   SESSION_TIMEOUT_MINUTES: positive.default(30),
   ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),
@@ -60,6 +78,7 @@ export const configSchema = z.object({
   HTTP_PORT: int(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
+  CONNECT_TIMEOUT_SECONDS: positive.default(15),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
@@ -80,10 +99,14 @@ export interface Config {
   };
   redis: { url: string; username?: string; password?: string; tls: boolean; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
   clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
+  /** Days raw events are kept in ClickHouse (the events table's TTL); 0 keeps them forever. */
+  eventsTtlDays: number;
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
   http: { port: number };
   logLevel: RawConfig['LOG_LEVEL'];
   shutdownTimeoutMs: number;
+  /** How long a command tries to reach a service before it gives up with a one-line reason. */
+  connectTimeoutMs: number;
 }
 
 const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD'] as const;
@@ -139,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       database: c.CLICKHOUSE_DATABASE,
       cluster: c.CLICKHOUSE_CLUSTER,
     },
+    eventsTtlDays: c.EVENTS_TTL_DAYS,
     sessions: {
       timeoutMs: c.SESSION_TIMEOUT_MINUTES * 60_000,
       latenessMs: c.ALLOWED_LATENESS_MINUTES * 60_000,
@@ -148,7 +172,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { port: c.HTTP_PORT },
     logLevel: c.LOG_LEVEL,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    connectTimeoutMs: c.CONNECT_TIMEOUT_SECONDS * 1000,
   };
+}
+
+/**
+ * The session timeout alone, for offline `recompute`, which needs no service and so must not
+ * fail on, say, a bad KAFKA_BROKERS: SESSION_TIMEOUT_MINUTES validated by the same rule as in
+ * `loadConfig`. Returns minutes.
+ */
+export function loadSessionTimeoutMinutes(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.SESSION_TIMEOUT_MINUTES;
+  const parsed = configSchema.shape.SESSION_TIMEOUT_MINUTES.safeParse(value === '' ? undefined : value);
+  if (!parsed.success) {
+    throw new InvalidConfigError(`invalid configuration: SESSION_TIMEOUT_MINUTES: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  return parsed.data;
 }
 
 function readSecretFile(name: string, path: string): string {

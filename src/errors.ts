@@ -12,7 +12,10 @@ export type ErrorCode =
   | 'PARTITION_FENCED'
   | 'COMMIT_APPLIED'
   | 'STATE_CORRUPT'
-  | 'ROW_ENCODING';
+  | 'ROW_ENCODING'
+  | 'SERVICE_UNAVAILABLE'
+  | 'TOPIC_MISSING'
+  | 'REFUSED';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -101,5 +104,48 @@ export class RowEncodingError extends SessionizerError {
     super('ROW_ENCODING', `${table}.${column}: cannot write ${JSON.stringify(value) ?? String(value)} as ${type}`, {
       context: { table, column, type },
     });
+  }
+}
+
+export type ServiceName = 'Kafka' | 'Redis' | 'ClickHouse';
+
+/**
+ * A service could not be reached (or refused our credentials) within the connect timeout. The
+ * message is the one line an operator needs: which service, at which address, and what to check.
+ * The underlying error stays in `cause` for the debug log.
+ */
+export class ServiceUnavailableError extends SessionizerError {
+  readonly service: ServiceName;
+  readonly address: string;
+
+  constructor(service: ServiceName, address: string, reason: string, fix: string, cause?: unknown) {
+    super('SERVICE_UNAVAILABLE', `cannot reach ${service} at ${address}: ${reason}. ${fix}`, {
+      cause,
+      retriable: true,
+      context: { service, address },
+    });
+    this.service = service;
+    this.address = address;
+  }
+}
+
+/** A topic the command needs does not exist, and we were not asked to create it. */
+export class TopicMissingError extends SessionizerError {
+  constructor(topics: readonly string[], brokers: string, partitions: number) {
+    const list = topics.join(', ');
+    super(
+      'TOPIC_MISSING',
+      `topic${topics.length > 1 ? 's' : ''} ${list} missing on Kafka at ${brokers}. Create ${topics.length > 1 ? 'them' : 'it'} ` +
+        `(kafka-topics.sh --bootstrap-server ${brokers.split(',')[0]} --create --topic NAME --partitions ${partitions}), ` +
+        'or set KAFKA_CREATE_TOPICS=true to let sessionizer create missing topics (fine locally)',
+      { context: { topics } },
+    );
+  }
+}
+
+/** An operation refused for safety (a running consumer group, no confirmation flag...). */
+export class RefusedError extends SessionizerError {
+  constructor(message: string) {
+    super('REFUSED', message);
   }
 }

@@ -6,6 +6,8 @@
 import { createClickHouseClient } from '../clickhouse/client';
 import { migrate, type MigrateResult } from '../clickhouse/migrations';
 import { loadConfig, type Config } from '../config';
+import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 
 export interface MigrateCommandDeps {
   /** Configuration; read from the environment when absent. */
@@ -20,6 +22,8 @@ export async function runMigrate(deps: MigrateCommandDeps = {}): Promise<Migrate
   const config = deps.config ?? loadConfig();
   const log = deps.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const { database, cluster } = config.clickhouse;
+  const debugLog = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'migrate' });
+  await preflight(config, { clickhouse: true }, debugLog);
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-migrate' });
   try {
     const result = await migrate(client, { database, cluster, schemaDir: deps.schemaDir }, (message) =>

@@ -11,6 +11,7 @@ import type { Config } from '../config';
 import { createKafka } from '../kafka/kafka-client';
 import { startHttpServer } from '../observability/http-server';
 import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 import { WorkerMetrics } from '../observability/metrics';
 import { PartitionStateStore } from '../state/partition-state-store';
 import { defineStateCommands } from '../state/script-loader';
@@ -18,6 +19,9 @@ import { Worker } from '../worker/worker';
 
 export async function runWorker(config: Config): Promise<number> {
   const log = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
+  // Fail in seconds, with one line naming what is missing, rather than after a minute of
+  // client retries; the dead-letter topic must exist too, or the first invalid event would stall.
+  await preflight(config, { kafka: { topics: [...config.kafka.topics, config.kafka.deadLetterTopic] }, redis: true, clickhouse: true }, log);
   const metrics = new WorkerMetrics({ defaultMetrics: true });
   const redis = defineStateCommands(
     new Redis(config.redis.url, {
@@ -39,7 +43,8 @@ export async function runWorker(config: Config): Promise<number> {
     storeFor: (topic, partition) => new PartitionStateStore(redis, config.redis.keyPrefix, topic, partition, ttl),
     sink: new ClickHouseSink(clickhouse, config.clickhouse.database),
     eventRow: eventRowOf,
-    pingRedis: async () => (await redis.ping()) === 'PONG',
+    // Not connected: down at once, rather than a PING queued until Redis is back.
+    pingRedis: async () => redis.status === 'ready' && (await redis.ping()) === 'PONG',
     pingClickHouse: async () => (await clickhouse.ping()).success,
   });
   const server = await startHttpServer(config.http.port, worker, metrics.registry);
