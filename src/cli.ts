@@ -13,6 +13,8 @@ import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
 import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { runWorker } from './commands/worker-command';
+import { runReset } from './commands/reset-command';
+import { parsePositions, runDeadLettersList, runDeadLettersReplay } from './commands/dead-letters-command';
 import { loadConfig, loadSessionTimeoutMinutes } from './config';
 import { parseReportDay, runReport } from './commands/report-command';
 import { SessionizerError, UsageError } from './errors';
@@ -129,6 +131,43 @@ export function buildProgram(): Command {
     .description('create or upgrade the ClickHouse schema (CLICKHOUSE_URL, CLICKHOUSE_DATABASE, CLICKHOUSE_CLUSTER)')
     .action(async () => {
       await runMigrate();
+    });
+
+  program
+    .command('reset')
+    .description(
+      "start the worker pool over: delete its Redis state for the topics and, with --offsets, move the consumer group's " +
+        'offsets to the earliest (the workers must be stopped). --dry-run shows what it would do; --yes does it',
+    )
+    .option('--dry-run', 'print what would be deleted and moved; change nothing')
+    .option('--yes', 'do it')
+    .option('--topics <list>', 'comma-separated topics (default: KAFKA_TOPICS)', (value: string) => value.split(',').map((t) => t.trim()).filter(Boolean))
+    .option('--offsets', "also reset the group's committed offsets to the earliest")
+    .action(async (options) => {
+      await runReset(options);
+    });
+
+  const deadLetters = program
+    .command('dead-letters')
+    .description('inspect the dead-letter topic (KAFKA_DEAD_LETTER_TOPIC) and replay what the worker rejected');
+  const selection = (command: Command) =>
+    command
+      .option('--reason <text>', 'only messages whose reason contains this text (case-insensitive)')
+      .option('--source-topic <topic>', 'only messages that came from this topic')
+      .option('--at <list>', 'only these messages, as PARTITION:OFFSET of the dead-letter topic, comma-separated', parsePositions)
+      .addOption(new Option('--limit <n>', 'at most this many messages, oldest first').argParser(positiveInteger));
+  selection(deadLetters.command('list').description('print the dead letters with their reasons and sources'))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'ndjson']).default('table'))
+    .action(async (options) => {
+      await runDeadLettersList(options);
+    });
+  selection(deadLetters.command('replay').description('send selected dead letters, unchanged, back to the event topic they came from'))
+    .option('--all', 'every dead letter (when no selection is given)')
+    .option('--to <topic>', 'send to this topic instead of each message’s source topic')
+    .option('--dry-run', 'print what would be sent; send nothing')
+    .option('--yes', 'send them')
+    .action(async (options) => {
+      await runDeadLettersReplay(options);
     });
 
   program
