@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `sessionizer` command line (SPEC §5). Exit codes: 0 success, 1 runtime failure, 2 bad
+ * The `sessionizer` command line (README.md, "What you get"). Exit codes: 0 success, 1 runtime failure, 2 bad
  * usage or an unreadable input, with a one-line reason on stderr.
  */
 import { readFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { runProduce } from './commands/produce-command';
 import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { runWorker } from './commands/worker-command';
 import { runReset } from './commands/reset-command';
+import { runForget } from './commands/forget-command';
 import { parsePositions, runDeadLettersList, runDeadLettersReplay } from './commands/dead-letters-command';
 import { loadConfig, loadSessionTimeoutMinutes } from './config';
 import { parseReportDay, runReport } from './commands/report-command';
@@ -171,6 +172,20 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('forget')
+    .description(
+      "erase a person (GDPR): their events, sessions, identity links and the worker's state for them. --user-id also " +
+        'erases the anonymous ids (devices) seen with it. --dry-run shows what it finds; --yes erases',
+    )
+    .option('--user-id <id>', 'a known user id, with every anonymous id linked to it')
+    .option('--anonymous-id <id>', 'one anonymous id (device or visitor)')
+    .option('--dry-run', 'count what would be erased; change nothing')
+    .option('--yes', 'erase it')
+    .action(async (options) => {
+      await runForget(options);
+    });
+
+  program
     .command('report')
     .description('sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse')
     .requiredOption('--from <date>', 'first day, YYYY-MM-DD', parseReportDay)
@@ -190,6 +205,7 @@ export function buildProgram(): Command {
     )
     .requiredOption('--input <file>', 'events NDJSON file, or - for stdin')
     .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
+    .option('--redate', 'move every timestamp by the same amount so the newest event is a minute old (try the shipped examples with "last 30 days" queries)')
     .action(async (options) => {
       await runProduce(options);
     });

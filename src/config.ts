@@ -68,7 +68,7 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
     .default('sessionizer'),
   CLICKHOUSE_CLUSTER: z.string().default(''),
-  EVENTS_TTL_DAYS: z.coerce.number().min(0).default(400),
+  EVENTS_TTL_DAYS: int(0).default(400),
 
   SESSION_TIMEOUT_MINUTES: positive.default(30),
   ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),

@@ -35,7 +35,7 @@ export class SessionizerError extends Error {
   }
 }
 
-/** An event that breaks SPEC §1. `field` is the dotted path of the first offending field. */
+/** An event that breaks the event rules (README.md, "Sending events"). `field` is the dotted path of the first offending field. */
 export class InvalidEventError extends SessionizerError {
   readonly field: string;
   readonly reason: string;

@@ -1,9 +1,11 @@
 /**
  * `sessionizer migrate`: creates the ClickHouse database when missing and applies the schema
  * files not applied yet (src/clickhouse/migrations.ts). Safe to run from every worker at start.
- * Configuration from the environment: CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE, _CLUSTER.
+ * Then sets the events table's TTL to EVENTS_TTL_DAYS when it differs (src/clickhouse/events-ttl.ts).
+ * Configuration from the environment: CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE, _CLUSTER, EVENTS_TTL_DAYS.
  */
 import { createClickHouseClient } from '../clickhouse/client';
+import { applyEventsTtl } from '../clickhouse/events-ttl';
 import { migrate, type MigrateResult } from '../clickhouse/migrations';
 import { loadConfig, type Config } from '../config';
 import { createLogger, secretsOf } from '../observability/logger';
@@ -30,6 +32,10 @@ export async function runMigrate(deps: MigrateCommandDeps = {}): Promise<Migrate
       log(`migrate: ${message}`),
     );
     const where = cluster ? `${database} on cluster ${cluster}` : database;
+    const ttl = await applyEventsTtl(client, { database, cluster }, config.eventsTtlDays);
+    if (ttl.changed) {
+      log(`migrate: events now expire ${config.eventsTtlDays > 0 ? `${config.eventsTtlDays} days after their timestamp` : 'never'} (EVENTS_TTL_DAYS; was: ${ttl.before || 'no TTL'})`);
+    }
     log(
       result.applied.length === 0
         ? `migrate: ${where} is up to date (${result.alreadyApplied.length} schema files applied before)`

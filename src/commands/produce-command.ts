@@ -9,7 +9,7 @@
  * numbers: lines that are not JSON, JSON that is not an object, and lines over the 64 KiB
  * message limit. Blank lines are ignored.
  *
- * Exit codes (SPEC §5): 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
+ * Exit codes: 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
  * bad configuration or an unreadable input (checked before connecting).
  */
 import type { Kafka } from 'kafkajs';
@@ -28,7 +28,7 @@ import { openInputFile } from './input-file';
 export interface ProduceCommandOptions {
   input: string;
   topic?: string;
-  /** Shift every timestamp by whole days so the newest event falls within the last 24 hours. */
+  /** Shift every timestamp by one amount so the newest event falls a minute before now. */
   redate?: boolean;
 }
 
@@ -50,7 +50,7 @@ export interface ProduceStats {
   lines: number;
   sent: number;
   skipped: number;
-  /** Days every timestamp was moved by (--redate), else 0. */
+  /** Days (to a tenth) every timestamp was moved by (--redate), else 0. */
   redatedDays: number;
 }
 
@@ -103,7 +103,7 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   });
   const held: string[] = [];
   const report = (text: string) => (progress.isBar ? held.push(text) : write(text));
-  const stats: ProduceStats = { topic, lines: 0, sent: 0, skipped: 0, redatedDays: shiftMs / 86_400_000 };
+  const stats: ProduceStats = { topic, lines: 0, sent: 0, skipped: 0, redatedDays: Math.round((shiftMs / 86_400_000) * 10) / 10 };
   let readBytes = 0;
   progress.start(size ?? 0, { sent: 0, lines: 0, skipped: 0 });
   try {

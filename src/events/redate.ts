@@ -1,9 +1,10 @@
 /**
  * Moving a file of events to the present (`produce --redate`): every timestamp shifts by the same
- * whole number of days, chosen so that the newest event lands within the last 24 hours. Whole
- * days keep times of day and weekdays, and one shift for all keeps every gap, so the sessions
- * are the same sessions, only recent enough for "last 30 days" queries and dashboards, and not in
- * the future (the worker would hold back an event stamped ahead of the clock).
+ * amount, chosen so that the newest event lands a minute before now. One shift for all keeps
+ * every gap, so the sessions are the same sessions (new ids, as ids include the start time),
+ * only recent: "last 30 days" queries and dashboards show them, the latest sessions are still
+ * open ("active now"), and nothing is stamped in the future (the worker would hold back an event
+ * stamped ahead of its clock). Whole seconds, so millisecond parts stay as they were.
  */
 import { formatTimestamp, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTimestamp } from './timestamp';
 
@@ -19,9 +20,12 @@ export function eventTimeOf(json: Record<string, unknown>): number | null {
   return typeof ms === 'number' && ms >= MIN_EVENT_TIME_MS && ms <= MAX_EVENT_TIME_MS ? ms : null;
 }
 
-/** The shift (a multiple of a day, ≥ 0 when the events are in the past) that brings `latestMs` into (now − 1 day, now]. */
+/** How far before now the newest event lands. */
+export const REDATE_LEAD_MS = 60_000;
+
+/** The shift (whole seconds, ≥ 0 when the events are in the past) that puts `latestMs` about a minute before `nowMs`. */
 export function redateShift(latestMs: number, nowMs: number): number {
-  return Math.floor((nowMs - latestMs) / DAY_MS) * DAY_MS;
+  return Math.floor((nowMs - REDATE_LEAD_MS - latestMs) / 1000) * 1000;
 }
 
 /**

@@ -1,13 +1,13 @@
 /** `produce --redate`: one whole-day shift that brings the newest event into the last 24 hours. */
-import { DAY_MS, eventTimeOf, redateEvent, redateShift } from '../../../src/events/redate';
+import { DAY_MS, eventTimeOf, REDATE_LEAD_MS, redateEvent, redateShift } from '../../../src/events/redate';
 
-it('shifts by whole days so the newest event lands within the last day, never in the future', () => {
-  const latest = Date.parse('2024-05-01T23:50:00.000Z');
+it('shifts by whole seconds so the newest event lands about a minute before now, never in the future', () => {
+  const latest = Date.parse('2024-05-01T23:50:00.123Z');
   const now = Date.parse('2026-12-01T15:00:00.000Z');
   const shift = redateShift(latest, now);
-  expect(shift % DAY_MS).toBe(0);
-  expect(latest + shift).toBeLessThanOrEqual(now);
-  expect(now - (latest + shift)).toBeLessThan(DAY_MS);
+  expect(shift % 1000).toBe(0);
+  expect(now - (latest + shift)).toBeGreaterThanOrEqual(REDATE_LEAD_MS);
+  expect(now - (latest + shift)).toBeLessThan(REDATE_LEAD_MS + 1000);
 });
 
 it('keeps the form of each timestamp and leaves invalid ones alone', () => {
