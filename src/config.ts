@@ -197,3 +197,9 @@ function readSecretFile(name: string, path: string): string {
     throw new InvalidConfigError(`invalid configuration: ${name}_FILE: cannot read ${path}: ${(err as Error).message}`);
   }
 }
+
+/** HTTP_PORT alone, for the image's health check (src/healthcheck.ts); the default when unset or invalid. */
+export function loadHttpPort(env: NodeJS.ProcessEnv = process.env): number {
+  const parsed = configSchema.shape.HTTP_PORT.safeParse(env.HTTP_PORT === '' ? undefined : env.HTTP_PORT);
+  return parsed.success ? parsed.data : 9464;
+}

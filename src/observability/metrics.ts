@@ -21,6 +21,8 @@ export class WorkerMetrics {
   readonly consumerLag: Gauge;
   readonly openSessions: Gauge;
   readonly retries: Counter;
+  readonly rebalances: Counter;
+  readonly assignedPartitions: Gauge;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -56,5 +58,11 @@ export class WorkerMetrics {
       registers: [registry],
     });
     this.retries = counter('retries_total', 'Retried operations after a transient failure.', ['operation']);
+    this.rebalances = counter('rebalances_total', 'Partition assignments received from the consumer group (each rebalance this worker took part in).');
+    this.assignedPartitions = new Gauge({
+      name: 'sessionizer_assigned_partitions',
+      help: 'Partitions this worker owns since the last rebalance.',
+      registers: [registry],
+    });
   }
 }

@@ -224,6 +224,8 @@ export class Worker implements HealthSource {
     const assigned = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) assigned.add(`${topic}:${p}`);
     this.assigned = assigned;
+    this.deps.metrics.rebalances.inc();
+    this.deps.metrics.assignedPartitions.set(assigned.size);
     for (const key of [...this.processors.keys()]) if (!assigned.has(key)) this.processors.delete(key);
     for (const key of [...this.stores.keys()]) if (!assigned.has(key)) this.forgetPartition(key);
     for (const key of assigned) this.reclaim(key);
