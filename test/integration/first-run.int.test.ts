@@ -39,8 +39,15 @@ it('the analyst queries return rows on the shipped examples produced with --reda
   const prefix = newRedisPrefix('first_run').slice(0, -1);
   const env = await workerEnv({ topic, groupId: uniqueName('first_run_group'), redisPrefix: prefix, database: db.name });
   const examples = join(REPO, 'examples', 'events.ndjson');
-  const stats = await runProduce({ input: examples, redate: true }, { config: loadConfig({ ...env, LOG_LEVEL: 'warn' }), log: () => undefined, progress: false });
+  const reports: string[] = [];
+  // No terminal: progress comes as plain lines (every 10 s by default; every 20 ms here).
+  const stats = await runProduce(
+    { input: examples, redate: true },
+    { config: loadConfig({ ...env, LOG_LEVEL: 'warn' }), log: (t) => void reports.push(t), progress: false, progressIntervalMs: 20 },
+  );
   expect(stats.redatedDays).toBeGreaterThan(900);
+  expect(reports.filter((t) => /^produce: [\d.]+ (B|KiB) of 633\.\d KiB \(\d+%\) read, \d+ lines, \d+ sent, \d+ skipped\n$/.test(t)).length).toBeGreaterThan(0);
+  expect(reports.at(-1)).toMatch(/^produce: 2317 events sent to .*, 0 lines skipped, timestamps moved [\d.]+ days forward/);
 
   const events = readFileSync(examples, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as RawEvent);
   const expected = (await recomputeRecords(events)).length;
