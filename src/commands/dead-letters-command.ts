@@ -102,7 +102,7 @@ async function readDeadLetters(config: Config, selection: DeadLetterSelection, c
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command });
   const topic = config.kafka.deadLetterTopic;
   await preflight(config, { kafka: { topics: [topic] } }, log);
-  const kafka = createKafka(config.kafka, log);
+  const kafka = createKafka(config.kafka, log, { quiet: true });
   const letters: DeadLetter[] = [];
   const wanted = selects(selection);
   await readWholeTopic(kafka, topic, config.kafka.groupId, (message) => {

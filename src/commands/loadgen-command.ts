@@ -64,7 +64,7 @@ export async function runLoadgen(options: LoadgenCommandOptions, deps: LoadgenCo
 
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'loadgen' });
   await preflight(config, { kafka: { topics: [topic] } }, log);
-  const kafka = createKafka(config.kafka, log);
+  const kafka = createKafka(config.kafka, log, { quiet: true });
   if (config.kafka.createTopics) await ensureTopic(kafka, topic, config.kafka.topicPartitions);
   const sender = await EventSender.connect(kafka, topic, { maxBatchMessages: Math.max(1, Math.min(1000, Math.ceil(options.rate / 10))) });
 

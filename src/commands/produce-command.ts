@@ -87,7 +87,7 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   let sender: EventSender | null = null;
   const connect = async (): Promise<EventSender> => {
     await preflight(config, { kafka: { topics: [topic] } }, log);
-    const kafka: Kafka = createKafka(config.kafka, log);
+    const kafka: Kafka = createKafka(config.kafka, log, { quiet: true });
     if (config.kafka.createTopics) await ensureTopic(kafka, topic, config.kafka.topicPartitions);
     return EventSender.connect(kafka, topic);
   };

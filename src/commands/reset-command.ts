@@ -54,7 +54,7 @@ export async function runReset(options: ResetCommandOptions, deps: { config?: Co
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'reset' });
   await preflight(config, { kafka: { topics }, redis: true }, log);
 
-  const kafka: Kafka = createKafka(config.kafka, log);
+  const kafka: Kafka = createKafka(config.kafka, log, { quiet: true });
   const admin = kafka.admin();
   const redis = new Redis(config.redis.url, {
     username: config.redis.username,
