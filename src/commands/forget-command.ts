@@ -25,7 +25,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
-import { createClickHouseClient, PLAIN_IDENTIFIER } from '../clickhouse/client';
+import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import { loadConfig, type Config } from '../config';
 import { UsageError } from '../errors';
@@ -109,7 +109,7 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
     for (const [table, columns] of tables) {
       if (!rows[table]) continue;
       await clickhouse.command({
-        query: `ALTER TABLE ${database}.${table}${onCluster} DELETE WHERE ${condition(columns)} SETTINGS mutations_sync = 2`,
+        query: `ALTER TABLE ${database}.${quoted(table)}${onCluster} DELETE WHERE ${condition(columns)} SETTINGS mutations_sync = 2`,
         query_params: { ids },
       });
     }
@@ -138,10 +138,15 @@ async function personTables(client: ClickHouseClient, database: string): Promise
   });
   const tables = new Map<string, string[]>();
   for (const row of await result.json<{ table: string; columns: string[] }>()) {
-    // Inner tables of materialized views have names we cannot write unquoted; their target tables carry the same rows.
-    if (PLAIN_IDENTIFIER.test(row.table)) tables.set(row.table, row.columns.sort());
+    // Includes the inner tables of materialized views without a TO table (`.inner_id.…`): they hold rows too.
+    tables.set(row.table, row.columns.sort());
   }
   return tables;
+}
+
+/** A table name as a ClickHouse identifier (inner tables' names have dots and dashes). */
+function quoted(table: string): string {
+  return `\`${table.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``;
 }
 
 function condition(columns: readonly string[]): string {
@@ -149,7 +154,7 @@ function condition(columns: readonly string[]): string {
 }
 
 async function count(client: ClickHouseClient, database: string, table: string, columns: readonly string[], ids: readonly string[]): Promise<number> {
-  const result = await client.query({ query: `SELECT count() AS n FROM ${database}.${table} WHERE ${condition(columns)}`, query_params: { ids }, format: 'JSONEachRow' });
+  const result = await client.query({ query: `SELECT count() AS n FROM ${database}.${quoted(table)} WHERE ${condition(columns)}`, query_params: { ids }, format: 'JSONEachRow' });
   const [row] = await result.json<{ n: string }>();
   return Number(row?.n ?? 0);
 }
