@@ -12,7 +12,6 @@
  * Services: KAFKA_BROKERS / REDIS_URL / CLICKHOUSE_URL when set, else local ones as in the tests.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
@@ -22,7 +21,7 @@ import { migrate } from '../src/clickhouse/migrations';
 import { generateTraffic } from '../src/loadgen/traffic';
 import { deleteRedisKeys } from '../test/support/isolation';
 import { resolveServices } from '../test/support/resolve-services';
-import { median } from './stats';
+import { median, processCpuSeconds } from './stats';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? Math.max(50_000, Math.round(EVENTS / 18)));
@@ -218,17 +217,6 @@ async function workerSeconds(topic: string, name: string, clickhouse: ReturnType
     const [committed] = await admin.fetchOffsets({ groupId: `${name}_worker`, topics: [t] });
     const highs = await admin.fetchTopicOffsets(t);
     return highs.reduce((sum, { partition, high }) => sum + Number(high) - Math.max(0, Number(committed?.partitions.find((p) => p.partition === partition)?.offset ?? 0)), 0);
-  }
-}
-
-/** User + system CPU time of a live process, from /proc (Linux); null elsewhere. */
-function processCpuSeconds(pid: number | undefined): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
-  } catch {
-    return null;
   }
 }
 

@@ -8,10 +8,15 @@ import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
+import { runBackfill } from './commands/backfill-command';
+import { PERSON_DIMENSIONS } from './people/people-report';
+import { runAudience } from './commands/audience-command';
+import { runCollect } from './commands/collect-command';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
 import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
+import { parseKeyShard } from './recalc/key-shard';
 import { runWorker } from './commands/worker-command';
 import { runReset } from './commands/reset-command';
 import { runForget } from './commands/forget-command';
@@ -62,6 +67,11 @@ function nonNegativeNumber(value: string): number {
   return n;
 }
 
+/** A comma-separated list of names; spaces inside a name are kept ("Order Completed"). */
+function parseNameList(value: string): string[] {
+  return value.split(',').map((name) => name.trim()).filter(Boolean);
+}
+
 /** Exit code chosen by a command that finishes on its own terms (the worker). */
 let commandExitCode = EXIT_OK;
 
@@ -86,6 +96,17 @@ export function buildProgram(): Command {
       new Option('--timeout-minutes <n>', 'session timeout T in minutes (default: SESSION_TIMEOUT_MINUTES, else 30)').argParser(positiveNumber),
     )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
+    .option(
+      '--identities <file>',
+      'also write the identity map, from the same pass: for each anonymous_id with a link (an event with both ids), ' +
+        'the user_id of its latest link, as NDJSON {"anonymous_id","user_id","linked_at"} sorted by anonymous_id (- for stdout)',
+    )
+    .addOption(
+      new Option('--format <format>', 'what the input lines are: events of our own format, or Segment Spec messages (docs/segment.md)')
+        .choices(['events', 'segment'])
+        .default('events'),
+    )
+    .option('--key-events <names>', 'with --format segment: comma-separated track event names that are key events (as KEY_EVENTS)', parseNameList)
     .addOption(
       new Option('--buffer-events <n>', 'events sorted in memory at once (per thread); beyond that, sorted runs go to disk')
         .argParser(positiveInteger)
@@ -94,17 +115,32 @@ export function buildProgram(): Command {
     .option('--since <date>', 'with --sink clickhouse: recalculate from D, YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone', parseSince)
     .addOption(new Option('--sink <sink>', 'write the recalculation to ClickHouse instead of NDJSON (needs --since)').choices(['clickhouse']))
     .addOption(new Option('--page-users <n>', 'with --sink: user keys recalculated per page').argParser(positiveInteger).default(500))
+    .addOption(
+      new Option('--shard <I/N>', 'with --sink: only the user keys with cityHash64(user_key) % N = I (run I = 0 … N-1 in parallel)').argParser(
+        parseKeyShard,
+      ),
+    )
     .action(async (options, command: Command) => {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+      if (options.shard !== undefined && options.sink === undefined) throw new UsageError('recompute: --shard needs --since DATE --sink clickhouse');
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
+        if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
         // Like every other command, T comes from SESSION_TIMEOUT_MINUTES unless the flag says otherwise.
         await runRecompute({ ...options, timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : loadSessionTimeoutMinutes() });
         return;
       }
       if (options.sink === undefined) throw new UsageError('recompute: --since needs --sink clickhouse');
       if (options.since === undefined) throw new UsageError('recompute: --sink clickhouse needs --since DATE');
-      const fileOnly = { input: '--input', output: '--output', rejects: '--rejects', bufferEvents: '--buffer-events' };
+      const fileOnly = {
+        input: '--input',
+        output: '--output',
+        rejects: '--rejects',
+        bufferEvents: '--buffer-events',
+        format: '--format',
+        keyEvents: '--key-events',
+        identities: '--identities',
+      };
       const misplaced = Object.entries(fileOnly).filter(([name]) => given(name));
       if (misplaced.length > 0) {
         throw new UsageError(`recompute: --since/--sink read the events table; ${misplaced.map(([, flag]) => flag).join(', ')} apply to files only`);
@@ -113,6 +149,7 @@ export function buildProgram(): Command {
         sinceMs: options.since,
         timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : undefined,
         pageUsers: options.pageUsers,
+        shard: options.shard,
       });
       if (stats.interrupted || stats.unsettled.length > 0) commandExitCode = EXIT_FAILURE;
     });
@@ -124,6 +161,18 @@ export function buildProgram(): Command {
       commandExitCode = await runWorker(loadConfig());
       // Client libraries may keep sockets or timers alive after a shutdown; the worker's work
       // is done and flushed here, so leave now with its exit code.
+      process.exit(commandExitCode);
+    });
+
+  program
+    .command('collect')
+    .description(
+      "first-party HTTP collector: Segment's tracking API (POST /v1/track|page|screen|identify|group|alias|batch) and the " +
+        'browser script /s.js on COLLECT_PORT, producing events to Kafka; cookieless ids, enrichment (configuration from the environment, see docs/collect.md)',
+    )
+    .action(async () => {
+      commandExitCode = await runCollect(loadConfig());
+      // The collector drained and closed its clients; leave with its exit code.
       process.exit(commandExitCode);
     });
 
@@ -187,13 +236,48 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse')
+    .description(
+      'sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse; with --people, ' +
+        'people, new and returning people, sessions per person and the cross-device share',
+    )
     .requiredOption('--from <date>', 'first day, YYYY-MM-DD', parseReportDay)
     .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)', parseReportDay)
-    .addOption(new Option('--by <dimension>', 'group each day by this dimension').choices(REPORT_DIMENSIONS))
+    .addOption(
+      new Option('--by <dimension>', 'group each day by this dimension (first_* are person dimensions, with --people)').choices([
+        ...REPORT_DIMENSIONS,
+        ...PERSON_DIMENSIONS,
+      ]),
+    )
+    .option('--people', 'person-level numbers: people (across devices and ids), new vs returning, sessions per person, cross-device share')
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
       await runReport(options);
+    });
+
+  program
+    .command('audience')
+    .description(
+      'export the people (persons in ClickHouse) who match every filter given, as NDJSON or CSV to a file or stdout, ' +
+        'or into a new ClickHouse table; --count prints only how many (configuration from the environment)',
+    )
+    .option('--since <date>', 'seen since D: YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone')
+    .option('--min-sessions <n>', 'at least N sessions')
+    .option('--engaged', 'at least one engaged session')
+    .option('--converted', 'at least one session with a key event')
+    .option('--source <value>', 'campaign or referral source (see --touch)')
+    .option('--medium <value>', 'medium (see --touch)')
+    .option('--campaign <value>', 'campaign name (see --touch)')
+    .option('--touch <which>', 'which sessions --source/--medium/--campaign match: first (the first session), last, or any', 'first')
+    .option('--channel <channel>', 'seen on this channel: web, app, server or store')
+    .option('--country <code>', 'seen in this country (ISO 3166-1 alpha-2)')
+    .option('--device-type <type>', 'seen on this device type (desktop, mobile, …)')
+    .option('--format <format>', 'ndjson or csv (with a header line)')
+    .option('--output <file>', 'file to write, or - for stdout (the default)')
+    .option('--into-table <name>', 'create this table in the configured database with the people, instead of writing a file')
+    .option('--replace', 'with --into-table: replace a table of that name')
+    .option('--count', 'print only the number of people')
+    .action(async (options) => {
+      await runAudience(options);
     });
 
   program
@@ -206,7 +290,20 @@ export function buildProgram(): Command {
     .requiredOption('--input <file>', 'events NDJSON file, or - for stdin')
     .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
     .option('--redate', 'move every timestamp by the same amount so the newest event is a minute old (try the shipped examples with "last 30 days" queries)')
+    .option(
+      '--backfill',
+      'history instead of live traffic: validate each line, write the valid events to the ClickHouse events table (not Kafka), ' +
+        'then recalculate the sessions of the users in the file from its earliest event (as recompute --since; see docs/recalculation.md)',
+    )
     .action(async (options) => {
+      if (options.backfill) {
+        if (options.topic !== undefined) throw new UsageError('produce: --backfill writes to ClickHouse, not to a topic; drop --topic');
+        if (options.redate) throw new UsageError('produce: --redate is for live traffic; --backfill loads history at its own dates');
+        const stats = await runBackfill({ input: options.input });
+        const recalculation = stats.recalculation;
+        if (recalculation && (recalculation.interrupted || recalculation.unsettled.length > 0)) commandExitCode = EXIT_FAILURE;
+        return;
+      }
       await runProduce(options);
     });
 

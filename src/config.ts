@@ -1,5 +1,5 @@
 /**
- * Configuration of the long-running commands (`worker`, `migrate`, `produce`, `report`): read
+ * Configuration of the long-running commands (`worker`, `collect`, `migrate`, `produce`, `report`): read
  * from the environment once at start-up, validated by zod, and passed down. No other module
  * reads `process.env`. Every option is documented in README.md ("Configuration").
  *
@@ -42,6 +42,7 @@ export const configSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('sessionizer'),
   KAFKA_GROUP_ID: z.string().min(1).default('sessionizer'),
   KAFKA_TOPICS: topics.default(['events']),
+  KAFKA_SEGMENT_TOPICS: topics.optional(),
   KAFKA_DEAD_LETTER_TOPIC: topicName.default('events.dead-letter'),
   KAFKA_CREATE_TOPICS: bool.default(false),
   KAFKA_TOPIC_PARTITIONS: int(1).default(12),
@@ -57,6 +58,9 @@ export const configSchema = z.object({
   REDIS_USERNAME: z.string().optional(),
   REDIS_TLS: bool.default(false),
   REDIS_KEY_PREFIX: z.string().min(1).default('sz'),
+  REDIS_CLUSTER_NODES: csv.pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port'))).optional(),
+  REDIS_WAIT_REPLICAS: int(0).default(0),
+  REDIS_WAIT_TIMEOUT_MS: int(1).default(1000),
   STATE_TTL_DAYS: positive.default(7),
   USER_RECORD_TTL_DAYS: positive.default(400),
 
@@ -68,17 +72,48 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
     .default('sessionizer'),
   CLICKHOUSE_CLUSTER: z.string().default(''),
+  CLICKHOUSE_REPLICATED_PATH: z
+    .string()
+    .refine((p) => p.includes('{shard}'), 'must contain {shard}: each shard replicates its own data')
+    .refine((p) => p.includes('{table}'), 'must contain {table}: each table needs its own replication log')
+    .default('/clickhouse/tables/{shard}/{database}/{table}'),
+  CLICKHOUSE_REPLICA_NAME: z
+    .string()
+    .refine((p) => p.includes('{replica}'), 'must contain {replica}: replicas of a shard need distinct names')
+    .default('{replica}'),
   EVENTS_TTL_DAYS: int(0).default(400),
 
   SESSION_TIMEOUT_MINUTES: positive.default(30),
   ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),
   CLOSE_DELAY_SECONDS: z.coerce.number().min(0).default(2),
   MAX_CLOCK_SKEW_MINUTES: z.coerce.number().min(0).default(5),
+  // Names may hold spaces ("Order Completed"); only the commas between them separate.
+  KEY_EVENTS: csv.optional(),
 
   HTTP_PORT: int(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
   CONNECT_TIMEOUT_SECONDS: positive.default(15),
+  STALL_LIMIT_SECONDS: positive.default(300),
+  STATE_LOG_MISMATCH: z.enum(['fail', 'reset']).default('fail'),
+
+  // The `collect` HTTP server (docs/collect.md).
+  COLLECT_WRITE_KEYS: z.string().optional(),
+  COLLECT_PORT: int(0).max(65535).default(8080),
+  COLLECT_HOST: z.string().min(1).default('0.0.0.0'),
+  COLLECT_TOPIC: topicName.optional(),
+  COLLECT_TRUSTED_PROXIES: z.string().default(''),
+  COLLECT_MAX_MESSAGE_KB: positive.default(32),
+  COLLECT_MAX_BATCH_KB: positive.default(500),
+  COLLECT_QUEUE_MAX_EVENTS: int(1).default(50_000),
+  COLLECT_PRODUCE_BATCH_EVENTS: int(1).default(2_000),
+  COLLECT_ACK_TIMEOUT_SECONDS: positive.default(10),
+  COLLECT_RETRY_AFTER_SECONDS: int(1).default(5),
+  COLLECT_RATE_LIMIT_WINDOW_SECONDS: positive.default(60),
+  COLLECT_RATE_LIMIT_PER_KEY: int(0).default(600_000),
+  COLLECT_RATE_LIMIT_PER_IP: int(0).default(6_000),
+  COLLECT_GEOIP_DATABASES: z.string().default('bundled'),
+  COLLECT_COOKIELESS: bool.default(true),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
@@ -88,7 +123,10 @@ export interface Config {
     brokers: string[];
     clientId: string;
     groupId: string;
+    /** Every topic the worker consumes: KAFKA_TOPICS, then KAFKA_SEGMENT_TOPICS. */
     topics: string[];
+    /** The ones among `topics` that carry Segment Spec messages. */
+    segmentTopics: string[];
     deadLetterTopic: string;
     createTopics: boolean;
     topicPartitions: number;
@@ -97,19 +135,75 @@ export interface Config {
     batchMaxBytes: number;
     maxWaitMs: number;
   };
-  redis: { url: string; username?: string; password?: string; tls: boolean; keyPrefix: string; stateTtlSeconds: number; userRecordTtlSeconds: number };
-  clickhouse: { url: string; username: string; password: string; database: string; cluster: string };
+  redis: {
+    url: string;
+    /** Redis Cluster seed nodes (`host:port`); when there are any, REDIS_URL is not used. */
+    clusterNodes?: string[];
+    username?: string;
+    password?: string;
+    tls: boolean;
+    keyPrefix: string;
+    stateTtlSeconds: number;
+    userRecordTtlSeconds: number;
+    /** Replicas that must acknowledge a state commit (`WAIT`) before its Kafka offsets are committed; 0 = none. */
+    waitReplicas?: number;
+    waitTimeoutMs?: number;
+  };
+  clickhouse: {
+    url: string;
+    username: string;
+    password: string;
+    database: string;
+    /** "" for a single server; else the cluster of `remote_servers` that `migrate` shards and replicates over. */
+    cluster: string;
+    /** Keeper path of each replicated table, with `{shard}` (a server macro) and `{database}`/`{table}`. */
+    replicatedPath?: string;
+    /** Replica name of each replicated table: a server macro, `{replica}` by default. */
+    replicaName?: string;
+  };
   /** Days raw events are kept in ClickHouse (the events table's TTL); 0 keeps them forever. */
   eventsTtlDays: number;
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
+  /** Names of Segment `track` events that are key events (conversions). */
+  keyEvents: string[];
   http: { port: number };
   logLevel: RawConfig['LOG_LEVEL'];
   shutdownTimeoutMs: number;
   /** How long a command tries to reach a service before it gives up with a one-line reason. */
   connectTimeoutMs: number;
+  /** A partition whose batch has failed and retried this long makes /healthz fail. */
+  stallLimitMs: number;
+  /** A partition whose Redis state belongs to another log: stop the worker, or drop that state. */
+  onLogMismatch: RawConfig['STATE_LOG_MISMATCH'];
+  collect: CollectConfig;
 }
 
-const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD'] as const;
+/** The `collect` server's options; every one is documented in README.md and docs/collect.md. */
+export interface CollectConfig {
+  /** Write key → site id. A request whose key is not here gets 401. */
+  writeKeys: ReadonlyMap<string, string>;
+  port: number;
+  host: string;
+  /** Topic the collected events are produced to (default: the first of KAFKA_TOPICS). */
+  topic: string;
+  /** Proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: only the socket address. */
+  trustedProxies: string[];
+  maxMessageBytes: number;
+  maxBatchBytes: number;
+  /** Events waiting for Kafka's acknowledgement, at most; beyond that requests get 503. */
+  queueMaxEvents: number;
+  /** Events per produce request, at most. */
+  produceBatchEvents: number;
+  /** A request waits this long for Kafka's acknowledgement before it is answered 503. */
+  ackTimeoutMs: number;
+  retryAfterSeconds: number;
+  rateLimit: { windowMs: number; perKey: number; perIp: number };
+  /** mmdb files for geo lookups; empty: no geo enrichment. */
+  geoipDatabases: string[] | 'bundled';
+  cookieless: boolean;
+}
+
+const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD', 'COLLECT_WRITE_KEYS'] as const;
 
 /** Reads and validates the configuration; throws `InvalidConfigError` listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -126,15 +220,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new InvalidConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
+  const writeKeys = parseWriteKeys(c.COLLECT_WRITE_KEYS ?? '');
   if (c.KAFKA_SASL_MECHANISM && (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD)) {
     throw new InvalidConfigError('invalid configuration: KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD');
+  }
+  const segmentTopics = [...new Set(c.KAFKA_SEGMENT_TOPICS ?? [])];
+  const both = segmentTopics.filter((t) => c.KAFKA_TOPICS.includes(t));
+  if (both.length > 0) {
+    // A topic has one format; reading it both ways would reject every message one way.
+    throw new InvalidConfigError(`invalid configuration: ${both.join(', ')} is in both KAFKA_TOPICS and KAFKA_SEGMENT_TOPICS`);
   }
   return {
     kafka: {
       brokers: c.KAFKA_BROKERS,
       clientId: c.KAFKA_CLIENT_ID,
       groupId: c.KAFKA_GROUP_ID,
-      topics: c.KAFKA_TOPICS,
+      topics: [...c.KAFKA_TOPICS, ...segmentTopics],
+      segmentTopics,
       deadLetterTopic: c.KAFKA_DEAD_LETTER_TOPIC,
       createTopics: c.KAFKA_CREATE_TOPICS,
       topicPartitions: c.KAFKA_TOPIC_PARTITIONS,
@@ -147,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redis: {
       url: c.REDIS_URL,
+      clusterNodes: c.REDIS_CLUSTER_NODES ?? [],
       username: c.REDIS_USERNAME,
       password: c.REDIS_PASSWORD,
       // A rediss:// URL means TLS by itself; REDIS_TLS turns it on for a redis:// URL.
@@ -154,6 +257,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: c.REDIS_KEY_PREFIX,
       stateTtlSeconds: Math.ceil(c.STATE_TTL_DAYS * 86_400),
       userRecordTtlSeconds: Math.ceil(c.USER_RECORD_TTL_DAYS * 86_400),
+      waitReplicas: c.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: c.REDIS_WAIT_TIMEOUT_MS,
     },
     clickhouse: {
       url: c.CLICKHOUSE_URL,
@@ -161,6 +266,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: c.CLICKHOUSE_PASSWORD,
       database: c.CLICKHOUSE_DATABASE,
       cluster: c.CLICKHOUSE_CLUSTER,
+      replicatedPath: c.CLICKHOUSE_REPLICATED_PATH,
+      replicaName: c.CLICKHOUSE_REPLICA_NAME,
     },
     eventsTtlDays: c.EVENTS_TTL_DAYS,
     sessions: {
@@ -169,11 +276,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       closeDelayMs: c.CLOSE_DELAY_SECONDS * 1000,
       maxClockSkewMs: c.MAX_CLOCK_SKEW_MINUTES * 60_000,
     },
+    keyEvents: c.KEY_EVENTS ?? [],
     http: { port: c.HTTP_PORT },
     logLevel: c.LOG_LEVEL,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     connectTimeoutMs: c.CONNECT_TIMEOUT_SECONDS * 1000,
+    stallLimitMs: c.STALL_LIMIT_SECONDS * 1000,
+    onLogMismatch: c.STATE_LOG_MISMATCH,
+    collect: {
+      writeKeys,
+      port: c.COLLECT_PORT,
+      host: c.COLLECT_HOST,
+      topic: c.COLLECT_TOPIC ?? (c.KAFKA_TOPICS[0] as string),
+      trustedProxies: splitList(c.COLLECT_TRUSTED_PROXIES),
+      maxMessageBytes: Math.round(c.COLLECT_MAX_MESSAGE_KB * 1024),
+      maxBatchBytes: Math.round(c.COLLECT_MAX_BATCH_KB * 1024),
+      queueMaxEvents: c.COLLECT_QUEUE_MAX_EVENTS,
+      produceBatchEvents: c.COLLECT_PRODUCE_BATCH_EVENTS,
+      ackTimeoutMs: c.COLLECT_ACK_TIMEOUT_SECONDS * 1000,
+      retryAfterSeconds: c.COLLECT_RETRY_AFTER_SECONDS,
+      rateLimit: { windowMs: c.COLLECT_RATE_LIMIT_WINDOW_SECONDS * 1000, perKey: c.COLLECT_RATE_LIMIT_PER_KEY, perIp: c.COLLECT_RATE_LIMIT_PER_IP },
+      geoipDatabases: c.COLLECT_GEOIP_DATABASES === 'bundled' ? 'bundled' : splitList(c.COLLECT_GEOIP_DATABASES === 'off' ? '' : c.COLLECT_GEOIP_DATABASES),
+      cookieless: c.COLLECT_COOKIELESS,
+    },
   };
+}
+
+function splitList(text: string): string[] {
+  return text.split(',').map((part) => part.trim()).filter(Boolean);
+}
+
+/**
+ * `key1:site1,key2:site2` → write key → site id. A key without `:site` is its own site id. The
+ * site id goes into the cookieless hash, so two sites never share a visitor id.
+ */
+export function parseWriteKeys(text: string): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const entry of splitList(text)) {
+    const at = entry.indexOf(':');
+    const key = (at < 0 ? entry : entry.slice(0, at)).trim();
+    const site = (at < 0 ? entry : entry.slice(at + 1)).trim();
+    if (!key || !site) throw new InvalidConfigError(`invalid configuration: COLLECT_WRITE_KEYS: "${entry}" is not key:site`);
+    if (keys.has(key)) throw new InvalidConfigError('invalid configuration: COLLECT_WRITE_KEYS: a write key is listed twice');
+    keys.set(key, site);
+  }
+  return keys;
 }
 
 /**

@@ -12,7 +12,11 @@ export type ErrorCode =
   | 'PARTITION_FENCED'
   | 'COMMIT_APPLIED'
   | 'STATE_CORRUPT'
+  | 'STATE_DIVERGED'
+  | 'STATE_LOG_MISMATCH'
   | 'ROW_ENCODING'
+  | 'QUERY_FAILED'
+  | 'REPLICA_ACK'
   | 'SERVICE_UNAVAILABLE'
   | 'TOPIC_MISSING'
   | 'REFUSED';
@@ -91,6 +95,37 @@ export class CommitAlreadyAppliedError extends SessionizerError {
   }
 }
 
+/**
+ * A state commit found the partition's state not where this worker left it: Redis lost recent
+ * writes (restored from an older copy, or a failover to a replica that lagged). Not a success:
+ * the worker drops what it holds, claims the partition again and re-reads Kafka from the
+ * state's applied offset, so nothing is lost.
+ */
+export class StateDivergedError extends SessionizerError {
+  constructor(topic: string, partition: number, rev: number) {
+    super('STATE_DIVERGED', `partition ${topic}[${partition}]: the state in Redis is not where this worker left it (expected rev ${rev}); re-reading Kafka from the state's offset`, {
+      context: { topic, partition, rev },
+    });
+  }
+}
+
+/**
+ * The partition's state in Redis belongs to another Kafka log than the one the worker reads:
+ * the topic was re-created, or Kafka started afresh, with the state kept. Applying the new log
+ * on top of it would skip or mis-number events, so the worker stops unless the operator chose
+ * to reset such partitions (STATE_LOG_MISMATCH=reset).
+ */
+export class StateLogMismatchError extends SessionizerError {
+  constructor(topic: string, partition: number, stateOffset: string, detail: string) {
+    super(
+      'STATE_LOG_MISMATCH',
+      `partition ${topic}[${partition}]: the Redis state (applied offset ${stateOffset}) belongs to another log: ${detail}. ` +
+        'If the topic was re-created on purpose, set STATE_LOG_MISMATCH=reset and recalculate; see docs/operations.md',
+      { context: { topic, partition, stateOffset } },
+    );
+  }
+}
+
 /** A stored state could not be decoded (written by an incompatible version, or damaged). */
 export class StateCorruptError extends SessionizerError {
   constructor(key: string, cause: unknown) {
@@ -147,5 +182,30 @@ export class TopicMissingError extends SessionizerError {
 export class RefusedError extends SessionizerError {
   constructor(message: string) {
     super('REFUSED', message);
+  }
+}
+/**
+ * A ClickHouse request failed. The message always says what was being done and why: the
+ * server's own message, or — when there is none (a proxy's bare 414 or 502, say) — the HTTP
+ * status, or the network error.
+ */
+export class ClickHouseQueryError extends SessionizerError {
+  constructor(doing: string, reason: string, options: { status?: number; cause?: unknown } = {}) {
+    super('QUERY_FAILED', `ClickHouse failed while ${doing}: ${reason}`, { cause: options.cause, context: { doing, status: options.status } });
+  }
+}
+
+/**
+ * Fewer Redis replicas than REDIS_WAIT_REPLICAS acknowledged a state commit in time. The commit
+ * is on the master; it is only not yet known to be on a replica, so the Kafka offsets must not
+ * be committed yet. Retriable: the replica may be back, or catch up, on the next try.
+ */
+export class ReplicaAckError extends SessionizerError {
+  constructor(topic: string, partition: number, acknowledged: number, required: number, timeoutMs: number) {
+    super(
+      'REPLICA_ACK',
+      `partition ${topic}[${partition}]: ${acknowledged} of ${required} Redis replicas acknowledged the state commit within ${timeoutMs} ms`,
+      { retriable: true, context: { topic, partition, acknowledged, required, timeoutMs } },
+    );
   }
 }

@@ -6,7 +6,8 @@
  *
  *   node -r ts-node/register/transpile-only deploy/local/chdb-http-server.ts --port 18123 --data DIR
  *
- * Speaks as much of the protocol as @clickhouse/client needs (see chdb/http-protocol.ts), keeps
+ * Speaks as much of the protocol as @clickhouse/client and recalculation need (see
+ * chdb/http-protocol.ts; external data in multipart/form-data bodies included), keeps
  * its data in DIR across queries and restarts, and accepts any user and password: it only ever
  * listens on a loopback address. Not for production. `npm run services:up` starts it.
  */
@@ -15,7 +16,7 @@ import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { ChdbEngine } from './chdb/engine';
 import { httpStatusFor, toClickHouseException } from './chdb/errors';
-import { contentTypeFor, parseRequest } from './chdb/http-protocol';
+import { contentTypeFor, parseRequest, readMultipart } from './chdb/http-protocol';
 import { loadChdbNative } from './chdb/native';
 
 interface Options {
@@ -84,7 +85,10 @@ function main(): void {
     }
     let queryId = url.searchParams.get('query_id') ?? '';
     try {
-      const parsed = parseRequest(url.searchParams, await readBody(req));
+      const body = await readBody(req);
+      const contentType = String(req.headers['content-type'] ?? '');
+      const multipart = /^multipart\/form-data\b/i.test(contentType) ? await readMultipart(contentType, body) : undefined;
+      const parsed = parseRequest(url.searchParams, body, multipart);
       if (!parsed) {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8' }).end('Ok.\n');
         return;

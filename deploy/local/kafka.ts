@@ -18,7 +18,7 @@ import type { LocalService } from './service';
 const PREFERRED_PORT = 19092;
 const PREFERRED_CONTROLLER_PORT = 19093;
 const READY_TIMEOUT_MS = 120_000;
-const kafkaDeployDir = path.join(deployDir, 'kafka');
+export const kafkaDeployDir = path.join(deployDir, 'kafka');
 const pomFile = path.join(kafkaDeployDir, 'pom.xml');
 
 /** The Kafka version pinned in the pom (also the apache/kafka image tag on the Docker path). */
@@ -85,7 +85,7 @@ export async function stopKafka(): Promise<boolean> {
 }
 
 /** Ready means a client can talk to it: metadata answered through the normal client. */
-async function brokerAnswers(brokers: string): Promise<boolean> {
+export async function brokerAnswers(brokers: string): Promise<boolean> {
   const admin = new Kafka({
     brokers: [brokers],
     clientId: 'services-probe',
@@ -108,7 +108,7 @@ async function brokerAnswers(brokers: string): Promise<boolean> {
  * The broker's classpath: the jars Maven resolved into ~/.m2. Remembered next to the state (keyed
  * by the pom's content), so only the first start in a checkout runs Maven at all.
  */
-async function resolveClasspath(dir: string): Promise<string> {
+export async function resolveClasspath(dir: string): Promise<string> {
   const pom = fs.readFileSync(pomFile);
   const key = crypto.createHash('sha256').update(pom).digest('hex').slice(0, 12);
   const cacheFile = path.join(dir, `classpath-${key}.txt`);
@@ -122,13 +122,13 @@ async function resolveClasspath(dir: string): Promise<string> {
   return fs.readFileSync(cacheFile, 'utf8').trim();
 }
 
-function renderProperties(target: string, values: Record<string, string | number>): void {
-  const template = fs.readFileSync(path.join(kafkaDeployDir, 'server.properties'), 'utf8');
+export function renderProperties(target: string, values: Record<string, string | number>, templateName = 'server.properties'): void {
+  const template = fs.readFileSync(path.join(kafkaDeployDir, templateName), 'utf8');
   const rendered = template.replace(/@([A-Z_]+)@/g, (whole, name: string) => String(values[name] ?? whole));
   fs.writeFileSync(target, rendered);
 }
 
-async function requireTool(command: string, args: string[], install: string): Promise<void> {
+export async function requireTool(command: string, args: string[], install: string): Promise<void> {
   if (!(await commandSucceeds(command, args))) {
     throw new Error(`The local Kafka needs ${install}. Alternatives: a Docker engine, or KAFKA_BROKERS=host:port.`);
   }

@@ -6,11 +6,14 @@
  *
  * stdout carries only shell `export`/`unset` lines; progress goes to stderr.
  * Optional arguments name a subset of services: `services:up -- kafka clickhouse`.
+ * `redis-cluster` (3 masters + 3 replicas, REDIS_CLUSTER_NODES) and `kafka-cluster` (3 KRaft
+ * brokers, KAFKA_BROKERS) start only when named: `services:up -- redis-cluster`, or with others:
+ * `services:up -- kafka-cluster redis-cluster clickhouse` (not `kafka` and `kafka-cluster` together).
  */
 import { SERVICE_NAMES, type ServiceName } from './service';
-import { envOf, servicesDown, servicesUp } from './services';
+import { OPTIONAL_SERVICE_NAMES, envOf, servicesDown, servicesUp, type OptionalServiceName } from './services';
 
-const USAGE = `usage: services-cli.ts up|down [${SERVICE_NAMES.join('|')} ...]`;
+const USAGE = `usage: services-cli.ts up|down [${[...SERVICE_NAMES, ...OPTIONAL_SERVICE_NAMES].join('|')} ...]`;
 
 /** Single-quoted for sh, so any value survives `eval`. */
 function shellQuote(value: string): string {
@@ -19,9 +22,10 @@ function shellQuote(value: string): string {
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
-  const unknown = rest.filter((name) => !(SERVICE_NAMES as readonly string[]).includes(name));
+  const known: readonly string[] = [...SERVICE_NAMES, ...OPTIONAL_SERVICE_NAMES];
+  const unknown = rest.filter((name) => !known.includes(name));
   if (unknown.length > 0 || (command !== 'up' && command !== 'down')) throw new Error(USAGE);
-  const names = rest.length > 0 ? (rest as ServiceName[]) : SERVICE_NAMES;
+  const names: ReadonlyArray<ServiceName | OptionalServiceName> = rest.length > 0 ? (rest as Array<ServiceName | OptionalServiceName>) : SERVICE_NAMES;
 
   const started = Date.now();
   if (command === 'up') {
@@ -32,7 +36,13 @@ async function main(): Promise<void> {
     process.stderr.write(`[services] up in ${seconds}s (started: ${fresh.join(', ') || 'none, all were running'})\n`);
   } else {
     const stopped = await servicesDown(names);
-    const variables = { kafka: ['KAFKA_BROKERS'], redis: ['REDIS_URL'], clickhouse: ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD'] };
+    const variables = {
+      kafka: ['KAFKA_BROKERS'],
+      redis: ['REDIS_URL'],
+      clickhouse: ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD'],
+      'redis-cluster': ['REDIS_CLUSTER_NODES'],
+      'kafka-cluster': ['KAFKA_BROKERS'],
+    };
     process.stdout.write(`unset ${names.flatMap((name) => variables[name]).join(' ')}\n`);
     process.stderr.write(`[services] down (stopped: ${stopped.join(', ') || 'nothing was running'})\n`);
   }

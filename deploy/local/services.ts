@@ -8,23 +8,37 @@ import path from 'node:path';
 import { ensureClickHouse, stopClickHouse } from './clickhouse';
 import { say, sleep } from './daemon';
 import { ensureKafka, stopKafka } from './kafka';
+import { ensureKafkaCluster, stopKafkaCluster } from './kafka-cluster';
 import { stateRoot } from './paths';
 import { ensureRedis, stopRedis } from './redis';
+import { ensureRedisCluster, stopRedisCluster } from './redis-cluster';
 import { SERVICE_NAMES, type LocalService, type ServiceName } from './service';
 
-const starters: Record<ServiceName, () => Promise<LocalService>> = {
+/** Services started only when named (`services:up -- redis-cluster`), never by default. */
+export const OPTIONAL_SERVICE_NAMES = ['redis-cluster', 'kafka-cluster'] as const;
+export type OptionalServiceName = (typeof OPTIONAL_SERVICE_NAMES)[number];
+type AnyServiceName = ServiceName | OptionalServiceName;
+
+/** What `up` reports for one service (an optional one has its own name). */
+export type StartedService = Omit<LocalService, 'name'> & { name: AnyServiceName };
+
+const starters: Record<AnyServiceName, () => Promise<StartedService>> = {
   kafka: ensureKafka,
   redis: ensureRedis,
   clickhouse: ensureClickHouse,
+  'redis-cluster': async () => ({ name: 'redis-cluster', ...(await ensureRedisCluster()) }),
+  'kafka-cluster': async () => ({ name: 'kafka-cluster', ...(await ensureKafkaCluster()) }),
 };
-const stoppers: Record<ServiceName, () => Promise<boolean>> = {
+const stoppers: Record<AnyServiceName, () => Promise<boolean>> = {
   kafka: stopKafka,
   redis: stopRedis,
   clickhouse: stopClickHouse,
+  'redis-cluster': stopRedisCluster,
+  'kafka-cluster': stopKafkaCluster,
 };
 
 /** Starts (or finds) the named services, in parallel: start-up time is that of the slowest. */
-export async function servicesUp(names: readonly ServiceName[] = SERVICE_NAMES): Promise<LocalService[]> {
+export async function servicesUp<N extends AnyServiceName>(names: readonly N[] = SERVICE_NAMES as readonly N[]): Promise<Array<StartedService & { name: N }>> {
   return withLock(async () => {
     const results = await Promise.allSettled(names.map((name) => starters[name]()));
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -33,12 +47,12 @@ export async function servicesUp(names: readonly ServiceName[] = SERVICE_NAMES):
       for (const r of results) if (r.status === 'fulfilled' && r.value.startedNow) await stoppers[r.value.name]();
       throw new Error(failures.map((f) => (f instanceof Error ? f.message : String(f))).join('\n\n'));
     }
-    return results.map((r) => (r as PromiseFulfilledResult<LocalService>).value);
+    return results.map((r) => (r as PromiseFulfilledResult<StartedService & { name: N }>).value);
   });
 }
 
 /** Stops the named services if this tooling started them; returns the names it stopped. */
-export async function servicesDown(names: readonly ServiceName[] = SERVICE_NAMES): Promise<ServiceName[]> {
+export async function servicesDown<N extends AnyServiceName>(names: readonly N[] = SERVICE_NAMES as readonly N[]): Promise<N[]> {
   return withLock(async () => {
     const stopped = await Promise.all(names.map(async (name) => ((await stoppers[name]()) ? [name] : [])));
     return stopped.flat();
@@ -46,7 +60,7 @@ export async function servicesDown(names: readonly ServiceName[] = SERVICE_NAMES
 }
 
 /** All the environment variables of some started services, in one record. */
-export function envOf(services: readonly LocalService[]): Record<string, string> {
+export function envOf(services: readonly StartedService[]): Record<string, string> {
   return Object.assign({}, ...services.map((s) => s.env)) as Record<string, string>;
 }
 

@@ -24,6 +24,18 @@ export const CLIENT_SETTINGS: Readonly<ClickHouseSettings> = {
   deduplicate_blocks_in_dependent_materialized_views: 1,
 };
 
+/**
+ * Added on a cluster (CLICKHOUSE_CLUSTER set), where `sessions` and `events` are Distributed:
+ * - `insert_distributed_sync = 1` (now also called `distributed_foreground_insert`): an insert
+ *   returns once every shard has its rows, instead of queueing them on the node we talk to. So a
+ *   flush the worker acknowledges (and commits Kafka offsets after) is on the shards, and the
+ *   `insert_deduplication_token` travels with each shard's rows to the replicated table, whose
+ *   Keeper-held block ids drop a retry on whichever replica it reaches.
+ */
+export const CLUSTER_CLIENT_SETTINGS: Readonly<ClickHouseSettings> = {
+  insert_distributed_sync: 1,
+};
+
 export interface ClickHouseClientOptions {
   /** Sent as the HTTP client name (visible in system.query_log). Default `sessionizer`. */
   application?: string;
@@ -41,7 +53,7 @@ export function createClickHouseClient(
     password: config.password,
     application: options.application ?? 'sessionizer',
     request_timeout: options.requestTimeoutMs ?? 60_000,
-    clickhouse_settings: { ...CLIENT_SETTINGS },
+    clickhouse_settings: { ...CLIENT_SETTINGS, ...(config.cluster ? CLUSTER_CLIENT_SETTINGS : {}) },
     // Failures reach the caller as rejections and are logged there, in our JSON log; the
     // client's own console logger would add unstructured lines (and duplicate them).
     log: { level: ClickHouseLogLevel.OFF },

@@ -2,9 +2,11 @@
  * One consumed event as a row of the `events` table (schemas/clickhouse/002_events.sql), ready
  * for an insert (RowBinary, see session-sink.ts). Pure: the caller supplies the receive time.
  *
- * Values are stored as the rules of SPEC §1–2 read them, so queries need not repeat the
+ * Values are stored as the event and session rules read them, so queries need not repeat the
  * defaults: absent or null text is "", `channel` defaults to `web`, `key_event` is 0/1 and the
- * country is upper case (as in `sessions`). `raw` keeps the message exactly as received.
+ * country is upper case (as in `sessions`). `raw` keeps the message exactly as received, except
+ * for a Segment Spec message: there it is the event the message was mapped to (as JSON), so that
+ * recalculation from this table reads every `raw` with the one parser of our own format.
  */
 import type { ValidEvent } from '../events/event-schema';
 import { copyProperties } from '../events/fast-validate';

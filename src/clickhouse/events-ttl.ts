@@ -9,6 +9,7 @@
  * `merge_with_ttl_timeout` (4 h by default).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import { LOCAL_SUFFIX } from './cluster-schema';
 
 export interface EventsTtlResult {
   /** The TTL clause before, "" when none. */
@@ -29,17 +30,20 @@ export function currentTtl(engineFull: string): string {
 
 export async function applyEventsTtl(client: ClickHouseClient, target: { database: string; cluster?: string }, days: number): Promise<EventsTtlResult> {
   if (!Number.isInteger(days) || days < 0) throw new Error(`EVENTS_TTL_DAYS must be a whole number of days ≥ 0, not ${days}`);
+  // On a cluster, `events` is a Distributed table without data (or a TTL): the rows live in
+  // `events_local` on every node, and ON CLUSTER alters each of them.
+  const table = target.cluster ? `events${LOCAL_SUFFIX}` : 'events';
   const result = await client.query({
     query: 'SELECT engine_full FROM system.tables WHERE database = {database:String} AND name = {table:String}',
-    query_params: { database: target.database, table: 'events' },
+    query_params: { database: target.database, table },
     format: 'JSONEachRow',
   });
   const [row] = await result.json<{ engine_full: string }>();
-  if (!row) throw new Error(`${target.database}.events does not exist: run the schema migrations first`);
+  if (!row) throw new Error(`${target.database}.${table} does not exist: run the schema migrations first`);
   const before = currentTtl(row.engine_full);
   if (before === ttlClause(days)) return { before, changed: false };
   const onCluster = target.cluster ? ` ON CLUSTER '${target.cluster.replace(/'/g, "\\'")}'` : '';
   const change = days > 0 ? `MODIFY TTL toDateTime(timestamp) + INTERVAL ${days} DAY` : 'REMOVE TTL';
-  await client.command({ query: `ALTER TABLE ${target.database}.events${onCluster} ${change}` });
+  await client.command({ query: `ALTER TABLE ${target.database}.${table}${onCluster} ${change}` });
   return { before, changed: true };
 }

@@ -6,7 +6,8 @@
  * - every statement is idempotent (`CREATE ... IF NOT EXISTS`, `ADD COLUMN IF NOT EXISTS`, ...),
  *   so running a file twice, or from two workers at once, is harmless;
  * - `{database}` and `{on_cluster}` are replaced by the configured database and by
- *   `ON CLUSTER '<name>'` (or nothing);
+ *   `ON CLUSTER '<name>'` (or nothing); on a cluster each statement is then laid out as
+ *   replicated local tables under Distributed ones (src/clickhouse/cluster-schema.ts);
  * - a file is never edited once applied: a changed checksum makes `migrate` refuse to run.
  *   Change the schema with a new file.
  *
@@ -19,6 +20,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { PLAIN_IDENTIFIER } from './client';
+import {
+  DEFAULT_REPLICA_NAME,
+  DEFAULT_REPLICATED_PATH,
+  objectKinds,
+  renderForCluster,
+  type ObjectKind,
+} from './cluster-schema';
 
 /** `schemas/clickhouse` of this package: two levels above both src/clickhouse and dist/clickhouse. */
 export const DEFAULT_SCHEMA_DIR = path.resolve(__dirname, '..', '..', 'schemas', 'clickhouse');
@@ -45,8 +53,12 @@ export interface AppliedMigration {
 
 export interface MigrationTarget {
   database: string;
-  /** Cluster for `ON CLUSTER`; "" or absent for a single server. */
+  /** Cluster for `ON CLUSTER`, sharding and replication; "" or absent for a single server. */
   cluster?: string;
+  /** Keeper path of replicated tables (cluster only); `/clickhouse/tables/{shard}/{database}/{table}` by default. */
+  replicatedPath?: string;
+  /** Replica name of replicated tables (cluster only); `{replica}` by default. */
+  replicaName?: string;
   /** Folder of the schema files; the package's `schemas/clickhouse` by default. */
   schemaDir?: string;
 }
@@ -165,6 +177,32 @@ export function renderSchema(sql: string, target: Pick<MigrationTarget, 'databas
 }
 
 /**
+ * The statements to run for a file: on one server, the file's own; on a cluster, each laid out
+ * as replicated and Distributed tables. `kinds` (from `schemaObjectKinds`) is only read on a cluster.
+ */
+export function renderStatements(
+  sql: string,
+  target: Pick<MigrationTarget, 'database' | 'cluster' | 'replicatedPath' | 'replicaName'>,
+  kinds: ReadonlyMap<string, ObjectKind> = new Map(),
+): string[] {
+  const statements = splitStatements(renderSchema(sql, target));
+  if (!target.cluster) return statements;
+  const layout = {
+    cluster: target.cluster,
+    replicatedPath: target.replicatedPath ?? DEFAULT_REPLICATED_PATH,
+    replicaName: target.replicaName ?? DEFAULT_REPLICA_NAME,
+  };
+  return statements.flatMap((statement) => renderForCluster(statement, layout, kinds));
+}
+
+/** What each table and view of the schema is on a cluster (ledger, sharded, roll-up, view). */
+export function schemaObjectKinds(files: readonly SchemaFile[], target: Pick<MigrationTarget, 'database' | 'cluster'>): Map<string, ObjectKind> {
+  // Rendered with some cluster, so the statements have the shape the renderer reads.
+  const rendered = { database: target.database, cluster: target.cluster || 'cluster' };
+  return objectKinds(files.flatMap((file) => splitStatements(renderSchema(file.sql, rendered))));
+}
+
+/**
  * Splits a file into statements at top-level `;`, dropping comments. Knows ClickHouse's
  * quoting: '…' strings (with `\` escapes and doubled quotes), "…" and `…` identifiers,
  * `--` line comments and block comments.
@@ -245,8 +283,20 @@ export async function migrate(
   const bootstrap = files.find((file) => file.name === BOOTSTRAP_FILE);
   if (!bootstrap) throw new MigrationError(`schema folder has no ${BOOTSTRAP_FILE}`);
 
+  // Every file is rendered before anything runs: a statement the cluster layout cannot take
+  // stops the run with nothing applied.
+  const kinds = schemaObjectKinds(files, target);
+  const rendered = new Map<SchemaFile, string[]>();
+  for (const file of files) {
+    try {
+      rendered.set(file, renderStatements(file.sql, target, kinds));
+    } catch (err) {
+      throw new MigrationError(`${file.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   await run(client, `CREATE DATABASE IF NOT EXISTS ${database} ${onClusterClause(target.cluster)}`);
-  await applyFile(client, bootstrap, target);
+  await applyFile(client, bootstrap, rendered.get(bootstrap) ?? []);
 
   const plan = planMigrations(files, await appliedMigrations(client, database));
   if (plan.unknown.length > 0) {
@@ -254,7 +304,7 @@ export async function migrate(
   }
   for (const file of plan.pending) {
     const started = Date.now();
-    if (file !== bootstrap) await applyFile(client, file, target);
+    if (file !== bootstrap) await applyFile(client, file, rendered.get(file) ?? []);
     await record(client, database, file);
     log(`applied ${file.name} in ${Date.now() - started} ms`);
   }
@@ -276,8 +326,8 @@ export async function appliedMigrations(client: ClickHouseClient, database: stri
   return result.json<AppliedMigration>();
 }
 
-async function applyFile(client: ClickHouseClient, file: SchemaFile, target: MigrationTarget): Promise<void> {
-  for (const statement of splitStatements(renderSchema(file.sql, target))) {
+async function applyFile(client: ClickHouseClient, file: SchemaFile, statements: readonly string[]): Promise<void> {
+  for (const statement of statements) {
     try {
       await run(client, statement);
     } catch (err) {

@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { parseError, type ClickHouseClient } from '@clickhouse/client';
 import type { SessionChange } from '../engine/engine';
 import { SESSION_FIELDS, type SessionRow } from '../engine/session-row';
 import { EVENT_COLUMNS, type EventRow } from './event-row';
@@ -124,11 +124,21 @@ export class ClickHouseSink {
   private async insert(encoder: RowBinaryEncoder<string>, body: Buffer, deduplicationToken: string): Promise<void> {
     // `exec` sends the statement in the URL and the bytes as the body; `insert` only knows the
     // text formats. The (empty) response must be read to give the socket back to the pool.
-    const { stream } = await this.client.exec({
+    // Error answers are read here rather than by the client, which would turn one with an empty
+    // body (a proxy's bare 502, a request-size limit) into an Error with an empty message.
+    const { stream, http_status_code: status = 200 } = await this.client.exec({
       query: `INSERT INTO ${this.database}.${encoder.table} ${encoder.columnList()} FORMAT RowBinary`,
       values: Readable.from([body]),
       clickhouse_settings: { insert_deduplication_token: deduplicationToken },
+      ignore_error_response: true,
     });
+    if (status < 200 || status >= 300) {
+      let text = '';
+      for await (const chunk of stream) text += (chunk as Buffer).toString('utf8');
+      // The server's message becomes the client's own error type (with `code`), as before.
+      if (text.trim() !== '') throw parseError(text);
+      throw new Error(`ClickHouse answered HTTP ${status} with no message (a proxy or load balancer in between, or a request size limit)`);
+    }
     stream.resume();
     await finished(stream);
   }

@@ -24,7 +24,7 @@
  * are sessionized again: stop them at the source first.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
+import { LOCAL_SUFFIX } from '../clickhouse/cluster-schema';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import { loadConfig, type Config } from '../config';
@@ -32,6 +32,7 @@ import { UsageError } from '../errors';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 import { outboxRows } from '../recalc/recalculate';
+import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
 
@@ -72,14 +73,16 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
   const { database } = config.clickhouse;
   const clickhouse = createClickHouseClient(config.clickhouse, { application: 'sessionizer-forget', requestTimeoutMs: 600_000 });
   const redis = defineStateCommands(
-    new Redis(config.redis.url, { username: config.redis.username, password: config.redis.password, tls: config.redis.tls ? {} : undefined, maxRetriesPerRequest: 3 }),
+    createRedisClient(config.redis, { maxRetriesPerRequest: 3 }),
   );
   redis.on('error', () => undefined); // a failing command rejects with the reason
   try {
     const tables = await personTables(clickhouse, database);
     const ids = await findIds(clickhouse, database, tables, options);
     const rows: Record<string, number> = {};
-    for (const [table, columns] of tables) rows[table] = await count(clickhouse, database, table, columns, ids);
+    // On a cluster the rows live in `T_local` on every node: count them through the Distributed `T`.
+    const readName = (table: string) => (config.clickhouse.cluster && table.endsWith(LOCAL_SUFFIX) ? table.slice(0, -LOCAL_SUFFIX.length) : table);
+    for (const [table, columns] of tables) rows[table] = await count(clickhouse, database, readName(table), columns, ids);
     const counters = new UserCounterStore(redis, config.redis.keyPrefix, config.kafka.topics, config.redis.userRecordTtlSeconds);
     const located = await counters.locate(ids);
     const redisStates = [...located.values()].reduce((n, list) => n + list.length, 0);
@@ -101,7 +104,8 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
       if (touched.has(`${entry.partition.topic}:${entry.partition.partition}`)) await sink.insertSessions(outboxRows(entry.payload), entry.token);
     }
     for (const partition of await counters.partitions()) {
-      const keys = [partition.keys.meta, partition.keys.closeDeadlines, partition.keys.forgetDeadlines, ...ids.map((id) => partition.keys.user(id))];
+      const { meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites } = partition.keys;
+      const keys = [meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites, ...ids.map((id) => partition.keys.user(id))];
       await (redis as unknown as ForgetCommands).forgetUsers(keys.length, ...keys, ...ids);
     }
     // 2. ClickHouse, every table that names the person, waited for.
@@ -164,11 +168,14 @@ async function findIds(client: ClickHouseClient, database: string, tables: Map<s
   const ids = new Set<string>([(options.userId ?? options.anonymousId) as string]);
   if (options.userId === undefined) return [...ids];
   const sources: string[] = [];
-  if (tables.has('events')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.events WHERE user_id = {userId:String}`);
-  if (tables.get('identity_map')?.includes('user_id') && tables.get('identity_map')?.includes('anonymous_id')) {
+  // `has`: the table, or on a cluster its `_local` table under a Distributed one of the plain name.
+  const has = (name: string) => tables.has(name) || tables.has(`${name}${LOCAL_SUFFIX}`);
+  if (has('events')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.events WHERE user_id = {userId:String}`);
+  // identity_map: a table of its own in older layouts, a view over identity_links (013_people.sql) now.
+  if ((tables.get('identity_map')?.includes('user_id') && tables.get('identity_map')?.includes('anonymous_id')) || has('identity_links')) {
     sources.push(`SELECT DISTINCT anonymous_id AS id FROM ${database}.identity_map WHERE user_id = {userId:String}`);
   }
-  if (tables.has('sessions')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.sessions WHERE user_id = {userId:String}`);
+  if (has('sessions')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.sessions WHERE user_id = {userId:String}`);
   for (const query of sources) {
     const result = await client.query({ query, query_params: { userId: options.userId }, format: 'JSONEachRow' });
     for (const row of await result.json<{ id: string }>()) if (row.id !== '') ids.add(row.id);

@@ -2,7 +2,8 @@
  * `sessionizer migrate`: creates the ClickHouse database when missing and applies the schema
  * files not applied yet (src/clickhouse/migrations.ts). Safe to run from every worker at start.
  * Then sets the events table's TTL to EVENTS_TTL_DAYS when it differs (src/clickhouse/events-ttl.ts).
- * Configuration from the environment: CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE, _CLUSTER, EVENTS_TTL_DAYS.
+ * Configuration from the environment: CLICKHOUSE_URL, _USER, _PASSWORD, _DATABASE, _CLUSTER,
+ * _REPLICATED_PATH, _REPLICA_NAME, and EVENTS_TTL_DAYS.
  */
 import { createClickHouseClient } from '../clickhouse/client';
 import { applyEventsTtl } from '../clickhouse/events-ttl';
@@ -23,12 +24,12 @@ export interface MigrateCommandDeps {
 export async function runMigrate(deps: MigrateCommandDeps = {}): Promise<MigrateResult> {
   const config = deps.config ?? loadConfig();
   const log = deps.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
-  const { database, cluster } = config.clickhouse;
+  const { database, cluster, replicatedPath, replicaName } = config.clickhouse;
   const debugLog = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'migrate' });
   await preflight(config, { clickhouse: true }, debugLog);
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-migrate' });
   try {
-    const result = await migrate(client, { database, cluster, schemaDir: deps.schemaDir }, (message) =>
+    const result = await migrate(client, { database, cluster, replicatedPath, replicaName, schemaDir: deps.schemaDir }, (message) =>
       log(`migrate: ${message}`),
     );
     const where = cluster ? `${database} on cluster ${cluster}` : database;

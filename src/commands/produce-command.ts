@@ -6,8 +6,9 @@
  * Validating events is the worker's job: a JSON object is sent as it is, even when it is not a
  * valid event, and the worker dead-letters it (so this command can feed dead-letter tests too).
  * Only lines that cannot be a message at all are skipped, reported on stderr with their line
- * numbers: lines that are not JSON, JSON that is not an object, and lines over the 64 KiB
- * message limit. Blank lines are ignored.
+ * numbers: lines that are not UTF-8, lines that are not JSON, JSON that is not an object, and
+ * lines over the 64 KiB message limit. Blank lines are ignored. An input that is plainly not
+ * text (compressed, UTF-16, NUL bytes) is refused as unreadable (exit 2) at its first chunk.
  *
  * Exit codes: 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
  * bad configuration or an unreadable input (checked before connecting).
@@ -17,13 +18,15 @@ import { loadConfig, type Config } from '../config';
 import { UnreadableInputError, UsageError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
 import { eventTimeOf, redateEvent, redateShift } from '../events/redate';
-import { readLines } from '../io/line-reader';
+import { BinaryInputError, refuseBinaryInput } from '../io/binary-input';
+import { openInput } from '../io/input-file';
+import { NotUtf8Line, readLines, type Line } from '../io/line-reader';
 import { createProgress, formatBytes } from '../io/progress';
 import { ensureTopic, EventSender, userKeyOfJson } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
+import { printable } from '../events/utf8';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
-import { openInputFile } from './input-file';
 
 export interface ProduceCommandOptions {
   input: string;
@@ -60,14 +63,15 @@ export type LineVerdict = { key: string | null; value: string } | { skip: string
 const LISTED_SKIPPED_LINES = 100;
 
 /** What to do with one input line: send it (with its key), skip it (why), or ignore it (blank). */
-export function classifyLine(line: string): LineVerdict {
+export function classifyLine(line: Line): LineVerdict {
+  if (line instanceof NotUtf8Line) return { skip: line.reason };
   if (line.trim() === '') return null;
   if (Buffer.byteLength(line) > MAX_EVENT_BYTES) return { skip: `longer than the ${MAX_EVENT_BYTES / 1024} KiB message limit` };
   let json: unknown;
   try {
     json = JSON.parse(line);
   } catch (err) {
-    return { skip: `not JSON: ${(err as Error).message}` };
+    return { skip: `not JSON: ${printable((err as Error).message)}` };
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return { skip: 'not a JSON object' };
   return { key: userKeyOfJson(json as Record<string, unknown>), value: line };
@@ -80,7 +84,7 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   const topic = options.topic ?? (config.kafka.topics[0] as string);
   if (options.redate && options.input === '-') throw new UsageError('produce: --redate reads the input twice; give a file, not -');
   const shiftMs = options.redate ? await redateShiftOf(options.input, (deps.now ?? Date.now)()) : 0;
-  const { stream, size } = openInputFile(options.input, MAX_EVENT_BYTES);
+  const { stream, size } = openInput(options.input, MAX_EVENT_BYTES);
 
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'produce' });
   // Connected at the first line worth sending: an empty or all-invalid file needs no Kafka.
@@ -107,7 +111,7 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   let readBytes = 0;
   progress.start(size ?? 0, { sent: 0, lines: 0, skipped: 0 });
   try {
-    for await (const line of readLines(stream, (bytes) => (readBytes += bytes))) {
+    for await (const line of readLines(refuseBinaryInput(stream), (bytes) => (readBytes += bytes))) {
       stats.lines += 1;
       const verdict = classifyLine(line);
       if (verdict === null) continue;
@@ -124,6 +128,7 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   } catch (err) {
     await sender?.abort();
     if (isReadError(err)) throw new UnreadableInputError(options.input, err);
+    if (err instanceof BinaryInputError) throw new UnreadableInputError(options.input === '-' ? 'stdin' : options.input, err.reason);
     throw err;
   } finally {
     progress.stop();
@@ -139,12 +144,12 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
 
 /** First pass of --redate: the newest valid timestamp in the file gives the shift. */
 async function redateShiftOf(path: string, nowMs: number): Promise<number> {
-  const { stream } = openInputFile(path, MAX_EVENT_BYTES);
+  const { stream } = openInput(path, MAX_EVENT_BYTES);
   let latest = -Infinity;
-  for await (const line of readLines(stream)) {
+  for await (const line of readLines(refuseBinaryInput(stream))) {
     const verdict = classifyLine(line);
     if (verdict === null || 'skip' in verdict) continue;
-    const ms = eventTimeOf(JSON.parse(line) as Record<string, unknown>);
+    const ms = eventTimeOf(JSON.parse(line as string) as Record<string, unknown>);
     if (ms !== null && ms > latest) latest = ms;
   }
   return Number.isFinite(latest) ? redateShift(latest, nowMs) : 0;

@@ -1,6 +1,7 @@
 /**
- * `sessionizer recompute --input FILE|- [--output FILE|-] [--timeout-minutes N] [--rejects FILE]`:
- * wires files, progress and reporting around the offline recalculation.
+ * `sessionizer recompute --input FILE|- [--output FILE|-] [--timeout-minutes N] [--rejects FILE]
+ * [--format events|segment] [--key-events NAMES]`: wires files, progress and reporting around the
+ * offline recalculation.
  *
  * `sessionizer recompute --since D --sink clickhouse`: the historical recalculation of stored
  * events into ClickHouse (src/recalc/, docs/recalculation.md), configured from the environment
@@ -10,19 +11,21 @@ import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import { InvalidArgumentError } from 'commander';
-import { Redis } from 'ioredis';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
-import { UsageError } from '../errors';
+import { UnreadableInputError, UsageError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
 import { createProgress, formatBytes } from '../io/progress';
-import { openInputFile } from './input-file';
 import { parseIsoTimestamp } from '../events/timestamp';
+import { BinaryInputError } from '../io/binary-input';
+import { openInput } from '../io/input-file';
 import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
+import type { KeyShard } from '../recalc/key-shard';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
+import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
 import { createLogger, secretsOf } from '../observability/logger';
@@ -34,6 +37,12 @@ export interface RecomputeCommandOptions {
   timeoutMinutes: number;
   rejects?: string;
   bufferEvents?: number;
+  /** `segment`: the lines are Segment Spec messages, mapped as the worker maps its Segment topics. */
+  format?: 'events' | 'segment';
+  /** With `format: 'segment'`: track event names that are key events. */
+  keyEvents?: string[];
+  /** Where the identity map goes (NDJSON, sorted by anonymous_id), or - for stdout. */
+  identities?: string;
 }
 
 /** How many invalid lines are described one by one on stderr; the rest are counted. */
@@ -42,9 +51,10 @@ const LISTED_INVALID_LINES = 100;
 export async function runRecompute(options: RecomputeCommandOptions, deps: { progressIntervalMs?: number } = {}): Promise<RecomputeStats> {
   const started = Date.now();
   refuseOverwritingInput(options);
-  const { stream: input, size } = openInputFile(options.input, MAX_EVENT_BYTES);
+  const { stream: input, size } = openInput(options.input, MAX_EVENT_BYTES);
   const output = options.output === '-' ? process.stdout : openOutput(options.output);
   const rejects = options.rejects ? new LineWriter(openOutput(options.rejects)) : null;
+  const identities = options.identities === undefined ? undefined : options.identities === '-' ? process.stdout : openOutput(options.identities);
   let phase = 'reading';
   const bar = createProgress({
     tty: size !== null && process.stderr.isTTY,
@@ -62,9 +72,11 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
   let invalidLinesListed = 0;
   const report = (text: string) => (bar.isBar ? invalidLines.push(text) : process.stderr.write(text));
   bar.start(size ?? 0, { phase });
-  const stats = await recompute(input, output, {
+  const stats = await recomputeOrRefuse(options.input, input, output, {
     timeoutMs: options.timeoutMinutes * 60_000,
     maxBufferedEvents: options.bufferEvents,
+    input: { format: options.format, keyEvents: options.keyEvents },
+    identities,
     onReadBytes: (bytes) => {
       readBytes += bytes;
       bar.update(readBytes);
@@ -91,16 +103,31 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
   }
   process.stderr.write(
     `recompute: ${stats.lines} lines, ${stats.events} valid events (${stats.duplicates} duplicates), ` +
-      `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users in ${seconds}s\n`,
+      `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users` +
+      `${identities ? `, ${stats.links} linked anonymous ids` : ''} in ${seconds}s\n`,
   );
   return stats;
 }
 
+/** `recompute`, with a refused binary input (stdin) reported as unreadable input (exit 2). */
+async function recomputeOrRefuse(path: string, ...args: Parameters<typeof recompute>): Promise<RecomputeStats> {
+  try {
+    return await recompute(...args);
+  } catch (err) {
+    if (err instanceof BinaryInputError) throw new UnreadableInputError(path === '-' ? 'stdin' : path, err.reason);
+    throw err;
+  }
+}
+
 /** Opening the output truncates it: naming the input as output (or rejects) would erase it. */
 function refuseOverwritingInput(options: RecomputeCommandOptions): void {
+  if (options.identities === '-' && options.output === '-') throw new UsageError('--identities - and --output - would share stdout; give one of them a file');
+  if (options.identities !== undefined && options.identities !== '-' && [options.output, options.rejects].some((p) => p && p !== '-' && resolvePath(p) === resolvePath(options.identities as string))) {
+    throw new UsageError(`--identities ${options.identities} is also another output`);
+  }
   if (options.input === '-') return;
   const input = resolvePath(options.input);
-  for (const [flag, path] of [['--output', options.output], ['--rejects', options.rejects]] as const) {
+  for (const [flag, path] of [['--output', options.output], ['--rejects', options.rejects], ['--identities', options.identities]] as const) {
     if (path && path !== '-' && resolvePath(path) === input) throw new UsageError(`${flag} ${path} is the input file; it would be overwritten`);
   }
 }
@@ -125,6 +152,26 @@ export interface RecalculationCommandOptions {
   timeoutMinutes?: number;
   /** User keys per page. */
   pageUsers?: number;
+  /** Only these user keys (a backfill's); default: every key with an event since D. */
+  userKeys?: Iterable<string>;
+  /** `--shard I/N`: only the user keys of shard I of N. */
+  shard?: KeyShard;
+}
+
+/**
+ * What to do about users left to the worker that it cannot finish (stored events in its part it
+ * never applied), or null when there are none: the worker finishes the others by itself.
+ */
+export function unfinishedReport(stats: RecalculationStats, timeoutMs: number, latenessMs: number): string | null {
+  const { users, examples, firstEventMs, rerunAfterMs } = stats.unfinished;
+  if (users === 0) return null;
+  return (
+    `${users} of the users partly left to the worker (e.g. ${examples.join(', ')}) have stored events in the worker's part that it ` +
+    `never applied (later than the allowed lateness when they arrived, or written to events directly), so it cannot finish them. ` +
+    `Run "sessionizer recompute --since ${new Date(firstEventMs).toISOString()} --sink clickhouse" again once the worker's event time ` +
+    `has passed ${new Date(rerunAfterMs).toISOString()} (the end of their sessions + T ${timeoutMs / 60_000} min + lateness ` +
+    `${latenessMs / 60_000} min; with live traffic, that wall-clock time); that run finishes them, or reports what is still left.`
+  );
 }
 
 /**
@@ -147,15 +194,7 @@ export async function runRecalculation(config: Config, options: RecalculationCom
   const started = Date.now();
   const timeoutMs = (options.timeoutMinutes ?? config.sessions.timeoutMs / 60_000) * 60_000;
   await preflight(config, { redis: true, clickhouse: true }, createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'recompute' }));
-  const redis = defineStateCommands(
-    new Redis(config.redis.url, {
-      username: config.redis.username,
-      password: config.redis.password,
-      tls: config.redis.tls ? {} : undefined,
-      maxRetriesPerRequest: 3,
-      lazyConnect: false,
-    }),
-  );
+  const redis = defineStateCommands(createRedisClient(config.redis, { maxRetriesPerRequest: 3 }));
   redis.on('error', () => undefined); // a failing command rejects with the reason
   const clickhouse = createClickHouseClient(config.clickhouse, { application: 'sessionizer-recalc', requestTimeoutMs: 300_000 });
 
@@ -190,6 +229,8 @@ export async function runRecalculation(config: Config, options: RecalculationCom
         timeoutMs,
         latenessMs: config.sessions.latenessMs,
         pageUsers: options.pageUsers,
+        userKeys: options.userKeys,
+        shard: options.shard,
         signal: controller.signal,
         onStart: (users) => bar.start(users, { phase: 'users' }),
         onProgress: (done) => bar.update(done),
@@ -207,12 +248,15 @@ export async function runRecalculation(config: Config, options: RecalculationCom
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const since = new Date(options.sinceMs).toISOString();
+  const shard = options.shard && options.shard.count > 1 ? `, shard ${options.shard.index}/${options.shard.count}` : '';
   process.stderr.write(
-    `recompute: since ${since}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
+    `recompute: since ${since}${shard}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
       `(${stats.invalidEvents} invalid), ${stats.sessions} sessions: ${stats.unchanged} unchanged, ${stats.changed} changed, ` +
       `${stats.added} new, ${stats.vanished} removed; ${stats.rowsWritten} rows written, ${stats.countersAdjusted} worker counters set, ` +
       `${stats.leftToWorker} users partly left to the worker; ${seconds}s\n`,
   );
+  const unfinished = unfinishedReport(stats, timeoutMs, config.sessions.latenessMs);
+  if (unfinished) process.stderr.write(`recompute: ${unfinished}\n`);
   if (stats.interrupted) process.stderr.write(`recompute: interrupted after ${stats.users} of ${stats.totalUsers} users; run it again to finish\n`);
   return stats;
 }

@@ -11,12 +11,15 @@ import { loadConfig, type Config } from '../config';
 import { UsageError } from '../errors';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
+import { formatPeopleReport, PERSON_DIMENSIONS, peopleReport, type PeopleReportDimension, type PeopleReportRow } from '../people/people-report';
 
 export interface ReportCommandOptions {
   from: string;
   to: string;
-  by?: ReportDimension;
+  by?: ReportDimension | PeopleReportDimension;
   format: ReportFormat;
+  /** Person-level numbers (src/people/people-report.ts) instead of session metrics. */
+  people?: boolean;
 }
 
 export interface ReportCommandDeps {
@@ -53,15 +56,25 @@ export function validateReportRange(from: string, to: string): void {
   if (days > MAX_REPORT_DAYS) throw new UsageError(`report: ${days} days from ${from} to ${to}; at most ${MAX_REPORT_DAYS}`);
 }
 
-export async function runReport(options: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[]> {
+export async function runReport(options: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[] | PeopleReportRow[]> {
   validateReportRange(options.from, options.to);
+  if (!options.people && (PERSON_DIMENSIONS as readonly string[]).includes(options.by ?? '')) {
+    throw new UsageError(`report: --by ${options.by} is a person dimension; it needs --people`);
+  }
   const config = deps.config ?? loadConfig();
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   await preflight(config, { clickhouse: true }, createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'report' }));
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-report' });
   try {
-    const rows = await sessionReport(client, config.clickhouse.database, options);
-    write(formatReport(rows, options.format, options.by));
+    if (options.people) {
+      const by = options.by as PeopleReportDimension | undefined;
+      const people = await peopleReport(client, config.clickhouse.database, { from: options.from, to: options.to, by });
+      write(formatPeopleReport(people, options.format, by));
+      if (people.length === 0 && options.format === 'table') process.stderr.write(`report: no sessions from ${options.from} to ${options.to}\n`);
+      return people;
+    }
+    const rows = await sessionReport(client, config.clickhouse.database, { ...options, by: options.by as ReportDimension | undefined });
+    write(formatReport(rows, options.format, options.by as ReportDimension | undefined));
     if (rows.length === 0 && options.format === 'table') {
       process.stderr.write(`report: no sessions from ${options.from} to ${options.to}\n`);
     }

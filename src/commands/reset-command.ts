@@ -1,7 +1,8 @@
 /**
  * `sessionizer reset (--dry-run | --yes) [--topics a,b] [--offsets]`: starts a worker pool over,
  * like Kafka Streams' application reset tool: it deletes the pool's state in Redis for the given
- * topics (every partition's users, close and forget queues, outbox and meta hash), and with
+ * topics (every key with a partition's hash tag: users, close and forget queues, outbox, repair
+ * log and meta hash; on a Redis Cluster, from every master), and with
  * `--offsets` moves the consumer group's committed offsets back to the earliest, so the next
  * worker re-reads the topics from their start.
  *
@@ -11,7 +12,6 @@
  * ClickHouse is left alone: sessions already written stay. To rebuild them from the topics,
  * empty the session tables first (docs/operations.md says how), or keep them and recalculate.
  */
-import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../config';
 import { RefusedError, UsageError } from '../errors';
@@ -19,6 +19,7 @@ import { createKafka } from '../kafka/kafka-client';
 import { createLogger, secretsOf } from '../observability/logger';
 import { scanPartitionKeys, unlinkKeys, type PartitionKeySet } from '../ops/state-keys';
 import { preflight } from '../preflight';
+import { createRedisClient } from '../state/redis-client';
 
 export interface ResetCommandOptions {
   dryRun?: boolean;
@@ -56,12 +57,7 @@ export async function runReset(options: ResetCommandOptions, deps: { config?: Co
 
   const kafka: Kafka = createKafka(config.kafka, log, { quiet: true });
   const admin = kafka.admin();
-  const redis = new Redis(config.redis.url, {
-    username: config.redis.username,
-    password: config.redis.password,
-    tls: config.redis.tls ? {} : undefined,
-    maxRetriesPerRequest: 2,
-  });
+  const redis = createRedisClient(config.redis, { maxRetriesPerRequest: 2 });
   redis.on('error', () => undefined); // a failing command rejects with the reason
   await admin.connect();
   try {
@@ -92,7 +88,9 @@ export async function runReset(options: ResetCommandOptions, deps: { config?: Co
       return { plan, executed: false, keysDeleted: 0 };
     }
 
-    const keysDeleted = await unlinkKeys(redis, partitions.flatMap((p) => p.keys));
+    // One partition at a time: its keys share a hash tag, so one UNLINK stays in one cluster slot.
+    let keysDeleted = 0;
+    for (const p of partitions) keysDeleted += await unlinkKeys(redis, p.keys);
     // Explicit offsets (each partition's current start), not kafkajs' resetOffsets: that commits
     // the sentinel -2, which other tools show as an offset and which only kafkajs understands.
     if (options.offsets) {

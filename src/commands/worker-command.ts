@@ -3,10 +3,10 @@
  * health/metrics endpoint, and maps the outcome to an exit code: 0 after SIGTERM/SIGINT and a
  * clean shutdown, 1 when the worker gives up (crash loop) or shutdown overruns its bound.
  */
-import { Redis } from 'ioredis';
 import { createClickHouseClient } from '../clickhouse/client';
 import { eventRowOf } from '../clickhouse/event-row';
 import { ClickHouseSink } from '../clickhouse/session-sink';
+import { StoredSessions } from '../clickhouse/stored-sessions';
 import type { Config } from '../config';
 import { createKafka } from '../kafka/kafka-client';
 import { startHttpServer } from '../observability/http-server';
@@ -14,6 +14,7 @@ import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 import { WorkerMetrics } from '../observability/metrics';
 import { PartitionStateStore } from '../state/partition-state-store';
+import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { Worker } from '../worker/worker';
 
@@ -23,25 +24,19 @@ export async function runWorker(config: Config): Promise<number> {
   // client retries; the dead-letter topic must exist too, or the first invalid event would stall.
   await preflight(config, { kafka: { topics: [...config.kafka.topics, config.kafka.deadLetterTopic] }, redis: true, clickhouse: true }, log);
   const metrics = new WorkerMetrics({ defaultMetrics: true });
-  const redis = defineStateCommands(
-    new Redis(config.redis.url, {
-      username: config.redis.username,
-      password: config.redis.password,
-      tls: config.redis.tls ? {} : undefined,
-      // Commands wait (queued) while Redis is away; our retry loop decides when to give up.
-      maxRetriesPerRequest: null,
-      lazyConnect: false,
-    }),
-  );
+  // Commands wait (queued) while Redis is away; our retry loop decides when to give up.
+  const redis = defineStateCommands(createRedisClient(config.redis, { maxRetriesPerRequest: null }));
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const clickhouse = createClickHouseClient(config.clickhouse);
   const ttl = { activeSeconds: config.redis.stateTtlSeconds, idleSeconds: config.redis.userRecordTtlSeconds };
+  const replicaAck = { replicas: config.redis.waitReplicas ?? 0, timeoutMs: config.redis.waitTimeoutMs ?? 1000 };
   const worker = new Worker(config, {
     kafka: createKafka(config.kafka, log),
     log,
     metrics,
-    storeFor: (topic, partition) => new PartitionStateStore(redis, config.redis.keyPrefix, topic, partition, ttl),
+    storeFor: (topic, partition) => new PartitionStateStore(redis, config.redis.keyPrefix, topic, partition, ttl, replicaAck),
     sink: new ClickHouseSink(clickhouse, config.clickhouse.database),
+    storedSessions: new StoredSessions(clickhouse, config.clickhouse.database),
     eventRow: eventRowOf,
     // Not connected: down at once, rather than a PING queued until Redis is back.
     pingRedis: async () => redis.status === 'ready' && (await redis.ping()) === 'PONG',

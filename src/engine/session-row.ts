@@ -1,6 +1,6 @@
 /**
- * The output shape of a session: the fields of SPEC §2 (`SessionRecord`), plus, for the
- * ClickHouse table of SPEC §4, whether the session is still open and the row version.
+ * The output shape of a session: the session fields (`SessionRecord`), plus, for the
+ * `sessions` table in ClickHouse, whether the session is still open and the row version.
  */
 import * as crypto from 'node:crypto';
 import type { Channel } from '../events/event-schema';

@@ -1,10 +1,10 @@
 /**
- * What a session has to remember about its events to produce every field of SPEC §2, kept so
+ * What a session has to remember about its events to produce every session field, kept so
  * that two summaries combine into the summary of the union of their events, whatever order the
  * events arrived in. That is what lets one incremental engine serve out-of-order streaming,
  * merges of bridged sessions, and sorted recalculation alike.
  *
- * "First"/"last" always mean by the event order of SPEC §2: `(timestamp, event_id)`.
+ * "First"/"last" always mean by the event order of the session rules: `(timestamp, event_id)`.
  */
 import type { Channel } from '../events/event-schema';
 import type { SessionEvent } from '../events/session-event';

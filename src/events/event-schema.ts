@@ -1,5 +1,5 @@
 /**
- * The event format of SPEC §1 as a zod schema: the single definition of a valid event.
+ * The event format as a zod schema: the single definition of a valid event.
  * `schemas/event.schema.json` is generated from it (`npm run schema:event`) and a test fails
  * when the committed file drifts from this one.
  *
@@ -12,7 +12,7 @@ import { ISO_TIMESTAMP_PATTERN, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTi
 export const CHANNELS = ['web', 'app', 'server', 'store'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-/** Event types that count as views (SPEC §2 `views`, entry and exit pages). */
+/** Event types that count as views (session rules: `views`, entry and exit pages). */
 export const VIEW_TYPES: ReadonlySet<string> = new Set(['page_view', 'screen_view']);
 
 /**

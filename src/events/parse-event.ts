@@ -8,8 +8,9 @@ import { InvalidEventError } from '../errors';
 import { eventSchema, type ValidEvent } from './event-schema';
 import { fastCheckEvent, toValidEvent, type CheckedEvent } from './fast-validate';
 import { sessionEventOf, toSessionEvent, type EventFields, type SessionEvent } from './session-event';
+import { describeInvalidUtf8, isUtf8, printable } from './utf8';
 
-/** SPEC §1: one JSON object per message, UTF-8, at most 64 KiB. */
+/** The event format: one JSON object per message, UTF-8, at most 64 KiB. */
 export const MAX_EVENT_BYTES = 64 * 1024;
 
 export type ParsedEvent =
@@ -61,19 +62,38 @@ function parseFast(input: string | Buffer, byteLength?: number): { checked: Chec
   return Number.isNaN(ts) ? validateEvent(json) : { checked: json as CheckedEvent, ts };
 }
 
-/** The size limit and JSON syntax of SPEC §1: the parsed value, or the error. */
-function parseJson(input: string | Buffer, byteLength?: number): unknown {
+/**
+ * `parseEventFields` for a value that is already parsed, such as the event a Segment message
+ * was mapped to: the same acceptance and errors, with `fields` the value itself when valid.
+ */
+export function checkEventValue(json: unknown): ParsedEventFields {
+  const ts = fastCheckEvent(json);
+  if (!Number.isNaN(ts)) return { ok: true, event: sessionEventOf(json as CheckedEvent, ts), fields: json as CheckedEvent, ts };
+  const parsed = validateEvent(json);
+  return parsed.ok ? { ok: true, event: parsed.event, fields: parsed.valid, ts: parsed.valid.timestamp } : parsed;
+}
+
+/** The size limit and JSON syntax of the event format: the parsed value, or the error. */
+export function parseJson(input: string | Buffer, byteLength?: number): unknown {
   // A UTF-16 code unit is at most 3 bytes of UTF-8, so short strings need no counting.
   const bytes =
     byteLength ?? (typeof input !== 'string' ? input.length : input.length * 3 <= MAX_EVENT_BYTES ? input.length : Buffer.byteLength(input, 'utf8'));
   if (bytes > MAX_EVENT_BYTES) {
     return new InvalidEventError('', `message is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
   }
+  // Bytes are checked before decoding: the decoder would replace what is not UTF-8 silently.
+  if (typeof input !== 'string' && !isUtf8(input)) return notUtf8(input);
   try {
     return JSON.parse(typeof input === 'string' ? input : input.toString('utf8'));
   } catch (err) {
-    return new InvalidEventError('', `not valid JSON (${(err as Error).message})`);
+    // JSON.parse quotes the start of the text: escape what a terminal or a log would act on.
+    return new InvalidEventError('', `not valid JSON (${printable((err as Error).message)})`);
   }
+}
+
+/** The error for a message whose bytes are not UTF-8 (events are UTF-8 only): where, never the bytes. */
+export function notUtf8(bytes: Uint8Array): InvalidEventError {
+  return new InvalidEventError('', describeInvalidUtf8(bytes));
 }
 
 /** Validates any value with the zod schema (the definition of a valid event). */
@@ -89,7 +109,8 @@ export function validateEvent(json: unknown): ParsedEvent {
   return { ok: true, event: toSessionEvent(result.data), valid: result.data };
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** A zod issue's message as our errors word it ("is required" for a missing field). */
+export function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) return 'is required';
   return issue.message;
 }

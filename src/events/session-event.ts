@@ -1,5 +1,5 @@
 /**
- * The engine's view of one event: only what the session rules of SPEC §2 read, already reduced
+ * The engine's view of one event: only what the session rules read, already reduced
  * (the location a view stands for, the attribution the event would give a session it starts).
  * Reducing once here keeps the engine free of URL parsing and keeps its state small.
  */
@@ -32,7 +32,7 @@ export interface SessionEvent {
   city: string;
 }
 
-/** `user_key = anonymous_id ?? user_id`, the first non-empty one (SPEC §1). */
+/** `user_key = anonymous_id ?? user_id`, the first non-empty one (the event format). */
 export function userKeyOf(event: Pick<ValidEvent, 'anonymous_id' | 'user_id'>): string {
   return event.anonymous_id || event.user_id || '';
 }

@@ -1,5 +1,5 @@
 /**
- * Event time parsing. SPEC §1 allows an ISO-8601 string that carries a zone, or epoch
+ * Event time parsing. The event format allows an ISO-8601 string that carries a zone, or epoch
  * milliseconds, within the years 2000–2099. We parse the string ourselves instead of trusting
  * `Date.parse`, whose leniency differs between engines: the same input must give the same
  * instant everywhere, or recalculation could disagree with the stream.

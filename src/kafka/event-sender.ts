@@ -1,10 +1,11 @@
 /**
  * Sending events to Kafka from the command line (`produce`, `loadgen`): messages keyed by user
- * key (SPEC §1) so all of one visitor's events land on one partition, collected into batches
+ * key (the event format) so all of one visitor's events land on one partition, collected into batches
  * and sent with `acks: -1`. The partitioner is the Java-compatible murmur2 one, as in the worker,
  * so a key lands on the same partition whichever client produced it.
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { createTopics } from './topic-spec';
 
 /** `anonymous_id ?? user_id`, the first non-empty string; null when the event has neither. */
 export function userKeyOfJson(event: Record<string, unknown>): string | null {
@@ -84,13 +85,13 @@ export class EventSender {
   }
 }
 
-/** Creates `topic` with `partitions` partitions when it does not exist (KAFKA_CREATE_TOPICS). */
+/** Creates `topic` with `partitions` partitions when it does not exist (KAFKA_CREATE_TOPICS), replicated on a cluster (topic-spec.ts). */
 export async function ensureTopic(kafka: Kafka, topic: string, partitions: number): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     if ((await admin.listTopics()).includes(topic)) return false;
-    return await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+    return (await createTopics(admin, [topic], partitions)).created;
   } finally {
     await admin.disconnect();
   }

@@ -23,6 +23,12 @@ export class WorkerMetrics {
   readonly retries: Counter;
   readonly rebalances: Counter;
   readonly assignedPartitions: Gauge;
+  readonly stateRewinds: Counter;
+  readonly stateResets: Counter;
+  readonly eventsDeletedUnapplied: Counter;
+  readonly deadLettersReplaced: Counter;
+  readonly repairedRows: Counter;
+  readonly partitionStalledSeconds: Gauge;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -62,6 +68,26 @@ export class WorkerMetrics {
     this.assignedPartitions = new Gauge({
       name: 'sessionizer_assigned_partitions',
       help: 'Partitions this worker owns since the last rebalance.',
+      registers: [registry],
+    });
+    this.stateRewinds = counter(
+      'state_rewinds_total',
+      'Claims that found the Redis state behind the committed Kafka offset (Redis lost writes) and read the partition again from the state.',
+    );
+    this.stateResets = counter('state_resets_total', 'Partition states dropped because they belonged to another log (STATE_LOG_MISMATCH=reset).');
+    this.eventsDeletedUnapplied = counter('events_deleted_unapplied_total', 'Messages Kafka deleted (retention) before the worker applied them.');
+    this.deadLettersReplaced = counter(
+      'dead_letters_replaced_total',
+      'Invalid messages too large for the dead-letter topic, sent as a record of where they are and why they were rejected.',
+    );
+    this.repairedRows = counter(
+      'repaired_rows_total',
+      'Session rows written to correct what lost state commits had sent to ClickHouse (after a state rewind).',
+    );
+    this.partitionStalledSeconds = new Gauge({
+      name: 'sessionizer_partition_stalled_seconds',
+      help: 'How long a partition batch has been failing and retrying (0 when it progresses); past STALL_LIMIT_SECONDS /healthz fails.',
+      labelNames: ['topic', 'partition'],
       registers: [registry],
     });
   }

@@ -4,6 +4,7 @@
  * finds them, and the part after the tag says what each is.
  */
 import type Redis from 'ioredis';
+import { scanKeys } from '../state/redis-client';
 
 export interface PartitionKeySet {
   topic: string;
@@ -40,19 +41,20 @@ export function groupPartitionKeys(prefix: string, topic: string, keys: readonly
   return [...byPartition.values()].sort((a, b) => a.partition - b.partition);
 }
 
-/** Every worker key of `topic` under `prefix`, by partition (SCAN: never blocks a shared Redis). */
+/**
+ * Every worker key of `topic` under `prefix`, by partition (SCAN: never blocks a shared Redis;
+ * on a Redis Cluster, every master is scanned). This covers every per-partition key the worker
+ * has or will have — state, queues, outbox, repair log — as long as it starts with the tag.
+ */
 export async function scanPartitionKeys(redis: Redis, prefix: string, topic: string): Promise<PartitionKeySet[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${globEscape(`{${prefix}:${topic}:`)}*`, 'COUNT', 10_000);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
+  const found = await scanKeys(redis, `${globEscape(`{${prefix}:${topic}:`)}*`);
   return groupPartitionKeys(prefix, topic, [...new Set(found)]);
 }
 
-/** Deletes keys in batches with UNLINK (freed in the background); returns how many existed. */
+/**
+ * Deletes keys in batches with UNLINK (freed in the background); returns how many existed. On a
+ * Redis Cluster a multi-key UNLINK must stay in one slot: give it one partition's keys at a time.
+ */
 export async function unlinkKeys(redis: Redis, keys: readonly string[], batch = 500): Promise<number> {
   let removed = 0;
   for (let i = 0; i < keys.length; i += batch) removed += await redis.unlink(...keys.slice(i, i + batch));

@@ -3,17 +3,23 @@
  * the user keys with events since a date, page by page; for a page of keys, where each key's
  * recalculation starts, the sessions before and after that point, and the events after it.
  *
- * Every query takes the page's keys as an array parameter, and per-key start times as a second
- * array used through `transform(user_key, keys, starts, 0)`, so one statement serves a page.
- * Times cross as epoch milliseconds (`toUnixTimestamp64Milli`), never as text.
+ * Every query takes the page's keys, with each key's start time, as an external table
+ * (`recalc_page`: `user_key String, start Int64`) sent in the request body, never in the URL
+ * (src/clickhouse/external-data.ts): a page of 500 keys of 100 bytes would make a 50 KB URL,
+ * beyond what servers and proxies accept. `user_key IN (SELECT user_key FROM recalc_page)` picks
+ * the page's rows and `transform(user_key, keys, starts, 0)` over the table's two columns gives
+ * a key's start, so one statement serves a page. Times cross as epoch milliseconds
+ * (`toUnixTimestamp64Milli`), never as text. Every failure names what was being read.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import { queryAll, queryRows, type ExternalTable } from '../clickhouse/external-data';
 import { SESSION_FIELDS, type SessionRow } from '../engine/session-row';
 import { parseSessionEvent } from '../events/parse-event';
 import type { SessionEvent } from '../events/session-event';
 import { formatTimestamp } from '../events/timestamp';
 import { PLAIN_IDENTIFIER } from '../clickhouse/client';
 import type { EventRow } from '../clickhouse/event-row';
+import { shardCondition, shardParams, type KeyShard } from './key-shard';
 
 /** Results must carry 64-bit integers as JSON numbers (times in ms, versions, durations). */
 const READ_SETTINGS = { output_format_json_quote_64bit_integers: 0 } as const;
@@ -33,7 +39,7 @@ export interface UserEvents {
   events: SessionEvent[];
   /** Kafka topic and partition of the key's latest event that came through the worker, if any. */
   streamedFrom: { topic: string; partition: number } | null;
-  /** Rows whose `raw` and columns make no valid event (skipped). */
+  /** Rows whose `raw` and columns make no valid event, or hold text that is not UTF-8 (skipped). */
   invalid: number;
 }
 
@@ -43,6 +49,8 @@ type EventRowOut = Omit<EventRow, 'timestamp' | 'properties' | 'received_at' | '
   key_event: number;
   kafka_topic: string;
   kafka_partition: number;
+  /** 1 when every text column of the row is UTF-8. */
+  utf8: number;
 };
 
 const EVENT_COLUMNS = [
@@ -74,17 +82,26 @@ const EVENT_COLUMNS = [
   'geo_city',
   'kafka_topic',
   'kafka_partition',
+  // Events are UTF-8 only, and JSON output would carry other bytes as U+FFFD, unnoticed:
+  // ask the server whether the row's text is UTF-8 (rows written by imports are not checked).
+  `isValidUTF8(concat(raw, event_id, user_key, anonymous_id, user_id, name, page_url, page_path, page_title, page_referrer,
+     campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content, device_type, device_os, device_browser,
+     device_app_version, geo_country, geo_region, geo_city)) AS utf8`,
 ].join(', ');
 
 /** Times as ms under other names: an alias named like its column would stand for it in WHERE. */
-const SESSION_COLUMNS = [
+export const SESSION_COLUMNS = [
   ...SESSION_FIELDS.map((f) => (f === 'started_at' || f === 'ended_at' ? `toUnixTimestamp64Milli(${f}) AS ${f}_ms` : f)),
   'is_open',
   'version',
 ].join(', ');
 
-/** `user_key`'s start point in ms, from the page's arrays. */
-const START = 'transform(user_key, {keys:Array(String)}, {starts:Array(Int64)}, toInt64(0))';
+/** The page's keys and starts as two aligned arrays (one aggregation, so in the same order). */
+const PAGE = 'WITH (SELECT (groupArray(user_key), groupArray(start)) FROM recalc_page) AS page';
+/** Rows of the page's keys. */
+const IN_PAGE = 'user_key IN (SELECT user_key FROM recalc_page)';
+/** `user_key`'s start point in ms. */
+const START = 'transform(user_key, page.1, page.2, toInt64(0))';
 
 export class ClickHouseSource {
   constructor(
@@ -94,23 +111,29 @@ export class ClickHouseSource {
     if (!PLAIN_IDENTIFIER.test(database)) throw new Error(`not a plain database name: ${database}`);
   }
 
-  /** How many user keys have an event at or after `sinceMs` (for progress). */
-  async countUsers(sinceMs: number): Promise<number> {
+  /** How many user keys (of `shard`, when given) have an event at or after `sinceMs` (for progress). */
+  async countUsers(sinceMs: number, shard?: KeyShard): Promise<number> {
     const rows = await this.rows<{ n: number }>(
-      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
-      { since: sinceMs },
+      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events
+       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') ${shardCondition(shard)}`,
+      { since: sinceMs, ...shardParams(shard) },
+      'counting the user keys with events since D',
     );
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** The next `limit` user keys after `after` (in key order) with an event at or after `sinceMs`. */
-  async userPage(sinceMs: number, after: string, limit: number): Promise<string[]> {
-    const rows = await this.rows<{ user_key: string }>(
-      `SELECT user_key FROM ${this.database}.events
-       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > {after:String}
-       GROUP BY user_key ORDER BY user_key LIMIT {limit:UInt32}`,
-      { since: sinceMs, after, limit },
-    );
+  /** The next `limit` user keys (of `shard`, when given) after `after`, in key order, with an event at or after `sinceMs`. */
+  async userPage(sinceMs: number, after: string, limit: number, shard?: KeyShard): Promise<string[]> {
+    // The last key of the previous page is a user key too: it goes in the body, not the URL.
+    const rows = await queryAll<{ user_key: string }>(this.client, {
+      query: `SELECT user_key FROM ${this.database}.events
+              WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > (SELECT any(user_key) FROM recalc_after) ${shardCondition(shard)}
+              GROUP BY user_key ORDER BY user_key LIMIT {limit:UInt32}`,
+      tables: [{ name: 'recalc_after', structure: 'user_key String', rows: [[after]] }],
+      params: { since: sinceMs, limit, ...shardParams(shard) },
+      settings: READ_SETTINGS,
+      doing: `reading the next ${limit} user keys with events since D from ${this.database}.events`,
+    });
     return rows.map((r) => r.user_key);
   }
 
@@ -131,22 +154,27 @@ export class ClickHouseSource {
       if (round >= MAX_START_ROUNDS) {
         throw new Error(`recalculation: no clean session boundary found for ${moving.length} user keys (e.g. ${moving[0]}) within ${MAX_START_ROUNDS} rounds`);
       }
-      const params = { keys: moving, starts: moving.map((k) => starts.get(k) as number), timeout: timeoutMs };
+      const page = pageTable(new Map(moving.map((k) => [k, starts.get(k) as number])));
+      const params = { timeout: timeoutMs };
       const [sessions, events] = await Promise.all([
-        this.rows<{ user_key: string; at: number }>(
-          `SELECT user_key, min(toUnixTimestamp64Milli(started_at)) AS at FROM ${this.database}.sessions FINAL
-           WHERE user_key IN {keys:Array(String)} AND sign = 1
+        this.pageRows<{ user_key: string; at: number }>(
+          `${PAGE} SELECT user_key, min(toUnixTimestamp64Milli(started_at)) AS at FROM ${this.database}.sessions FINAL
+           WHERE ${IN_PAGE} AND sign = 1
              AND toUnixTimestamp64Milli(started_at) < ${START}
              AND toUnixTimestamp64Milli(ended_at) >= ${START} - {timeout:Int64}
            GROUP BY user_key`,
+          page,
+          `finding where ${moving.length} user keys start (sessions open at D, round ${round + 1})`,
           params,
         ),
-        this.rows<{ user_key: string; at: number }>(
-          `SELECT user_key, min(toUnixTimestamp64Milli(timestamp)) AS at FROM ${this.database}.events
-           WHERE user_key IN {keys:Array(String)}
+        this.pageRows<{ user_key: string; at: number }>(
+          `${PAGE} SELECT user_key, min(toUnixTimestamp64Milli(timestamp)) AS at FROM ${this.database}.events
+           WHERE ${IN_PAGE}
              AND toUnixTimestamp64Milli(timestamp) < ${START}
              AND toUnixTimestamp64Milli(timestamp) >= ${START} - {timeout:Int64}
            GROUP BY user_key`,
+          page,
+          `finding where ${moving.length} user keys start (events within T before D, round ${round + 1})`,
           params,
         ),
       ]);
@@ -165,22 +193,24 @@ export class ClickHouseSource {
 
   /** Per key: the current sessions that began before its start point. */
   async seeds(starts: ReadonlyMap<string, number>): Promise<Map<string, Seed>> {
-    const rows = await this.rows<{ user_key: string; n: number; last: string }>(
-      `SELECT user_key, count() AS n, argMax(session_id, started_at) AS last FROM ${this.database}.sessions FINAL
-       WHERE user_key IN {keys:Array(String)} AND sign = 1 AND toUnixTimestamp64Milli(started_at) < ${START}
+    const rows = await this.pageRows<{ user_key: string; n: number; last: string }>(
+      `${PAGE} SELECT user_key, count() AS n, argMax(session_id, started_at) AS last FROM ${this.database}.sessions FINAL
+       WHERE ${IN_PAGE} AND sign = 1 AND toUnixTimestamp64Milli(started_at) < ${START}
        GROUP BY user_key`,
-      startParams(starts),
+      pageTable(starts),
+      `reading the sessions before the start of ${starts.size} user keys`,
     );
     return new Map(rows.map((r) => [r.user_key, { count: Number(r.n), lastId: r.last }]));
   }
 
   /** Per key: the current rows (`FINAL WHERE sign = 1`) that began at or after its start point, by start. */
   async currentRows(starts: ReadonlyMap<string, number>): Promise<Map<string, SessionRow[]>> {
-    const rows = await this.rows<Record<string, unknown>>(
-      `SELECT ${SESSION_COLUMNS} FROM ${this.database}.sessions FINAL
-       WHERE user_key IN {keys:Array(String)} AND sign = 1 AND toUnixTimestamp64Milli(started_at) >= ${START}
+    const rows = await this.pageRows<Record<string, unknown>>(
+      `${PAGE} SELECT ${SESSION_COLUMNS} FROM ${this.database}.sessions FINAL
+       WHERE ${IN_PAGE} AND sign = 1 AND toUnixTimestamp64Milli(started_at) >= ${START}
        ORDER BY user_key, started_at, session_id, version`,
-      startParams(starts),
+      pageTable(starts),
+      `reading the current sessions of ${starts.size} user keys`,
     );
     const byKey = new Map<string, SessionRow[]>();
     for (const raw of rows) {
@@ -194,11 +224,12 @@ export class ClickHouseSource {
 
   /** Per session id that began at or after its key's start point: the highest version it ever had. */
   async maxVersions(starts: ReadonlyMap<string, number>): Promise<Map<string, number>> {
-    const rows = await this.rows<{ session_id: string; v: number }>(
-      `SELECT session_id, max(version) AS v FROM ${this.database}.sessions
-       WHERE user_key IN {keys:Array(String)} AND toUnixTimestamp64Milli(started_at) >= ${START}
+    const rows = await this.pageRows<{ session_id: string; v: number }>(
+      `${PAGE} SELECT session_id, max(version) AS v FROM ${this.database}.sessions
+       WHERE ${IN_PAGE} AND toUnixTimestamp64Milli(started_at) >= ${START}
        GROUP BY session_id`,
-      startParams(starts),
+      pageTable(starts),
+      `reading the session versions of ${starts.size} user keys`,
     );
     return new Map(rows.map((r) => [r.session_id, Number(r.v)]));
   }
@@ -209,47 +240,50 @@ export class ClickHouseSource {
    * as duplicates, as `recompute` drops them.
    */
   async *events(starts: ReadonlyMap<string, number>): AsyncGenerator<UserEvents> {
-    const result = await this.client.query({
-      query: `SELECT ${EVENT_COLUMNS} FROM ${this.database}.events
-              WHERE user_key IN {keys:Array(String)} AND toUnixTimestamp64Milli(timestamp) >= ${START}
+    const rows = queryRows<EventRowOut>(this.client, {
+      query: `${PAGE} SELECT ${EVENT_COLUMNS} FROM ${this.database}.events
+              WHERE ${IN_PAGE} AND toUnixTimestamp64Milli(timestamp) >= ${START}
               ORDER BY user_key, timestamp, event_id`,
-      query_params: startParams(starts),
-      format: 'JSONEachRow',
-      clickhouse_settings: READ_SETTINGS,
+      tables: [pageTable(starts)],
+      settings: READ_SETTINGS,
+      doing: `reading the events of ${starts.size} user keys`,
     });
     let current: UserEvents | null = null;
     let latestStreamed = -Infinity;
-    for await (const batch of result.stream<EventRowOut>()) {
-      for (const line of batch) {
-        const row = line.json<EventRowOut>();
-        if (!current || current.userKey !== row.user_key) {
-          if (current) yield current;
-          current = { userKey: row.user_key, events: [], streamedFrom: null, invalid: 0 };
-          latestStreamed = -Infinity;
-        }
-        const event = toSessionEvent(row);
-        if (event) current.events.push(event);
-        else current.invalid += 1;
-        if (row.kafka_topic !== '' && Number(row.kafka_partition) >= 0 && Number(row.ts) >= latestStreamed) {
-          latestStreamed = Number(row.ts);
-          current.streamedFrom = { topic: row.kafka_topic, partition: Number(row.kafka_partition) };
-        }
+    for await (const row of rows) {
+      if (!current || current.userKey !== row.user_key) {
+        if (current) yield current;
+        current = { userKey: row.user_key, events: [], streamedFrom: null, invalid: 0 };
+        latestStreamed = -Infinity;
+      }
+      const event = toSessionEvent(row);
+      if (event) current.events.push(event);
+      else current.invalid += 1;
+      if (row.kafka_topic !== '' && Number(row.kafka_partition) >= 0 && Number(row.ts) >= latestStreamed) {
+        latestStreamed = Number(row.ts);
+        current.streamedFrom = { topic: row.kafka_topic, partition: Number(row.kafka_partition) };
       }
     }
     if (current) yield current;
   }
 
-  private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
-    const result = await this.client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: READ_SETTINGS });
-    return (await result.json()) as T[];
+  /** A query without user keys (parameters in the URL are fine), its failure named. */
+  private rows<T>(query: string, params: Record<string, unknown>, doing: string): Promise<T[]> {
+    return queryAll<T>(this.client, { query, tables: [], params, settings: READ_SETTINGS, doing });
+  }
+
+  /** A query over a page of keys (`recalc_page` in the body). */
+  private pageRows<T>(query: string, page: ExternalTable, doing: string, params?: Record<string, unknown>): Promise<T[]> {
+    return queryAll<T>(this.client, { query, tables: [page], params, settings: READ_SETTINGS, doing });
   }
 }
 
-function startParams(starts: ReadonlyMap<string, number>): { keys: string[]; starts: number[] } {
-  return { keys: [...starts.keys()], starts: [...starts.values()] };
+/** The page's keys and their start points, as the external table `recalc_page`. */
+function pageTable(starts: ReadonlyMap<string, number>): ExternalTable {
+  return { name: 'recalc_page', structure: 'user_key String, start Int64', rows: [...starts].map(([key, start]) => [key, start]) };
 }
 
-function toSessionRow(raw: Record<string, unknown>): SessionRow {
+export function toSessionRow(raw: Record<string, unknown>): SessionRow {
   const row: Record<string, unknown> = {};
   for (const field of SESSION_FIELDS) row[field] = raw[field];
   row.started_at = formatTimestamp(Number(raw.started_at_ms));
@@ -265,6 +299,7 @@ function toSessionRow(raw: Record<string, unknown>): SessionRow {
  * for rows written without `raw` (imports), the event rebuilt from the columns.
  */
 function toSessionEvent(row: EventRowOut): SessionEvent | null {
+  if (Number(row.utf8) !== 1) return null;
   if (row.raw !== '') {
     const parsed = parseSessionEvent(row.raw);
     if (!(parsed instanceof Error)) return parsed;

@@ -1,7 +1,7 @@
 /**
  * The difference between the sessions ClickHouse holds and the sessions recalculation found,
  * as the rows that turn one into the other in `sessions` (VersionedCollapsingMergeTree(sign,
- * version), SPEC §4). Pure: no I/O.
+ * version)). Pure: no I/O.
  *
  * For each session id:
  *   - the current row equals the recomputed one (every §2 field and `is_open`): nothing;

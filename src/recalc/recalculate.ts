@@ -22,6 +22,8 @@
  */
 import { createHash } from 'node:crypto';
 import { sessionValues, type SessionValues, type SignedSessionRow } from '../clickhouse/session-sink';
+import { describeError } from '../clickhouse/external-data';
+import { ClickHouseQueryError } from '../errors';
 import { compareSameUser } from '../recompute/event-order';
 import {
   partitionId,
@@ -31,7 +33,9 @@ import {
   type UserCounterStore,
 } from '../state/user-counters';
 import type { ClickHouseSource, UserEvents } from './clickhouse-source';
+import type { KeyShard } from './key-shard';
 import { recalculateUser } from './user-recalc';
+import type { SessionEvent } from '../events/session-event';
 
 export interface RecalculationOptions {
   /** D, epoch ms: keys with an event at or after it are recalculated, from their session open at D. */
@@ -40,8 +44,15 @@ export interface RecalculationOptions {
   timeoutMs: number;
   /** The worker's allowed lateness: with T, it bounds which sessions the worker may still change. */
   latenessMs: number;
+  /** Only the user keys of this shard (`--shard I/N`); all keys when absent. */
+  shard?: KeyShard;
   /** User keys per page. Default 500: one page's sessions and counters are held in memory. */
   pageUsers?: number;
+  /**
+   * Only these user keys (a backfill's), instead of every key with an event since D; each is
+   * recalculated from its session open at D as usual. Any order; duplicates are ignored.
+   */
+  userKeys?: Iterable<string>;
   /** Session rows per insert: a page's rows are written once this many are pending (whole users). Default 20 000. */
   insertRows?: number;
   /** Attempts for a key whose worker state keeps changing under us. Default 5. */
@@ -74,6 +85,11 @@ export interface RecalculationStats {
   countersAdjusted: number;
   /** Keys whose recalculated range stopped where the live worker's part begins. */
   leftToWorker: number;
+  /**
+   * Of those, the keys whose part left to the worker holds stored events the worker never
+   * applied (too late for it, or written straight to `events`): the worker cannot finish them.
+   */
+  unfinished: UnfinishedUsers;
   /** Worker outbox entries written to ClickHouse on its behalf (deduplicated with the worker's). */
   outboxFlushed: number;
   /** Keys done again because the worker changed their state meanwhile. */
@@ -83,6 +99,23 @@ export interface RecalculationStats {
   /** Keys whose state kept changing for every attempt: run again later. */
   unsettled: string[];
   interrupted: boolean;
+}
+
+/** Users left to the worker that it cannot finish, and when a rerun will. */
+export interface UnfinishedUsers {
+  users: number;
+  /** A few of their keys, for the report. */
+  examples: string[];
+  /** Earliest and latest time of an event the worker never applied (NaN when none). */
+  firstEventMs: number;
+  lastEventMs: number;
+  /**
+   * Event time the partitions' watermarks must pass before a rerun from `firstEventMs` finishes
+   * them: the worker forgets a session once the watermark is T + allowed lateness past its end
+   * (the end of the latest such event's session as far as known now; should the user stay
+   * active, the rerun reports what is still left).
+   */
+  rerunAfterMs: number;
 }
 
 export interface RecalculationDeps {
@@ -115,6 +148,7 @@ class Recalculation {
     rowsWritten: 0,
     countersAdjusted: 0,
     leftToWorker: 0,
+    unfinished: { users: 0, examples: [], firstEventMs: NaN, lastEventMs: NaN, rerunAfterMs: NaN },
     outboxFlushed: 0,
     unknownPartition: 0,
     retried: 0,
@@ -139,16 +173,17 @@ class Recalculation {
     const { source, counters } = this.deps;
     const { sinceMs, signal } = this.options;
     for (const p of await counters.partitions()) this.partitions.set(partitionId(p.topic, p.partition), p);
-    this.stats.totalUsers = await source.countUsers(sinceMs);
+    const given = this.options.userKeys ? [...new Set(this.options.userKeys)].sort() : null;
+    this.stats.totalUsers = given ? given.length : await source.countUsers(sinceMs, this.options.shard);
     this.options.onStart?.(this.stats.totalUsers);
 
     let after = '';
-    for (;;) {
+    for (let page = 0; ; page++) {
       if (signal?.aborted) {
         this.stats.interrupted = true;
         break;
       }
-      const keys = await source.userPage(sinceMs, after, this.pageUsers);
+      const keys = given ? given.slice(page * this.pageUsers, (page + 1) * this.pageUsers) : await source.userPage(sinceMs, after, this.pageUsers, this.options.shard);
       if (keys.length === 0) break;
       after = keys[keys.length - 1] as string;
 
@@ -182,7 +217,7 @@ class Recalculation {
     const located = await counters.locate(keys);
     const watermarks = await counters.watermarks();
     for (const entry of await counters.pendingOutbox()) {
-      await this.deps.sink.insertSessions(outboxRows(entry.payload), entry.token);
+      await this.insert(outboxRows(entry.payload), entry.token, `writing a pending outbox entry of the worker (token ${entry.token})`);
       this.stats.outboxFlushed += 1;
     }
 
@@ -223,7 +258,10 @@ class Recalculation {
       this.stats.changed += result.changed;
       this.stats.added += result.added;
       this.stats.vanished += result.vanished;
-      if (Number.isFinite(result.cut)) this.stats.leftToWorker += 1;
+      if (Number.isFinite(result.cut)) {
+        this.stats.leftToWorker += 1;
+        this.noteUnfinished(userKey, events, result.cut, found);
+      }
 
       const wanted = result.counters;
       if (!wanted || !partition) return;
@@ -260,8 +298,45 @@ class Recalculation {
     if (rows.length === 0) return;
     const values = rows.map(sessionValues);
     const token = `recalc:${createHash('sha256').update(JSON.stringify(values)).digest('hex')}`;
-    await this.deps.sink.insertSessions(values, token);
+    await this.insert(values, token, `writing ${rows.length} session rows (user keys ${rows[0]?.user_key} … ${rows[rows.length - 1]?.user_key})`);
     this.stats.rowsWritten += rows.length;
+  }
+
+  /** An insert into `sessions` whose failure says what was being written and why. */
+  private async insert(values: SessionValues[], token: string, doing: string): Promise<void> {
+    try {
+      await this.deps.sink.insertSessions(values, token);
+    } catch (err) {
+      throw err instanceof ClickHouseQueryError ? err : new ClickHouseQueryError(doing, describeError(err), { cause: err });
+    }
+  }
+
+  /**
+   * A key left to the worker from `cut` on: the worker finishes its part only if it holds every
+   * stored event there (its state keeps the ids of the events of the sessions it holds). One it
+   * does not hold — rejected as late, or written to `events` without passing through Kafka — it
+   * will never apply; only a later recalculation, after the worker has forgotten those sessions,
+   * can. Such keys are counted, with when to rerun.
+   */
+  private noteUnfinished(userKey: string, events: readonly SessionEvent[], cut: number, found: FoundState | null): void {
+    let first = Infinity;
+    let last = -Infinity;
+    for (const event of events) {
+      if (event.ts < cut || found?.state.seen.has(event.eventId)) continue;
+      first = Math.min(first, event.ts);
+      last = Math.max(last, event.ts);
+    }
+    if (!Number.isFinite(first)) return;
+    // The session holding the latest such event ends at it or at the end of what the worker holds.
+    const held = found?.state.sessions;
+    const end = Math.max(last, held && held.length > 0 ? (held[held.length - 1] as (typeof held)[number]).summary.endTs : -Infinity);
+    const unfinished = this.stats.unfinished;
+    unfinished.users += 1;
+    if (unfinished.examples.length < 5) unfinished.examples.push(userKey);
+    unfinished.firstEventMs = Number.isNaN(unfinished.firstEventMs) ? first : Math.min(unfinished.firstEventMs, first);
+    unfinished.lastEventMs = Number.isNaN(unfinished.lastEventMs) ? last : Math.max(unfinished.lastEventMs, last);
+    const after = end + this.options.timeoutMs + this.options.latenessMs;
+    unfinished.rerunAfterMs = Number.isNaN(unfinished.rerunAfterMs) ? after : Math.max(unfinished.rerunAfterMs, after);
   }
 
   /** The state the worker numbers this key by: the one holding sessions if several partitions have one. */

@@ -10,14 +10,45 @@ import { applyEvent, newKeyState, reconcile, type EngineConfig } from '../engine
 import { toSessionRecord } from '../engine/session-row';
 import { InvalidEventError } from '../errors';
 import { parseSessionEvent } from '../events/parse-event';
+import { parseSegmentEvent } from '../events/segment';
 import type { SessionEvent } from '../events/session-event';
+import { describeInvalidUtf8, isUtf8 } from '../events/utf8';
+import { NotUtf8Line, type Line } from '../io/line-reader';
+import { identityLineOf, LatestLink } from '../people/identity-link';
 import { compareEvents, compareSameUser, decodeEvent, encodeEvent } from './event-order';
 import { ExternalSorter, mergeSorted, readLinesSync } from './external-sort';
 
 /** One input line (newline and a trailing CR removed): null when blank, else the event or why not. */
-export function parseLine(line: string): SessionEvent | InvalidEventError | null {
+export function parseLine(line: Line): SessionEvent | InvalidEventError | null {
+  if (line instanceof NotUtf8Line) return new InvalidEventError('', line.reason);
   if (line.trim() === '') return null; // blank lines separate nothing in NDJSON; not an error
   return parseSessionEvent(line);
+}
+
+/** The text of a line for reports (a line that is not UTF-8 with U+FFFD for its bad bytes). */
+export function lineText(line: Line): string {
+  return line instanceof NotUtf8Line ? line.lossyText : line;
+}
+
+export type LineParser = typeof parseLine;
+
+/** What the input lines are: events of our own format (the default), or Segment Spec messages. */
+export interface InputFormat {
+  format?: 'events' | 'segment';
+  /** For Segment input: names of `track` events that are key events. */
+  keyEvents?: readonly string[];
+}
+
+/** The line parser of an input format: `parseLine`, or one through the Segment mapping. */
+export function lineParser(input: InputFormat = {}): LineParser {
+  if (input.format !== 'segment') return parseLine;
+  const options = { keyEvents: new Set(input.keyEvents ?? []) };
+  return (line) => {
+    if (line instanceof NotUtf8Line) return new InvalidEventError('', line.reason);
+    if (line.trim() === '') return null;
+    const parsed = parseSegmentEvent(line, options);
+    return parsed.ok ? parsed.event : parsed.error;
+  };
 }
 
 export interface SessionCounters {
@@ -35,10 +66,19 @@ export function newCounters(): SessionCounters {
 /**
  * Runs one user key's events, in `compareEvents` order, through the engine with all data at
  * hand (unlimited lateness), and returns its sessions as output lines, in order of start.
+ * `links`, when given, is offered every event: the same single pass finds the key's latest
+ * identity link (an event's link belongs to its anonymous id, which is its user key).
  */
-export function sessionizeUser(userKey: string, events: Iterable<SessionEvent>, config: EngineConfig, counters: SessionCounters): string[] {
+export function sessionizeUser(
+  userKey: string,
+  events: Iterable<SessionEvent>,
+  config: EngineConfig,
+  counters: SessionCounters,
+  links?: LatestLink,
+): string[] {
   const state = newKeyState(userKey);
   for (const event of events) {
+    links?.offer(event);
     if (applyEvent(state, event, config, event.ts) === 'duplicate') counters.duplicates += 1;
     counters.processed += 1;
   }
@@ -92,12 +132,13 @@ export interface BatchResult {
 
 /**
  * Parses a batch of whole lines, as UTF-8 bytes, as `readLines` splits them (on `\n`, a trailing
- * CR dropped, a last line without newline counted when not empty), and hands each valid event
- * to `onEvent`. (Decoding the batch at once gives the text `readLines` gives: a UTF-8 sequence
+ * CR dropped, a last line without newline counted when not empty; a line that is not UTF-8 is
+ * invalid), and hands each valid event to `onEvent`. (Decoding the batch at once gives the text `readLines` gives: a UTF-8 sequence
  * never spans a newline. Reading ASCII lines from a Latin-1 view instead was measured: no gain.)
  */
-export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void): BatchResult {
+export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void, parse: LineParser = parseLine): BatchResult {
   const result: BatchResult = { lines: 0, events: 0, invalid: [] };
+  if (!isUtf8(bytes)) return parseBatchLineByLine(bytes, onEvent, result, parse);
   const text = bytes.toString('utf8');
   const length = text.length;
   let start = 0;
@@ -109,16 +150,40 @@ export function parseBatch(bytes: Buffer, onEvent: (event: SessionEvent, line: s
     const line = text.slice(start, end);
     start = next;
     result.lines += 1;
-    const parsed = parseLine(line);
-    if (parsed === null) continue;
-    if (parsed instanceof InvalidEventError) {
-      result.invalid.push({ index: result.lines, line, field: parsed.field, reason: parsed.reason });
-    } else {
-      result.events += 1;
-      onEvent(parsed, line);
-    }
+    parseOne(line, onEvent, result, parse);
   }
   return result;
+}
+
+/**
+ * `parseBatch` for a batch with bytes that are not UTF-8: each line is checked and decoded on
+ * its own (as `readLines` does), so only the lines at fault are reported, by their number.
+ */
+function parseBatchLineByLine(bytes: Buffer, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult, parse: LineParser): BatchResult {
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(10, start);
+    const next = end < 0 ? bytes.length : end + 1;
+    if (end < 0) end = bytes.length;
+    if (end > start && bytes[end - 1] === 13) end -= 1;
+    const line = bytes.subarray(start, end);
+    start = next;
+    result.lines += 1;
+    if (isUtf8(line)) parseOne(line.toString('utf8'), onEvent, result, parse);
+    else result.invalid.push({ index: result.lines, line: line.toString('utf8'), field: '', reason: describeInvalidUtf8(line) });
+  }
+  return result;
+}
+
+function parseOne(line: string, onEvent: (event: SessionEvent, line: string) => void, result: BatchResult, parse: LineParser): void {
+  const parsed = parse(line);
+  if (parsed === null) return;
+  if (parsed instanceof InvalidEventError) {
+    result.invalid.push({ index: result.lines, line, field: parsed.field, reason: parsed.reason });
+  } else {
+    result.events += 1;
+    onEvent(parsed, line);
+  }
 }
 
 /** Bucket of a user key: FNV-1a over its UTF-16 code units. */
@@ -227,16 +292,22 @@ export interface BucketJob {
   maxInMemory: number;
   spillDir: string;
   timeoutMs: number;
+  /** Where the bucket's identity map goes, in the same blocks (one line per linked key); none when absent. */
+  identities?: string;
 }
 
 export interface BucketResult extends SessionCounters {
   spilledRuns: number;
+  /** Identity map entries written. */
+  links: number;
 }
 
 export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => undefined): BucketResult {
   const config: EngineConfig = { timeoutMs: job.timeoutMs, latenessMs: Infinity };
   const counters = newCounters();
   const out = new BlockWriter(job.output);
+  const identities = job.identities === undefined ? null : new IdentityBlocks(job.identities);
+  const links = identities ? new LatestLink() : undefined;
   let spilledRuns = 0;
   try {
     if (job.events <= job.maxInMemory) {
@@ -263,7 +334,8 @@ export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => 
         events.length = 0;
         for (let i = 0; i < offsets.length; i += 2) events.push(decodeEvent(text.slice(offsets[i], offsets[i + 1])));
         if (events.length > 1) events.sort(compareSameUser);
-        out.block(key, sessionizeUser(key, events, config, counters));
+        out.block(key, sessionizeUser(key, events, config, counters, links));
+        identities?.add(key, links as LatestLink);
       }
     } else {
       const sorter = new ExternalSorter<SessionEvent>({
@@ -278,7 +350,8 @@ export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => 
         spilledRuns = sorter.spilledRuns;
         sampleHeap();
         for (const { userKey, events } of groupByUserKey(sorter.sorted())) {
-          out.block(userKey, sessionizeUser(userKey, events, config, counters));
+          out.block(userKey, sessionizeUser(userKey, events, config, counters, links));
+          identities?.add(userKey, links as LatestLink);
         }
       } finally {
         sorter.dispose();
@@ -286,9 +359,34 @@ export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => 
     }
     sampleHeap();
   } finally {
-    out.close();
+    try {
+      out.close();
+    } finally {
+      identities?.close();
+    }
   }
-  return { ...counters, spilledRuns };
+  return { ...counters, spilledRuns, links: identities?.written ?? 0 };
+}
+
+/** A bucket's identity map: one block per linked user key, so pass 3 merges it like the sessions. */
+class IdentityBlocks {
+  written = 0;
+  private readonly out: BlockWriter;
+
+  constructor(path: string) {
+    this.out = new BlockWriter(path);
+  }
+
+  add(userKey: string, links: LatestLink): void {
+    const link = links.take();
+    if (link === null) return;
+    this.out.block(userKey, [identityLineOf(link)]);
+    this.written += 1;
+  }
+
+  close(): void {
+    this.out.close();
+  }
 }
 
 /** The user key of an encoded event line (its first field). */

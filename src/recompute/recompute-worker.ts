@@ -9,13 +9,14 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BucketWriter, parseBatch, sessionizeBucket, type BucketJob } from './pipeline';
+import { BucketWriter, lineParser, parseBatch, sessionizeBucket, type BucketJob, type InputFormat } from './pipeline';
 
 export interface WorkerInit {
   dir: string;
   buckets: number;
   writer: number;
   bufferBytes: number;
+  input?: InputFormat;
 }
 
 export type WorkerRequest =
@@ -25,6 +26,10 @@ export type WorkerRequest =
 
 const init = workerData as WorkerInit;
 const writer = new BucketWriter(init.dir, init.buckets, init.writer, init.bufferBytes);
+const parse = lineParser(init.input);
+// A line of our own format lets the codec skip a check (see BucketWriter.add); a Segment line
+// does not (the mapping decodes URL parameters, which can hold any character).
+const ownFormat = init.input?.format !== 'segment';
 let peakHeapBytes = 0;
 const sampleHeap = () => {
   peakHeapBytes = Math.max(peakHeapBytes, getHeapStatistics().used_heap_size);
@@ -34,7 +39,7 @@ function handle(request: WorkerRequest): Record<string, unknown> {
   switch (request.type) {
     case 'parse': {
       const bytes = Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength);
-      const result = parseBatch(bytes, (event, line) => writer.add(event, line));
+      const result = parseBatch(bytes, (event, line) => writer.add(event, ownFormat ? line : undefined), parse);
       sampleHeap();
       return { ...result };
     }

@@ -21,6 +21,11 @@
  *   with more than its share of `maxBufferedEvents` is sorted on disk instead). Pass 3: this
  *   thread merges the buckets' outputs by user key. All files live in one temporary folder,
  *   removed on success, on error and on SIGINT/SIGTERM.
+ *
+ * With `identities`, both paths also write the identity map from the same pass (see
+ * src/people/identity-link.ts): a link's anonymous id is its event's user key, so each key's
+ * latest link is found while its events go through the engine, and the map comes out in user
+ * key order with nothing held beyond the key at hand (threads: per bucket, merged in pass 3).
  */
 import { once } from 'node:events';
 import { fstatSync, statSync } from 'node:fs';
@@ -32,23 +37,27 @@ import type { EngineConfig } from '../engine/engine';
 import type { SessionRecord } from '../engine/session-row';
 import { InvalidEventError } from '../errors';
 import type { SessionEvent } from '../events/session-event';
-import { readLines } from '../io/line-reader';
+import { refuseBinaryInput } from '../io/binary-input';
+import { readLines, type Line } from '../io/line-reader';
 import { LineWriter } from '../io/line-writer';
 import { compareEvents, decodeEvent, encodeEvent } from './event-order';
 import { ExternalSorter } from './external-sort';
 import {
   bucketFile,
   groupByUserKey,
+  lineText,
   mergeBucketOutputs,
   newCounters,
-  parseLine,
+  lineParser,
   sessionizeUser,
   type BatchResult,
   type BucketJob,
   type BucketResult,
+  type InputFormat,
 } from './pipeline';
 import type { WorkerInit } from './recompute-worker';
 import { makeTempDir, removeTempDir } from './temp-dirs';
+import { identityLineOf, LatestLink } from '../people/identity-link';
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 /** About 100 MB of heap: recompute stays well under 300 MB whatever the input size. */
@@ -79,6 +88,8 @@ export interface RecomputeOptions {
    * `THREADS_MIN_BYTES`. A number given here is used whatever the input size.
    */
   threads?: number;
+  /** What the lines are: events of our own format (default) or Segment Spec messages. */
+  input?: InputFormat;
   /** Called for each line that is not a valid event (1-based line number), in line order. */
   onInvalid?: (lineNumber: number, line: string, error: InvalidEventError) => void | Promise<void>;
   /** Input bytes consumed so far (for a progress bar). */
@@ -90,6 +101,11 @@ export interface RecomputeOptions {
   onWorkerHeap?: (peakHeapBytes: number[]) => void;
   /** Keep the output stream open at the end (e.g. a caller that writes more). */
   keepOutputOpen?: boolean;
+  /**
+   * Where the identity map goes (`--identities`): one line per linked anonymous id, sorted by
+   * it, made in the same pass as the sessions. Ended when done.
+   */
+  identities?: Writable;
 }
 
 export interface RecomputeStats {
@@ -104,22 +120,29 @@ export interface RecomputeStats {
    * bucket files of pass 1 plus any runs a bucket too large for memory spilled in pass 2.
    */
   spilledRuns: number;
+  /** Identity map entries written (0 without `identities`). */
+  links: number;
 }
 
 const RUNNING_FROM_TS = __filename.endsWith('.ts');
 
+/**
+ * Throws `BinaryInputError` (before reading further) when the input is plainly not text:
+ * compressed, UTF-16, or with NUL bytes (src/io/binary-input.ts).
+ */
 export async function recompute(input: Readable, output: Writable, options: RecomputeOptions): Promise<RecomputeStats> {
   const threads = options.threads ?? defaultThreads();
-  if (threads <= 0) return recomputeInProcess(readLines(input, options.onReadBytes), output, options);
-  if (options.threads !== undefined) return recomputeThreaded(toBuffers(input, options.onReadBytes), output, options, threads, bucketCount(knownSize(input), threads));
+  const chunks = refuseBinaryInput(input);
+  if (threads <= 0) return recomputeInProcess(readLines(chunks, options.onReadBytes), output, options);
+  if (options.threads !== undefined) return recomputeThreaded(toBuffers(chunks, options.onReadBytes), output, options, threads, bucketCount(knownSize(input), threads));
 
   const size = knownSize(input);
   if (size !== null) {
-    if (size < THREADS_MIN_BYTES) return recomputeInProcess(readLines(input, options.onReadBytes), output, options);
-    return recomputeThreaded(toBuffers(input, options.onReadBytes), output, options, threads, bucketCount(size, threads));
+    if (size < THREADS_MIN_BYTES) return recomputeInProcess(readLines(chunks, options.onReadBytes), output, options);
+    return recomputeThreaded(toBuffers(chunks, options.onReadBytes), output, options, threads, bucketCount(size, threads));
   }
   // Size unknown (stdin, a pipe): read ahead until the input is large enough for threads, or ends.
-  const source = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const source = chunks[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headBytes = 0;
   let ended = false;
@@ -136,12 +159,12 @@ export async function recompute(input: Readable, output: Writable, options: Reco
       headBytes += chunk.length;
     }
   } catch (err) {
-    await source.return?.();
+    await source.return?.(undefined);
     throw err;
   }
-  const chunks = replay(head, ended ? null : source, options.onReadBytes);
-  if (ended) return recomputeInProcess(readLines(chunks), output, options);
-  return recomputeThreaded(chunks, output, options, threads, UNKNOWN_SIZE_BUCKETS);
+  const replayed = replay(head, ended ? null : source, options.onReadBytes);
+  if (ended) return recomputeInProcess(readLines(replayed), output, options);
+  return recomputeThreaded(replayed, output, options, threads, UNKNOWN_SIZE_BUCKETS);
 }
 
 function bucketCount(inputBytes: number | null, threads: number): number {
@@ -204,8 +227,8 @@ const EMPTY = Buffer.alloc(0);
 // In process
 // ---------------------------------------------------------------------------------------------
 
-async function recomputeInProcess(lines: AsyncIterable<string>, output: Writable, options: RecomputeOptions): Promise<RecomputeStats> {
-  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0 };
+async function recomputeInProcess(lines: AsyncIterable<Line>, output: Writable, options: RecomputeOptions): Promise<RecomputeStats> {
+  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0, links: 0 };
   const sorter = new ExternalSorter<SessionEvent>({
     compare: compareEvents,
     encode: encodeEvent,
@@ -214,13 +237,14 @@ async function recomputeInProcess(lines: AsyncIterable<string>, output: Writable
     spillDir: options.spillDir,
   });
   try {
+    const parse = lineParser(options.input);
     for await (const line of lines) {
       stats.lines += 1;
-      const parsed = parseLine(line);
+      const parsed = parse(line);
       if (parsed === null) continue;
       if (parsed instanceof InvalidEventError) {
         stats.invalid += 1;
-        await options.onInvalid?.(stats.lines, line, parsed);
+        await options.onInvalid?.(stats.lines, lineText(line), parsed);
       } else {
         sorter.add(parsed);
         stats.events += 1;
@@ -232,9 +256,16 @@ async function recomputeInProcess(lines: AsyncIterable<string>, output: Writable
     const writer = new LineWriter(output);
     const config: EngineConfig = { timeoutMs: options.timeoutMs, latenessMs: Infinity };
     const counters = newCounters();
+    const identities = options.identities ? new LineWriter(options.identities) : null;
+    const links = identities ? new LatestLink() : undefined;
     let reported = 0;
     for (const { userKey, events } of groupByUserKey(sorter.sorted())) {
-      for (const line of sessionizeUser(userKey, events, config, counters)) await writer.write(line);
+      for (const line of sessionizeUser(userKey, events, config, counters, links)) await writer.write(line);
+      const link = links?.take();
+      if (link) {
+        await identities?.write(identityLineOf(link));
+        stats.links += 1;
+      }
       if (counters.processed - reported >= 0x10000) {
         reported = counters.processed;
         options.onSessionized?.(reported);
@@ -246,6 +277,7 @@ async function recomputeInProcess(lines: AsyncIterable<string>, output: Writable
     stats.users = counters.users;
     if (options.keepOutputOpen) await writer.flush();
     else await writer.close();
+    await identities?.close();
     return stats;
   } finally {
     sorter.dispose();
@@ -263,11 +295,11 @@ async function recomputeThreaded(
   threads: number,
   buckets: number,
 ): Promise<RecomputeStats> {
-  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0 };
+  const stats: RecomputeStats = { lines: 0, events: 0, invalid: 0, duplicates: 0, sessions: 0, users: 0, spilledRuns: 0, links: 0 };
   const dir = makeTempDir('sessionizer-recompute-', options.spillDir);
   // Per-bucket write buffers (outside the heap): about 8 MB per worker in all.
   const bufferBytes = Math.max(64 << 10, Math.min(256 << 10, Math.floor((8 << 20) / buckets)));
-  const pool = new ThreadPool(threads, (writer) => ({ dir, buckets, writer, bufferBytes }));
+  const pool = new ThreadPool(threads, (writer) => ({ dir, buckets, writer, bufferBytes, input: options.input }));
   try {
     // Pass 1: batches of whole lines to the workers; results handled in input order.
     const inFlight: Array<Promise<WorkerReply>> = [];
@@ -313,7 +345,10 @@ async function recomputeThreaded(
         if (count > 0) files.push(bucketFile(dir, b, writer));
         events += count;
       });
-      if (events > 0) jobs.push({ files, events, output: join(dir, `sessions-${b}`), maxInMemory, spillDir: dir, timeoutMs: options.timeoutMs });
+      if (events > 0) {
+        const identities = options.identities ? join(dir, `identities-${b}`) : undefined;
+        jobs.push({ files, events, output: join(dir, `sessions-${b}`), maxInMemory, spillDir: dir, timeoutMs: options.timeoutMs, identities });
+      }
     }
     stats.spilledRuns = written.reduce((sum, reply) => sum + (reply.files as number), 0);
     options.onSessionizeStart?.(stats.events);
@@ -331,6 +366,7 @@ async function recomputeThreaded(
           stats.sessions += result.sessions;
           stats.users += result.users;
           stats.spilledRuns += result.spilledRuns;
+          stats.links += result.links;
           processed += result.processed;
           options.onSessionized?.(processed);
         }
@@ -339,22 +375,12 @@ async function recomputeThreaded(
     options.onWorkerHeap?.(pool.peakHeapBytes);
     await pool.close(true);
 
-    // Pass 3: merge the buckets' outputs by user key, as bytes.
-    let chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
-    let used = 0;
-    for (const piece of mergeBucketOutputs(jobs.map((job) => job.output))) {
-      for (let at = 0; at < piece.length; ) {
-        const n = piece.copy(chunk, used, at);
-        at += n;
-        used += n;
-        if (used === chunk.length) {
-          if (!output.write(chunk)) await once(output, 'drain');
-          chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
-          used = 0;
-        }
-      }
+    // Pass 3: merge the buckets' outputs by user key, as bytes (and their identity maps).
+    await writePieces(mergeBucketOutputs(jobs.map((job) => job.output)), output);
+    if (options.identities) {
+      await writePieces(mergeBucketOutputs(jobs.map((job) => job.identities as string)), options.identities);
+      await new LineWriter(options.identities).close();
     }
-    if (used > 0 && !output.write(chunk.subarray(0, used))) await once(output, 'drain');
     // LineWriter ends the stream (or waits for stdout's last write) as the in-process path does.
     const writer = new LineWriter(output);
     if (options.keepOutputOpen) await writer.flush();
@@ -364,6 +390,25 @@ async function recomputeThreaded(
     await pool.close();
     removeTempDir(dir);
   }
+}
+
+/** Writes pieces of bytes (each valid until the next is requested) in chunks of `OUTPUT_CHUNK_BYTES`. */
+async function writePieces(pieces: Iterable<Buffer>, output: Writable): Promise<void> {
+  let chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
+  let used = 0;
+  for (const piece of pieces) {
+    for (let at = 0; at < piece.length; ) {
+      const n = piece.copy(chunk, used, at);
+      at += n;
+      used += n;
+      if (used === chunk.length) {
+        if (!output.write(chunk)) await once(output, 'drain');
+        chunk = Buffer.allocUnsafe(OUTPUT_CHUNK_BYTES);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0 && !output.write(chunk.subarray(0, used))) await once(output, 'drain');
 }
 
 /** Copies pieces into one buffer of its own (unpooled, not zero-filled), to transfer to a worker. */

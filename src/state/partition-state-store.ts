@@ -3,17 +3,21 @@
  * goes through a Lua script (scripts/), so a batch's state, deadlines, offset and outbox land
  * atomically and only while we hold the partition's epoch.
  */
+import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { isIdle, type KeyState } from '../engine/engine';
-import { CommitAlreadyAppliedError, PartitionFencedError, StateCorruptError } from '../errors';
+import type { SessionRow } from '../engine/session-row';
+import { CommitAlreadyAppliedError, PartitionFencedError, ReplicaAckError, StateCorruptError, StateDivergedError } from '../errors';
 import { decodeState, encodeState } from './codec';
-import { PartitionKeys } from './keys';
+import { PartitionKeys, globEscape } from './keys';
+import { scanKeys } from './redis-client';
 import type { StateCommands } from './script-loader';
 
 /** Negative results of the scripts, mapped to typed errors in `commit` and `ack`. */
 export enum ScriptResult {
   Fenced = -1,
-  RevMoved = -2,
+  AlreadyApplied = -2,
+  Diverged = -3,
 }
 
 export interface PartitionClaim {
@@ -24,6 +28,28 @@ export interface PartitionClaim {
   offset: string;
   /** Event-time watermark, null before the first batch. */
   watermark: number | null;
+  /** Which log the state belongs to: random, made when the partition's state was first claimed. */
+  generation: string;
+  /** Fingerprint of the message at `offset` (see `messageFingerprint`), "" when unknown. */
+  fingerprint: string;
+  /** A repair of ClickHouse rows pending (see `markRepair`), null when none. */
+  repair: RepairMark | null;
+}
+
+/** A pending repair: until which offset the state is being rebuilt, and how far back sessions may differ. */
+export interface RepairMark {
+  until: bigint;
+  /** Sessions of the repair's users that ended at or after this time (ms) are checked. */
+  reachMs: number;
+}
+
+/** What the state recorded while a repair was pending, per user key and session id. */
+export interface RepairLog {
+  users: string[];
+  /** The rows the state held when the repair first touched the user. */
+  base: Map<string, Map<string, SessionRow>>;
+  /** The last row written for a session while repairing; null: it was retracted. */
+  writes: Map<string, Map<string, SessionRow | null>>;
 }
 
 export interface UserUpdate {
@@ -39,6 +65,13 @@ export interface StateTtl {
   idleSeconds: number;
 }
 
+/** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS: replica acknowledgement of state commits. */
+export interface ReplicaAck {
+  /** Replicas that must have a commit before its Kafka offsets are committed; 0 = do not wait. */
+  replicas: number;
+  timeoutMs: number;
+}
+
 export class PartitionStateStore {
   readonly keys: PartitionKeys;
 
@@ -48,13 +81,94 @@ export class PartitionStateStore {
     readonly topic: string,
     readonly partition: number,
     private readonly ttl: StateTtl,
+    private readonly replicaAck: ReplicaAck = { replicas: 0, timeoutMs: 0 },
   ) {
     this.keys = new PartitionKeys(prefix, topic, partition);
   }
 
   async claim(): Promise<PartitionClaim> {
-    const [epoch, rev, offset, watermark] = await this.redis.claimPartition(this.keys.meta);
-    return { epoch: String(epoch), rev: Number(rev), offset, watermark: watermark === '' ? null : Number(watermark) };
+    const nonce = randomBytes(6).toString('hex');
+    const [epoch, rev, offset, watermark, generation, fingerprint, repairUntil, repairReach] = await this.redis.claimPartition(this.keys.meta, nonce);
+    return {
+      epoch: String(epoch),
+      rev: Number(rev),
+      offset,
+      watermark: watermark === '' ? null : Number(watermark),
+      generation,
+      fingerprint,
+      repair: repairUntil === '' ? null : { until: BigInt(repairUntil), reachMs: Number(repairReach) },
+    };
+  }
+
+  /**
+   * Starts (or extends) a repair after the state lost commits that had applied up to `until`:
+   * the users with an open session now, and every user touched until then, get the rows of
+   * their sessions that ended at or after `reachMs` checked against the state.
+   */
+  async markRepair(epoch: string, until: bigint, reachMs: number): Promise<RepairMark> {
+    const reach = Number.isFinite(reachMs) ? String(Math.trunc(reachMs)) : '0';
+    const result = await this.redis.markRepair(this.keys.meta, this.keys.closeDeadlines, this.keys.repair, epoch, until.toString(), reach);
+    if (!Array.isArray(result)) throw new PartitionFencedError(this.topic, this.partition, epoch);
+    return { until: BigInt(result[0]), reachMs: Number(result[1]) };
+  }
+
+  /**
+   * While repairing, before a commit: the users it changes, the rows their states held before
+   * the repair first touched them, and the rows the commit writes. Written before the commit, so
+   * a crash after it loses nothing the repair needs (and a retried batch records the same).
+   */
+  async noteRepair(before: ReadonlyMap<string, readonly SessionRow[]>, users: readonly string[], writes: ReadonlyArray<[string, string, SessionRow | null]>): Promise<void> {
+    if (users.length === 0) return;
+    const marks = await this.redis.hmget(this.keys.repairBase, ...users.map((u) => `${u}\u0000`));
+    const pipeline = this.redis.pipeline();
+    users.forEach((userKey, i) => {
+      if (marks[i] !== null) return;
+      const fields: string[] = [`${userKey}\u0000`, '1'];
+      for (const row of before.get(userKey) ?? []) fields.push(`${userKey}\u0000${row.session_id}`, JSON.stringify(row));
+      pipeline.hset(this.keys.repairBase, ...fields);
+    });
+    const written = writes.flatMap(([userKey, sessionId, row]) => [`${userKey}\u0000${sessionId}`, row ? JSON.stringify(row) : '']);
+    if (written.length > 0) pipeline.hset(this.keys.repairWrites, ...written);
+    pipeline.zadd(this.keys.repair, ...users.flatMap((u) => ['0', u]));
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+  }
+
+  /** Everything `markRepair` and `noteRepair` recorded. */
+  async repairLog(): Promise<RepairLog> {
+    const [users, base, writes] = await Promise.all([
+      this.redis.zrange(this.keys.repair, 0, -1),
+      this.redis.hgetall(this.keys.repairBase),
+      this.redis.hgetall(this.keys.repairWrites),
+    ]);
+    const log: RepairLog = { users, base: new Map(), writes: new Map() };
+    const place = <T>(into: Map<string, Map<string, T>>, field: string, value: T) => {
+      const cut = field.lastIndexOf('\u0000'); // session ids are hex: the last NUL is the separator
+      const [userKey, sessionId] = [field.slice(0, cut), field.slice(cut + 1)];
+      if (sessionId === '') return;
+      let rows = into.get(userKey);
+      if (!rows) into.set(userKey, (rows = new Map()));
+      rows.set(sessionId, value);
+    };
+    for (const [field, value] of Object.entries(base)) place(log.base, field, JSON.parse(value) as SessionRow);
+    for (const [field, value] of Object.entries(writes)) place(log.writes, field, value === '' ? null : (JSON.parse(value) as SessionRow));
+    return log;
+  }
+
+  async clearRepair(epoch: string): Promise<void> {
+    const result = await this.redis.clearRepair(this.keys.meta, this.keys.repair, this.keys.repairBase, this.keys.repairWrites, epoch);
+    if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, epoch);
+  }
+
+  /**
+   * Deletes every key of this partition (states, deadlines, outbox, meta): the operator's choice
+   * when the state belongs to another log. SCAN, not KEYS, so a shared Redis is not blocked.
+   */
+  async reset(): Promise<number> {
+    let deleted = 0;
+    // Every key of the partition is in one slot, so one UNLINK per batch works on a cluster too.
+    const keys = await scanKeys(this.redis, `${globEscape(this.keys.tag)}*`);
+    for (let i = 0; i < keys.length; i += 1000) deleted += await this.redis.unlink(...keys.slice(i, i + 1000));
+    return deleted;
   }
 
   async loadStates(userKeys: readonly string[]): Promise<Map<string, KeyState>> {
@@ -89,8 +203,9 @@ export class PartitionStateStore {
    * Commits a batch: user states and deadlines, the applied offset and watermark, and the outbox
    * payload. Returns the outbox sequence number (0 when there was no payload).
    * Throws `PartitionFencedError` when another worker claimed the partition, and
-   * `CommitAlreadyAppliedError` when `rev` moved on under our own epoch: an earlier attempt of
-   * this same commit landed although its reply was lost.
+   * `CommitAlreadyAppliedError` when an earlier attempt of this same commit (same `commitId`)
+   * landed although its reply was lost, and `StateDivergedError` when `rev` is not ours for any
+   * other reason (the state went back in time): never read as success.
    */
   async commit(params: {
     epoch: string;
@@ -98,10 +213,14 @@ export class PartitionStateStore {
     offset: string;
     watermark: number;
     payload: string;
+    /** Random per commit, the same for each attempt of it. */
+    commitId: string;
+    /** Of the message at `offset`; "" keeps the stored one (a commit that applies no message). */
+    fingerprint: string;
     updates: readonly UserUpdate[];
   }): Promise<number> {
     const keys = [this.keys.meta, this.keys.closeDeadlines, this.keys.forgetDeadlines, this.keys.outbox];
-    const args = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload];
+    const args = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint];
     for (const update of params.updates) {
       const idle = isIdle(update.state);
       keys.push(this.keys.user(update.state.userKey));
@@ -115,8 +234,30 @@ export class PartitionStateStore {
     }
     const result = await this.redis.commitBatch(keys.length, ...keys, ...args);
     if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, params.epoch);
-    if (result === ScriptResult.RevMoved) throw new CommitAlreadyAppliedError(this.topic, this.partition, params.rev);
+    if (result === ScriptResult.AlreadyApplied) throw new CommitAlreadyAppliedError(this.topic, this.partition, params.rev);
+    if (result === ScriptResult.Diverged) throw new StateDivergedError(this.topic, this.partition, params.rev);
     return result;
+  }
+
+  /**
+   * Waits until the configured number of replicas of the Redis node holding this partition have
+   * every write made so far (`WAIT`): call it after `commit` and before committing the batch's
+   * Kafka offsets, so a failover to a replica cannot lose a commit whose offsets Kafka already
+   * has. Returns the replicas that acknowledged (0 without waiting when none are configured);
+   * throws `ReplicaAckError` (retriable) when fewer did within the timeout.
+   *
+   * WAIT names no key. Sent in one pipeline behind a command on the partition's meta key, it
+   * goes where the pipeline goes: on a cluster, to the node that owns the partition's slot, over
+   * the same connection the commit went through.
+   */
+  async waitForReplicas(): Promise<number> {
+    const { replicas, timeoutMs } = this.replicaAck;
+    if (replicas <= 0) return 0;
+    const replies = (await this.redis.pipeline().exists(this.keys.meta).call('WAIT', String(replicas), String(timeoutMs)).exec()) ?? [];
+    const [err, acknowledged] = replies[1] ?? [new Error('no reply to WAIT'), null];
+    if (err) throw err;
+    if (Number(acknowledged) < replicas) throw new ReplicaAckError(this.topic, this.partition, Number(acknowledged), replicas, timeoutMs);
+    return Number(acknowledged);
   }
 
   /**
@@ -140,3 +281,4 @@ export class PartitionStateStore {
     if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, epoch);
   }
 }
+

@@ -13,13 +13,16 @@
  *
  * Partitions are found by their meta hash (`{prefix:topic:N}:meta`, see keys.ts), which the
  * worker creates when it first claims a partition: one SCAN per topic at start-up, which walks
- * the whole key space once, and needs no connection to Kafka.
+ * the whole key space once (every master of a Redis Cluster), and needs no connection to Kafka.
+ * Reads of several partitions are one command per partition, not a pipeline: on a cluster the
+ * partitions' slots may be on different nodes.
  */
 import type Redis from 'ioredis';
 import { isIdle, type KeyState } from '../engine/engine';
 import { StateCorruptError } from '../errors';
 import { decodeState, encodeState } from './codec';
-import { PartitionKeys } from './keys';
+import { PartitionKeys, globEscape, outboxToken } from './keys';
+import { scanKeys } from './redis-client';
 
 export interface StatePartition {
   topic: string;
@@ -59,14 +62,6 @@ interface AdjustCommands {
 }
 
 /**
- * The token the worker's `PartitionProcessor` inserts an outbox entry with; an entry flushed by
- * us and by the worker lands once. Must stay equal to the one in partition-processor.ts.
- */
-export function outboxToken(topic: string, partition: number, seq: number): string {
-  return `${topic}:${partition}:outbox:${seq}`;
-}
-
-/**
  * The stored value with new counters: the state as it is (sessions, seen ids) with `c`/`l`
  * replaced, or a compact record when there was no state.
  */
@@ -100,15 +95,10 @@ export class UserCounterStore {
       const head = `{${this.prefix}:${topic}:`;
       const pattern = `${globEscape(head)}*}:meta`;
       const numbers = new Set<number>();
-      let cursor = '0';
-      do {
-        const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
-        cursor = next;
-        for (const key of keys) {
-          const middle = key.slice(head.length, key.length - '}:meta'.length);
-          if (/^\d+$/.test(middle)) numbers.add(Number(middle));
-        }
-      } while (cursor !== '0');
+      for (const key of await scanKeys(this.redis, pattern)) {
+        const middle = key.slice(head.length, key.length - '}:meta'.length);
+        if (/^\d+$/.test(middle)) numbers.add(Number(middle));
+      }
       for (const partition of [...numbers].sort((a, b) => a - b)) {
         found.push({ topic, partition, keys: new PartitionKeys(this.prefix, topic, partition) });
       }
@@ -122,13 +112,11 @@ export class UserCounterStore {
     const located = new Map<string, FoundState[]>();
     const partitions = await this.partitions();
     if (userKeys.length === 0 || partitions.length === 0) return located;
-    const pipeline = this.redis.pipeline();
-    for (const p of partitions) pipeline.mget(userKeys.map((k) => p.keys.user(k)));
-    const replies = (await pipeline.exec()) ?? [];
+    // One MGET per partition: its keys share a slot, other partitions' may be on other nodes.
+    const replies = await Promise.all(partitions.map((p) => this.redis.mget(userKeys.map((k) => p.keys.user(k)))));
     partitions.forEach((partition, i) => {
-      const [err, values] = replies[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      (values as Array<string | null>).forEach((text, j) => {
+      const values = replies[i] ?? [];
+      values.forEach((text, j) => {
         if (text == null) return;
         const userKey = userKeys[j] as string;
         let state: KeyState;
@@ -151,12 +139,9 @@ export class UserCounterStore {
     const partitions = await this.partitions();
     const result = new Map<string, number | null>();
     if (partitions.length === 0) return result;
-    const pipeline = this.redis.pipeline();
-    for (const p of partitions) pipeline.hget(p.keys.meta, 'watermark');
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await Promise.all(partitions.map((p) => this.redis.hget(p.keys.meta, 'watermark')));
     partitions.forEach((p, i) => {
-      const [err, value] = replies[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
+      const value = replies[i];
       result.set(partitionId(p.topic, p.partition), value == null || value === '' ? null : Number(value));
     });
     return result;
@@ -166,15 +151,14 @@ export class UserCounterStore {
   async pendingOutbox(): Promise<PendingOutboxEntry[]> {
     const partitions = await this.partitions();
     if (partitions.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const p of partitions) pipeline.hgetall(p.keys.outbox);
-    const replies = (await pipeline.exec()) ?? [];
+    // One command per partition (not a pipeline): on Redis Cluster each goes to its own slot.
+    const replies = await Promise.all(partitions.map(async (p) => [await this.redis.hgetall(p.keys.outbox), await this.redis.hget(p.keys.meta, 'gen')] as const));
     const entries: PendingOutboxEntry[] = [];
     partitions.forEach((partition, i) => {
-      const [err, hash] = replies[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
+      const [hash, generation] = replies[i] ?? [{}, null];
       for (const [seq, payload] of Object.entries((hash ?? {}) as Record<string, string>)) {
-        entries.push({ partition, seq: Number(seq), payload, token: outboxToken(partition.topic, partition.partition, Number(seq)) });
+        const token = outboxToken(partition.topic, partition.partition, String(generation ?? ''), Number(seq), payload);
+        entries.push({ partition, seq: Number(seq), payload, token });
       }
     });
     return entries.sort((a, b) => a.partition.topic.localeCompare(b.partition.topic) || a.partition.partition - b.partition.partition || a.seq - b.seq);
@@ -208,9 +192,4 @@ export function partitionId(topic: string, partition: number): string {
 /** Whether the state holds sessions the worker may still change (and renumber). */
 export function holdsSessions(state: KeyState): boolean {
   return !isIdle(state);
-}
-
-/** Escapes Redis glob characters, so a prefix or topic matches only itself. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -1,12 +1,14 @@
 /**
  * Turns one partition batch of Kafka messages into engine input, without I/O: validates each
- * message (handing valid ones with their text to an optional sink), advances the partition's
+ * message (UTF-8 first, then JSON and the event rules; handing valid ones with their text to an optional sink), advances the partition's
  * event-time watermark in offset order, and groups the valid events by user key. Each event
  * keeps the watermark at its arrival, which is what decides whether it is late (grouping by
  * user must not change that).
  */
 import { InvalidEventError } from '../errors';
-import { parseEventFields } from '../events/parse-event';
+import { notUtf8, parseEventFields, type ParsedEventFields } from '../events/parse-event';
+import { parseSegmentEvent, type SegmentMappingOptions } from '../events/segment';
+import { isUtf8 } from '../events/utf8';
 import type { EventFields, SessionEvent } from '../events/session-event';
 
 export interface IncomingMessage {
@@ -14,6 +16,11 @@ export interface IncomingMessage {
   key: Buffer | null;
   value: Buffer | null;
   headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+  /**
+   * Set for a message of a Segment topic: it is a Segment Spec message, mapped to our own
+   * event with these options (the worker tags the messages of those topics).
+   */
+  segment?: SegmentMappingOptions;
 }
 
 export interface PlannedEvent {
@@ -54,8 +61,22 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
       plan.rejected.push({ message, error: new InvalidEventError('', 'empty message') });
       continue;
     }
-    const raw = message.value.toString('utf8');
-    const parsed = parseEventFields(raw, message.value.length);
+    // UTF-8 only. `toString` would replace bad bytes with U+FFFD and accept the event.
+    if (!isUtf8(message.value)) {
+      plan.rejected.push({ message, error: notUtf8(message.value) });
+      continue;
+    }
+    let raw = message.value.toString('utf8');
+    let parsed: ParsedEventFields;
+    if (message.segment) {
+      const segment = parseSegmentEvent(raw, message.segment, message.value.length);
+      // The `events` row keeps the event the message was mapped to: recalculation from the
+      // table reads `raw` back as an event of our own format.
+      if (segment.ok) raw = segment.raw;
+      parsed = segment;
+    } else {
+      parsed = parseEventFields(raw, message.value.length);
+    }
     if (!parsed.ok) {
       plan.rejected.push({ message, error: parsed.error });
       continue;

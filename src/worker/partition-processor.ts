@@ -14,14 +14,19 @@
  * A redelivered message at or below the applied offset is skipped; an outbox entry left by a
  * crash is flushed (with its original token) by whoever claims the partition next.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type SessionChange } from '../engine/engine';
-import { CommitAlreadyAppliedError } from '../errors';
+import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type KeyState, type SessionChange } from '../engine/engine';
+import { CommitAlreadyAppliedError, StateLogMismatchError } from '../errors';
 import type { EventFields } from '../events/session-event';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { EventRow, EventSource } from '../clickhouse/event-row';
 import { sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
-import type { PartitionStateStore, UserUpdate } from '../state/partition-state-store';
+import { repairRows, type StoredSessionRow } from '../engine/row-repair';
+import type { SessionRow } from '../engine/session-row';
+import { outboxToken } from '../state/keys';
+import type { PartitionClaim, PartitionStateStore, RepairMark, UserUpdate } from '../state/partition-state-store';
+import { decideStart, messageFingerprint, type LogBounds } from './log-position';
 import { planBatch, type IncomingMessage, type PlannedEvent, type RejectedMessage } from './batch-plan';
 import { withRetry, type RetryHooks } from './retry';
 
@@ -37,12 +42,30 @@ export interface EventBatchPort {
   readonly count: number;
 }
 
+/** Sends to the dead-letter topic, planned so that every send fits the broker's size limit. */
 export interface DeadLetterPort {
-  publish(topic: string, partition: number, rejected: readonly RejectedMessage[]): Promise<void>;
+  plan(topic: string, partition: number, rejected: readonly RejectedMessage[]): Promise<Array<{ replaced: number }>>;
+  send(chunk: { replaced: number }): Promise<void>;
+}
+
+/** What Kafka holds for a partition: its log's bounds and the group's committed offset. */
+export interface KafkaLogPort {
+  bounds(topic: string, partition: number): Promise<LogBounds>;
+}
+
+/** What to do with a partition whose Redis state belongs to another log: stop, or drop the state. */
+export type LogMismatchPolicy = 'fail' | 'reset';
+
+/** Every row ClickHouse holds for some users' recent sessions (for a repair after lost commits). */
+export interface StoredSessionsPort {
+  rowsOf(userKeys: readonly string[], endedSinceMs: number, sessionIds: readonly string[]): Promise<Map<string, StoredSessionRow[]>>;
 }
 
 export interface ProcessorDeps {
   store: PartitionStateStore;
+  storedSessions: StoredSessionsPort;
+  kafkaLog: KafkaLogPort;
+  onLogMismatch: LogMismatchPolicy;
   sink: SessionSinkPort;
   deadLetter: DeadLetterPort;
   eventRow: (fields: EventFields, ts: number, raw: string, source: EventSource) => EventRow;
@@ -57,15 +80,29 @@ export interface ProcessorDeps {
 }
 
 const DEFAULT_MAX_DUE_USERS = 5_000;
+/** Users whose stored rows one repair step reads and corrects (one query, one commit). */
+const REPAIR_USERS_PER_STEP = 200;
 
 export class PartitionProcessor {
   private epoch = '';
   private rev = 0;
+  /** Which log the state belongs to; part of every ClickHouse deduplication token. */
+  private generation = '';
+  /** Where the consumer must seek to before the next batch counts (null: nothing to do). */
+  private seekTarget: string | null = null;
+  /** The first message read after a claim must be this one (the state's last applied message). */
+  private verify: { offset: bigint; fingerprint: string } | null = null;
+  /**
+   * Set while the state is being rebuilt after it lost commits: once it has applied this offset
+   * again, the rows ClickHouse holds for the users touched meanwhile are checked and corrected.
+   */
+  private repair: RepairMark | null = null;
   private appliedOffset = '-1';
   private watermark = -Infinity;
   private caughtUp = false;
   /** Serialises batches and ticks: both change this partition's state. */
   private queue: Promise<unknown> = Promise.resolve();
+  private inFlight = 0;
   /**
    * The last commit's session rows on their way to ClickHouse, while the next batch is read and
    * worked on. They are durable already (the commit put them in the Redis outbox, which whoever
@@ -81,15 +118,71 @@ export class PartitionProcessor {
     private readonly deps: ProcessorDeps,
   ) {}
 
-  /** Takes the partition over: bumps its epoch and flushes any outbox entry a crash left behind. */
+  /**
+   * Takes the partition over: bumps its epoch, flushes any outbox entry a crash left behind, and
+   * decides where reading goes on from the state's applied offset, whatever the group committed
+   * (`seekTo()` tells the caller where to seek).
+   */
   async claim(hooks: RetryHooks = {}): Promise<void> {
-    const claim = await withRetry('claim partition', () => this.deps.store.claim(), hooks);
+    const { store, log, metrics } = this.deps;
+    const where = { topic: this.topic, partition: this.partition };
+    let claim = await withRetry('claim partition', () => store.claim(), hooks);
+    const bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
+    let decision = decideStart({ offset: BigInt(claim.offset), fingerprint: claim.fingerprint }, bounds);
+    if (decision.kind === 'mismatch') {
+      claim = await this.resetState(claim.offset, decision.detail, hooks);
+      decision = decideStart({ offset: -1n, fingerprint: '' }, bounds);
+    }
+    if (decision.kind === 'mismatch') throw new StateLogMismatchError(this.topic, this.partition, claim.offset, decision.detail);
+    this.adopt(claim);
+    await this.flushPendingOutbox(hooks);
+    this.seekTarget = decision.from.toString();
+    this.verify = decision.verify;
+    if (decision.rewound > 0n) {
+      // The lost commits may have written session rows already: check them once they are rebuilt.
+      // Sessions the lost commits can have written: those the restored state could still change.
+      const reach = this.watermark - this.deps.engine.latenessMs - this.deps.engine.timeoutMs;
+      this.repair = await withRetry('mark repair', () => store.markRepair(this.epoch, bounds.committed - 1n, reach), hooks);
+      metrics.stateRewinds.inc();
+      log.error(
+        { ...where, stateOffset: claim.offset, committedOffset: bounds.committed.toString(), messages: decision.rewound.toString() },
+        'the Redis state lost recent writes (restored from an older copy, or a failover to a lagging replica): reading again from its offset, so no event is lost; ' +
+          'the session rows those writes had sent to ClickHouse are corrected once the state has caught up',
+      );
+    }
+    if (decision.deletedUnapplied > 0n) {
+      metrics.eventsDeletedUnapplied.inc(Number(decision.deletedUnapplied));
+      log.error(
+        { ...where, stateOffset: claim.offset, logStart: bounds.low.toString(), messages: decision.deletedUnapplied.toString() },
+        'messages were deleted from Kafka (retention) before the worker applied them: they are lost to the stream; if they reached the events table, recalculation counts them',
+      );
+    }
+    log.info({ ...where, epoch: this.epoch, offset: this.appliedOffset, readFrom: this.seekTarget }, 'partition claimed');
+  }
+
+  /** Where the consumer must seek to before this partition's next batch counts, once. */
+  takeSeek(): string | null {
+    const target = this.seekTarget;
+    this.seekTarget = null;
+    return target;
+  }
+
+  private adopt(claim: PartitionClaim): void {
     this.epoch = claim.epoch;
     this.rev = claim.rev;
+    this.generation = claim.generation;
     this.appliedOffset = claim.offset;
     this.watermark = claim.watermark ?? -Infinity;
-    await this.flushPendingOutbox(hooks);
-    this.deps.log.info({ topic: this.topic, partition: this.partition, epoch: this.epoch, offset: this.appliedOffset }, 'partition claimed');
+    this.repair = claim.repair;
+  }
+
+  /** The state belongs to another log: stop (the default), or drop it when the operator chose so. */
+  private async resetState(stateOffset: string, detail: string, hooks: RetryHooks): Promise<PartitionClaim> {
+    if (this.deps.onLogMismatch !== 'reset') throw new StateLogMismatchError(this.topic, this.partition, stateOffset, detail);
+    this.deps.log.warn({ topic: this.topic, partition: this.partition, stateOffset, detail }, 'state belongs to another log: resetting it (STATE_LOG_MISMATCH=reset)');
+    this.deps.metrics.stateResets.inc();
+    await withRetry('reset partition state', () => this.deps.store.reset(), hooks);
+    return withRetry('claim partition', () => this.deps.store.claim(), hooks);
   }
 
   handleBatch(messages: readonly IncomingMessage[], highWatermark: string, hooks: RetryHooks = {}): Promise<void> {
@@ -104,7 +197,9 @@ export class PartitionProcessor {
   /** Closes sessions by the clock when the partition is caught up and nothing else arrives. */
   tick(hooks: RetryHooks = {}): Promise<void> {
     return this.serialised(async () => {
-      if (!this.caughtUp || !this.epoch || !Number.isFinite(this.watermark)) return;
+      if (!this.epoch) return;
+      await this.repairIfDue(hooks);
+      if (!this.caughtUp || !Number.isFinite(this.watermark)) return;
       await this.advance(new Map(), this.appliedOffset, hooks);
     });
   }
@@ -114,13 +209,20 @@ export class PartitionProcessor {
     return this.flushing.catch(() => undefined);
   }
 
+  /** Whether a batch or tick is in progress or waiting (a clock tick then has nothing to add). */
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+
   private serialised(fn: () => Promise<void>): Promise<void> {
-    const run = this.queue.then(fn, fn);
+    this.inFlight += 1;
+    const run = this.queue.then(fn, fn).finally(() => (this.inFlight -= 1));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   private async processBatch(messages: readonly IncomingMessage[], highWatermark: string, hooks: RetryHooks): Promise<void> {
+    if (this.verify && !(await this.verifyFirst(messages, hooks))) return;
     const started = this.deps.now();
     const applied = BigInt(this.appliedOffset);
     const fresh = messages.filter((m) => BigInt(m.offset) > applied);
@@ -132,7 +234,10 @@ export class PartitionProcessor {
     const { metrics } = this.deps;
     metrics.eventsConsumed.inc(fresh.length);
     metrics.batchSize.observe(fresh.length);
-    metrics.consumerLag.set({ topic: this.topic, partition: String(this.partition) }, Number(BigInt(highWatermark) - 1n - BigInt(lastOffset)));
+    // Lag counts from what is applied, not from what was fetched: a batch that cannot be
+    // written keeps showing its messages as lag.
+    const lagLabels = { topic: this.topic, partition: String(this.partition) };
+    metrics.consumerLag.set(lagLabels, Number(BigInt(highWatermark) - 1n - BigInt(this.appliedOffset)));
 
     const { topic, partition } = this;
     let messageBytes = 0;
@@ -142,7 +247,11 @@ export class PartitionProcessor {
       eventRows.add(this.deps.eventRow(fields, ts, raw, { topic, partition, offset, receivedAtMs: started })),
     );
     if (plan.rejected.length > 0) {
-      await withRetry('dead-letter', () => this.deps.deadLetter.publish(this.topic, this.partition, plan.rejected), hooks);
+      // Each send is retried on its own, so a retry never sends the accepted ones again.
+      for (const chunk of await this.deps.deadLetter.plan(this.topic, this.partition, plan.rejected)) {
+        await withRetry('dead-letter', () => this.deps.deadLetter.send(chunk), hooks);
+        if (chunk.replaced > 0) metrics.deadLettersReplaced.inc(chunk.replaced);
+      }
       for (const r of plan.rejected) metrics.eventsInvalid.inc({ reason: r.error.field || 'message' });
     }
     // The events insert runs while the engine works on the batch; the state commit waits for
@@ -150,16 +259,90 @@ export class PartitionProcessor {
     // be in `events` first.
     const eventsWritten =
       eventRows.count > 0
-        ? this.timedInsert(() => this.deps.sink.insertEventBatch(eventRows, `${topic}:${partition}:${firstOffset}-${lastOffset}:events`), hooks).then(() =>
+        ? this.timedInsert(() => this.deps.sink.insertEventBatch(eventRows, `${topic}:${partition}:${this.generation}:${firstOffset}-${lastOffset}:events`), hooks).then(() =>
             metrics.eventsValid.inc(eventRows.count),
           )
         : Promise.resolve();
     // Awaited below; this only keeps a failure from being reported as unhandled when the engine
     // step fails first.
     eventsWritten.catch(() => undefined);
-    await this.advance(plan.byUser, lastOffset, hooks, plan.watermark, eventsWritten);
+    const fingerprint = messageFingerprint(fresh[fresh.length - 1] as IncomingMessage);
+    await this.advance(plan.byUser, lastOffset, hooks, plan.watermark, eventsWritten, fingerprint);
     await eventsWritten;
+    metrics.consumerLag.set(lagLabels, Number(BigInt(highWatermark) - 1n - BigInt(lastOffset)));
     metrics.batchSeconds.observe((this.deps.now() - started) / 1000);
+    await this.repairIfDue(hooks);
+  }
+
+  /**
+   * After the state lost commits and has applied their offsets again: for every user touched
+   * meanwhile, the rows ClickHouse holds (the lost commits' among them) are compared with what
+   * the state says it wrote, and corrected (engine/row-repair.ts), through the outbox like any
+   * commit. Reads ClickHouse only after every earlier outbox entry landed, so running it again
+   * after a crash finds nothing more to do.
+   */
+  private async repairIfDue(hooks: RetryHooks): Promise<void> {
+    const repair = this.repair;
+    if (repair === null || BigInt(this.appliedOffset) < repair.until) return;
+    const { store, engine, metrics } = this.deps;
+    await this.settleFlush(hooks);
+    const log = await withRetry('read repair log', () => store.repairLog(), hooks);
+    let corrected = 0;
+    for (let i = 0; i < log.users.length; i += REPAIR_USERS_PER_STEP) {
+      const step = log.users.slice(i, i + REPAIR_USERS_PER_STEP);
+      const states = await withRetry('load states', () => store.loadStates(step), hooks);
+      const wanted = new Map(step.map((userKey) => [userKey, wantedRows(states.get(userKey), log.base.get(userKey), log.writes.get(userKey))]));
+      const ids = [...wanted.values()].flatMap((rows) => [...rows.keys()]);
+      const stored = await withRetry('read stored sessions', () => this.deps.storedSessions.rowsOf(step, repair.reachMs, ids), hooks);
+      const rows: SessionValues[] = [];
+      const updates: UserUpdate[] = [];
+      for (const userKey of step) {
+        const fix = repairRows(wanted.get(userKey) as Map<string, SessionRow | null>, stored.get(userKey) ?? []);
+        if (fix.rows.length === 0) continue;
+        for (const row of fix.rows) rows.push(sessionValues(row));
+        const state = states.get(userKey);
+        if (!state) continue;
+        // The state's written rows now carry the versions just written.
+        for (const session of state.sessions) {
+          const again = session.written && fix.rewritten.get(session.written.session_id);
+          if (again) session.written = again;
+        }
+        updates.push({ state, ...nextDeadlines(state, engine) });
+      }
+      if (rows.length === 0) continue;
+      const payload = JSON.stringify(rows);
+      await this.settleFlush(hooks);
+      const seq = await this.commit(this.appliedOffset, this.watermark, payload, updates, '', hooks);
+      if (seq > 0) this.flushInBackground(seq, payload, rows, hooks);
+      corrected += rows.length;
+    }
+    await this.settleFlush(hooks);
+    await withRetry('end repair', () => store.clearRepair(this.epoch), hooks);
+    this.repair = null;
+    metrics.repairedRows.inc(corrected);
+    this.deps.log.warn({ topic: this.topic, partition: this.partition, users: log.users.length, rows: corrected }, 'session rows of the lost state commits corrected');
+  }
+
+  /**
+   * The first batch after a claim starts at the state's last applied message: is it the same
+   * message? If not, the state belongs to another log. Returns whether the batch may be applied.
+   */
+  private async verifyFirst(messages: readonly IncomingMessage[], hooks: RetryHooks): Promise<boolean> {
+    const expected = this.verify as { offset: bigint; fingerprint: string };
+    const first = messages[0];
+    if (!first) return true;
+    if (BigInt(first.offset) < expected.offset) {
+      // Fetched before our seek took effect: read again from where the check needs.
+      this.seekTarget = expected.offset.toString();
+      return false;
+    }
+    this.verify = null;
+    if (BigInt(first.offset) > expected.offset || messageFingerprint(first) === expected.fingerprint) return true;
+    const detail = `the message at offset ${expected.offset} is not the one the state applied last (the topic was re-created, or Kafka started afresh)`;
+    this.adopt(await this.resetState(this.appliedOffset, detail, hooks));
+    const bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
+    this.seekTarget = (bounds.low > 0n ? bounds.low : 0n).toString();
+    return false;
   }
 
   /**
@@ -172,6 +355,7 @@ export class PartitionProcessor {
     hooks: RetryHooks,
     watermark = this.watermark,
     beforeCommit: Promise<void> = Promise.resolve(),
+    fingerprint = '',
   ): Promise<void> {
     const { store, engine, metrics } = this.deps;
     const closeBound = this.caughtUp ? this.deps.now() - this.deps.closeDelayMs : -Infinity;
@@ -180,6 +364,8 @@ export class PartitionProcessor {
     if (users.size === 0 && toOffset === this.appliedOffset) return;
 
     const states = await withRetry('load states', () => store.loadStates([...users]), hooks);
+    // While repairing: the rows each user's state held before the repair first changes it.
+    const before = this.repair ? writtenRowsOf(states) : null;
     const changes: SessionChange[] = [];
     const updates: UserUpdate[] = [];
     for (const userKey of users) {
@@ -194,15 +380,23 @@ export class PartitionProcessor {
       updates.push({ state, closeAt, forgetAt });
     }
     const rows = signedRows(changes).map(sessionValues);
+    const payload = rows.length > 0 ? JSON.stringify(rows) : '';
+    if (before) {
+      const writes = changes.flatMap((c): Array<[string, string, SessionRow | null]> => {
+        const row = c.write ?? c.cancel;
+        return row ? [[row.user_key, row.session_id, c.write ?? null]] : [];
+      });
+      await withRetry('note repair', () => store.noteRepair(before, [...users], writes), hooks);
+    }
     await beforeCommit;
     await this.settleFlush(hooks);
     const commitStarted = this.deps.now();
-    const seq = await this.commit(toOffset, watermark, rows, updates, hooks);
+    const seq = await this.commit(toOffset, watermark, payload, updates, fingerprint, hooks);
     metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
     this.appliedOffset = toOffset;
     this.watermark = watermark;
     countChanges(changes, metrics);
-    if (seq > 0) this.flushInBackground(seq, rows, hooks);
+    if (seq > 0) this.flushInBackground(seq, payload, rows, hooks);
   }
 
   /**
@@ -220,8 +414,8 @@ export class PartitionProcessor {
     }
   }
 
-  private flushInBackground(seq: number, rows: SessionValues[], hooks: RetryHooks): void {
-    const flush = this.flushOutboxEntry(seq, rows, hooks);
+  private flushInBackground(seq: number, payload: string, rows: SessionValues[], hooks: RetryHooks): void {
+    const flush = this.flushOutboxEntry(seq, payload, rows, hooks);
     // If it fails, the outbox keeps the rows and the next commit sends them again
     // (`settleFlush`); this only reports the failure, also when no next commit comes.
     flush.catch((err: unknown) =>
@@ -230,18 +424,24 @@ export class PartitionProcessor {
     this.flushing = flush;
   }
 
-  private async commit(toOffset: string, watermark: number, rows: SessionValues[], updates: UserUpdate[], hooks: RetryHooks): Promise<number> {
+  private async commit(toOffset: string, watermark: number, payload: string, updates: UserUpdate[], fingerprint: string, hooks: RetryHooks): Promise<number> {
     const params = {
       epoch: this.epoch,
       rev: this.rev,
       offset: toOffset,
       watermark,
-      payload: rows.length > 0 ? JSON.stringify(rows) : '',
+      payload,
+      // Tells a retried attempt that landed (its reply lost) from a state that went back in
+      // time, which also shows as an unexpected rev and must never count as success.
+      commitId: randomBytes(8).toString('hex'),
+      fingerprint,
       updates,
     };
     try {
       const seq = await withRetry('commit state', () => this.deps.store.commit(params), hooks);
       this.rev += 1;
+      // With REDIS_WAIT_REPLICAS: the commit is on enough replicas before its Kafka offset is.
+      await withRetry('wait for replicas', () => this.deps.store.waitForReplicas(), hooks);
       return seq;
     } catch (err) {
       if (!(err instanceof CommitAlreadyAppliedError)) throw err;
@@ -258,12 +458,13 @@ export class PartitionProcessor {
   private async flushPendingOutbox(hooks: RetryHooks): Promise<void> {
     const pending = await withRetry('read outbox', () => this.deps.store.pendingOutbox(), hooks);
     for (const entry of pending) {
-      await this.flushOutboxEntry(entry.seq, JSON.parse(entry.payload) as SessionValues[], hooks);
+      await this.flushOutboxEntry(entry.seq, entry.payload, JSON.parse(entry.payload) as SessionValues[], hooks);
     }
   }
 
-  private async flushOutboxEntry(seq: number, rows: SessionValues[], hooks: RetryHooks): Promise<void> {
-    await this.timedInsert(() => this.deps.sink.insertSessions(rows, `${this.topic}:${this.partition}:outbox:${seq}`), hooks);
+  private async flushOutboxEntry(seq: number, payload: string, rows: SessionValues[], hooks: RetryHooks): Promise<void> {
+    const token = outboxToken(this.topic, this.partition, this.generation, seq, payload);
+    await this.timedInsert(() => this.deps.sink.insertSessions(rows, token), hooks);
     await withRetry('ack outbox', () => this.deps.store.ack(this.epoch, seq), hooks);
   }
 
@@ -292,4 +493,28 @@ function countChanges(changes: readonly SessionChange[], metrics: WorkerMetrics)
     if (change.kind === 'retract') metrics.sessionsMerged.inc();
     if (change.write?.is_open === 0 && change.cancel?.is_open !== 0) metrics.sessionsClosed.inc();
   }
+}
+
+/**
+ * Per session of one user, the row that should stand after a repair: the state's written row
+ * while it holds the session; else the last row written while repairing (null: retracted);
+ * else the row it held when the repair began (forgotten since, unchanged). A stored session in
+ * reach that is none of these was written by the lost commits only: none should stand.
+ */
+function wantedRows(
+  state: KeyState | undefined,
+  base: ReadonlyMap<string, SessionRow> = new Map(),
+  writes: ReadonlyMap<string, SessionRow | null> = new Map(),
+): Map<string, SessionRow | null> {
+  const wanted = new Map<string, SessionRow | null>(base);
+  for (const [sessionId, row] of writes) wanted.set(sessionId, row);
+  for (const session of state?.sessions ?? []) if (session.written) wanted.set(session.written.session_id, session.written);
+  return wanted;
+}
+
+/** Each user's written rows, copied: the engine replaces or changes them as it goes. */
+function writtenRowsOf(states: ReadonlyMap<string, KeyState>): Map<string, SessionRow[]> {
+  const rows = new Map<string, SessionRow[]>();
+  for (const [userKey, state] of states) rows.set(userKey, state.sessions.flatMap((s) => (s.written ? [{ ...s.written }] : [])));
+  return rows;
 }

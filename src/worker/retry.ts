@@ -10,10 +10,46 @@ import { SessionizerError } from '../errors';
 /** ClickHouse error codes that no retry fixes: missing table or column, unparsable rows, auth. */
 const FATAL_CLICKHOUSE_CODES = new Set(['16', '27', '36', '47', '53', '60', '62', '81', '117', '192', '516']);
 
+/**
+ * Redis error replies that pass by themselves (a replica loading or being promoted, a cluster
+ * resharding, a busy script); every other reply (a script error, WRONGTYPE, NOPERM, NOAUTH)
+ * stays whatever we do.
+ */
+const TRANSIENT_REDIS_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|MOVED|ASK|UNBLOCKED)\b/;
+
+/**
+ * Whether retrying may help, for the errors of every client we use. Connection failures and
+ * timeouts are transient; an answer that refuses the request itself is not (a message too large,
+ * a missing table, a rejected password), so the batch stops instead of retrying forever.
+ */
 export function isTransient(err: unknown): boolean {
   if (err instanceof SessionizerError) return err.retriable;
-  const code = (err as { code?: unknown } | null)?.code;
+  if (err === null || typeof err !== 'object') return true;
+  const { code, name } = err as { code?: unknown; name?: unknown };
   if (typeof code === 'string' && FATAL_CLICKHOUSE_CODES.has(code)) return false;
+  if (name === 'ReplyError') return TRANSIENT_REDIS_REPLIES.test(String((err as Error).message));
+  if (typeof name === 'string' && name.startsWith('KafkaJS')) return kafkaTransient(err as KafkaError);
+  return true;
+}
+
+interface KafkaError {
+  name: string;
+  retriable?: boolean;
+  type?: string;
+  originalError?: unknown;
+  cause?: unknown;
+}
+
+/**
+ * kafkajs marks a broker's answer with `retriable`; its own retries exhausted, it wraps the last
+ * error (KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError), so the verdict is the
+ * wrapped one's. A protocol error the broker calls non-retriable (MESSAGE_TOO_LARGE,
+ * TOPIC_AUTHORIZATION_FAILED, INVALID_RECORD, ...) is final; losing a broker is not.
+ */
+function kafkaTransient(err: KafkaError): boolean {
+  const inner = err.originalError ?? err.cause;
+  if (inner && typeof inner === 'object' && String((inner as { name?: unknown }).name).startsWith('KafkaJS')) return kafkaTransient(inner as KafkaError);
+  if (err.name === 'KafkaJSProtocolError' || err.name === 'KafkaJSNonRetriableError') return err.retriable !== false;
   return true;
 }
 

@@ -11,15 +11,18 @@
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { PartitionFencedError } from '../errors';
+import { PartitionFencedError, StateDivergedError } from '../errors';
+import type { SegmentMappingOptions } from '../events/segment';
 import { DeadLetterPublisher } from '../kafka/dead-letter';
+import { createTopics } from '../kafka/topic-spec';
 import type { HealthReport, HealthSource, HealthStatus } from '../observability/http-server';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { PartitionStateStore } from '../state/partition-state-store';
+import type { IncomingMessage } from './batch-plan';
+import type { LogBounds } from './log-position';
 import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
 import { isTransient, type RetryHooks } from './retry';
 import { within } from '../preflight/deadline';
-
 
 export interface WorkerDeps {
   kafka: Kafka;
@@ -27,6 +30,7 @@ export interface WorkerDeps {
   metrics: WorkerMetrics;
   storeFor: (topic: string, partition: number) => PartitionStateStore;
   sink: ProcessorDeps['sink'];
+  storedSessions: ProcessorDeps['storedSessions'];
   eventRow: ProcessorDeps['eventRow'];
   now?: () => number;
   /** Checks a dependency answers (Redis PING, ClickHouse ping); used by readiness. */
@@ -47,6 +51,7 @@ export class Worker implements HealthSource {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly admin: Admin;
+  private readonly deadLetter: DeadLetterPublisher;
   private readonly processors = new Map<string, Promise<PartitionProcessor>>();
   /** Partitions of our latest assignment, as `topic:partition`. */
   private assigned = new Set<string>();
@@ -54,6 +59,8 @@ export class Worker implements HealthSource {
   /** Per owned partition: its state store (open-sessions gauge) and the last offset we resolved (lag while idle). */
   private readonly stores = new Map<string, PartitionStateStore>();
   private readonly resolvedOffsets = new Map<string, bigint>();
+  /** Per partition whose batch is failing and retrying: since when (cleared when a batch lands). */
+  private readonly stalledSince = new Map<string, number>();
   private tickTimer: NodeJS.Timeout | null = null;
   private ticking = false;
   private running = false;
@@ -64,12 +71,19 @@ export class Worker implements HealthSource {
   private readonly now: () => number;
   private readonly stopped: Promise<unknown>;
   private resolveStopped!: (reason: unknown) => void;
+  /** Topics of Segment Spec messages, and how their messages are mapped to our events. */
+  private readonly segmentTopics: ReadonlySet<string>;
+  private readonly segmentOptions: SegmentMappingOptions;
 
   constructor(
     private readonly config: Config,
     private readonly deps: WorkerDeps,
   ) {
     this.now = deps.now ?? Date.now;
+    this.segmentTopics = new Set(config.kafka.segmentTopics);
+    // No receive time of our own: a message without any time of its own is rejected, as
+    // `recompute --format segment` of the same message would, so both agree.
+    this.segmentOptions = { keyEvents: new Set(config.keyEvents) };
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     this.consumer = deps.kafka.consumer({
       groupId: config.kafka.groupId,
@@ -86,6 +100,7 @@ export class Worker implements HealthSource {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     this.admin = deps.kafka.admin();
+    this.deadLetter = new DeadLetterPublisher(this.producer, this.admin, config.kafka.deadLetterTopic);
   }
 
   /** Resolves with the fatal error when the worker gives up, or null after `stop()`. */
@@ -117,7 +132,7 @@ export class Worker implements HealthSource {
       eachBatch: (payload) => this.eachBatch(payload),
     });
     this.tickTimer = setInterval(() => void this.tick(), TICK_MS);
-    this.deps.log.info({ topics: kafka.topics, groupId: kafka.groupId }, 'worker started');
+    this.deps.log.info({ topics: kafka.topics, segmentTopics: kafka.segmentTopics, groupId: kafka.groupId }, 'worker started');
   }
 
   /** Finishes the batch in flight, commits, leaves the group and closes clients, within `shutdownTimeoutMs`. */
@@ -143,9 +158,13 @@ export class Worker implements HealthSource {
   }
 
   health(): HealthReport {
-    const loopFresh = this.now() - this.lastLoopAt < 30_000;
-    const checks = { running: this.running, kafka: this.connectedToKafka, loop: loopFresh };
-    const status: HealthStatus = !this.running || this.fatalError ? 'error' : checks.kafka && loopFresh ? 'ok' : 'degraded';
+    const now = this.now();
+    const loopFresh = now - this.lastLoopAt < 30_000;
+    // A partition that cannot progress for longer than the limit fails liveness: the
+    // orchestrator restarts us, and the alert on the stalled gauge says which one.
+    const stuck = [...this.stalledSince].filter(([, since]) => now - since > this.config.stallLimitMs).map(([key]) => key);
+    const checks = { running: this.running, kafka: this.connectedToKafka, loop: loopFresh, progressing: stuck.length === 0 };
+    const status: HealthStatus = !this.running || this.fatalError || stuck.length > 0 ? 'error' : checks.kafka && loopFresh ? 'ok' : 'degraded';
     return { status, checks };
   }
 
@@ -163,28 +182,45 @@ export class Worker implements HealthSource {
   private async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
     this.lastLoopAt = this.now();
     const { topic, partition } = batch;
+    const key = `${topic}:${partition}`;
     const hooks: RetryHooks = {
       beforeRetry: async (err, attempt) => {
         this.deps.metrics.retries.inc({ operation: 'batch' });
+        if (!this.stalledSince.has(key)) this.stalledSince.set(key, this.now());
         if (attempt === 1 || attempt % 10 === 0) this.deps.log.warn({ err, topic, partition, attempt }, 'transient failure, retrying');
         await heartbeat();
       },
       shouldContinue: () => isRunning() && !isStale(),
     };
-    const key = `${topic}:${partition}`;
     try {
       const processor = await this.processorFor(topic, partition, hooks);
-      await processor.handleBatch(batch.messages, batch.highWatermark, hooks);
+      // The claim decided where to read from (the state's offset, not the group's): a batch
+      // that does not start there is left unresolved and read again after the seek.
+      if (this.seekFor(processor) || isStale()) return;
+      await processor.handleBatch(this.incoming(topic, batch.messages), batch.highWatermark, hooks);
+      if (this.seekFor(processor) || isStale()) return;
     } catch (err) {
-      if (err instanceof PartitionFencedError) {
+      if (err instanceof PartitionFencedError || err instanceof StateDivergedError) {
         this.processors.delete(key);
-        this.deps.log.warn({ topic, partition }, 'partition claimed elsewhere; batch left unresolved');
+        if (err instanceof StateDivergedError) {
+          this.deps.log.error({ topic, partition, err: err.message }, 'state diverged; claiming the partition again');
+          return;
+        }
+        this.deps.log.warn(
+          { topic, partition },
+          'partition fenced: its state epoch in Redis changed since this worker claimed it (another worker took the partition in a rebalance, ' +
+            'or a recalculation (recompute --since) changed counters of its users); this batch was not committed and will be read ' +
+            'again once the partition is claimed anew, with the state reloaded: nothing is lost',
+        );
         return;
       }
       // Retrying cannot fix this (missing schema, corrupt state): stop with an error so the
       // orchestrator restarts us with its back-off, instead of spinning here.
       if (!isTransient(err) && this.running) setImmediate(() => this.fail(err));
       throw err;
+    } finally {
+      // A stall spans one batch that keeps retrying; however it ends, the next one starts afresh.
+      this.clearStall(key);
     }
     this.lastBatchAt.set(key, this.now());
     const lastOffset = batch.lastOffset();
@@ -192,6 +228,13 @@ export class Worker implements HealthSource {
     this.resolvedOffsets.set(key, BigInt(lastOffset));
     await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
     await heartbeat();
+  }
+
+  /** A batch's messages as the processor takes them: those of a Segment topic tagged as such. */
+  private incoming(topic: string, messages: EachBatchPayload['batch']['messages']): readonly IncomingMessage[] {
+    if (!this.segmentTopics.has(topic)) return messages;
+    const segment = this.segmentOptions;
+    return messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: m.headers, segment }));
   }
 
   private processorFor(topic: string, partition: number, hooks: RetryHooks = {}): Promise<PartitionProcessor> {
@@ -202,8 +245,11 @@ export class Worker implements HealthSource {
       this.stores.set(key, store);
       const created = new PartitionProcessor(topic, partition, {
         store,
+        kafkaLog: { bounds: (t, p) => this.logBounds(t, p) },
+        onLogMismatch: this.config.onLogMismatch,
         sink: this.deps.sink,
-        deadLetter: new DeadLetterPublisher(this.producer, this.config.kafka.deadLetterTopic),
+        storedSessions: this.deps.storedSessions,
+        deadLetter: this.deadLetter,
         eventRow: this.deps.eventRow,
         engine: { timeoutMs: this.config.sessions.timeoutMs, latenessMs: this.config.sessions.latenessMs },
         closeDelayMs: this.config.sessions.closeDelayMs,
@@ -241,9 +287,37 @@ export class Worker implements HealthSource {
   private reclaim(key: string): void {
     if (!this.assigned.has(key) || !this.running) return;
     const i = key.lastIndexOf(':');
-    this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).catch((err) =>
-      this.deps.log.warn({ err, partition: key }, 'claim failed; retried on the next batch or tick'),
+    this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).then(
+      (processor) => this.seekFor(processor),
+      (err) => {
+        if (!isTransient(err) && this.running) this.fail(err);
+        else this.deps.log.warn({ err, partition: key }, 'claim failed; retried on the next batch or tick');
+      },
     );
+  }
+
+  /** Seeks the consumer where the processor needs the next batch to start; whether it did. */
+  private seekFor(processor: PartitionProcessor): boolean {
+    const offset = processor.takeSeek();
+    if (offset === null) return false;
+    this.consumer.seek({ topic: processor.topic, partition: processor.partition, offset });
+    return true;
+  }
+
+  /** The partition's log bounds and the group's committed offset, for a claim to compare with its state. */
+  private async logBounds(topic: string, partition: number): Promise<LogBounds> {
+    const [offsets, committed] = await Promise.all([
+      this.admin.fetchTopicOffsets(topic),
+      this.admin.fetchOffsets({ groupId: this.config.kafka.groupId, topics: [topic] }),
+    ]);
+    const bounds = offsets.find((o) => o.partition === partition);
+    if (!bounds) throw new Error(`topic ${topic} has no partition ${partition}`);
+    const mine = committed.find((c) => c.topic === topic)?.partitions.find((p) => p.partition === partition);
+    return { low: BigInt(bounds.low), high: BigInt(bounds.high), committed: BigInt(mine?.offset ?? '-1') };
+  }
+
+  private clearStall(key: string): void {
+    if (this.stalledSince.delete(key)) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), 0);
   }
 
   /** Once a second: partitions with no traffic learn whether they are caught up, then close what is due. */
@@ -260,9 +334,13 @@ export class Worker implements HealthSource {
         for (const { partition, high } of await this.admin.fetchTopicOffsets(topic)) highs.set(`${topic}:${partition}`, high);
       }
       const hooks: RetryHooks = { shouldContinue: () => this.running };
+      for (const [key, since] of this.stalledSince) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), (this.now() - since) / 1000);
       for (const [key, pending] of this.processors) {
         try {
           const processor = await pending;
+          // A batch is under way (maybe retrying for long): a tick would only queue behind it
+          // and hold up every other partition's tick.
+          if (processor.busy) continue;
           const high = highs.get(key);
           if (high !== undefined) processor.noteHighWatermark(high);
           await processor.tick(hooks);
@@ -285,6 +363,7 @@ export class Worker implements HealthSource {
   /** Open sessions from the partition's close deadlines; lag of an idle partition from its high watermark. */
   private async updateGauges(key: string, high: string | undefined): Promise<void> {
     const labels = partitionLabels(key);
+    if (!this.stalledSince.has(key)) this.deps.metrics.partitionStalledSeconds.set(labels, 0);
     const store = this.stores.get(key);
     if (store) this.deps.metrics.openSessions.set(labels, await store.openSessionKeys());
     const resolved = this.resolvedOffsets.get(key);
@@ -298,6 +377,8 @@ export class Worker implements HealthSource {
   private forgetPartition(key: string): void {
     this.stores.delete(key);
     this.resolvedOffsets.delete(key);
+    this.stalledSince.delete(key);
+    this.deps.metrics.partitionStalledSeconds.remove(partitionLabels(key));
     this.deps.metrics.openSessions.remove(partitionLabels(key));
     this.deps.metrics.consumerLag.remove(partitionLabels(key));
   }
@@ -307,11 +388,8 @@ export class Worker implements HealthSource {
     const existing = new Set(await this.admin.listTopics());
     const missing = [...topics, deadLetterTopic].filter((t) => !existing.has(t));
     if (missing.length === 0) return;
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({ topic, numPartitions: topicPartitions })),
-    });
-    this.deps.log.info({ topics: missing, partitions: topicPartitions }, 'created topics');
+    const { replication } = await createTopics(this.admin, missing, topicPartitions);
+    this.deps.log.info({ topics: missing, partitions: topicPartitions, replicationFactor: replication.replicationFactor ?? 'broker default' }, 'created topics');
   }
 
   /** kafkajs asks before each restart: give up after CRASH_LIMIT crashes within CRASH_WINDOW_MS. */

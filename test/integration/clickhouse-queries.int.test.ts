@@ -31,6 +31,25 @@ function sqlBlocks(markdown: string): { heading: string; sql: string }[] {
 }
 
 const blocks = sqlBlocks(readFileSync(DOC, 'utf8'));
+
+/**
+ * One customer the people queries name (u-1042): a spring newsletter click on the phone, a
+ * login on the laptop, the app, a login on the phone a day later, then a store purchase by
+ * user id alone. (Loadgen's visitors each use one device and channel.)
+ */
+function journeyOfU1042(now: number): Record<string, unknown>[] {
+  const at = (hoursAgo: number, minutes = 0) => new Date(now - hoursAgo * 3_600_000 + minutes * 60_000).toISOString();
+  const spring = { source: 'newsletter', medium: 'email', name: 'spring' };
+  return [
+    { event_id: 'u1042-1', type: 'page_view', timestamp: at(53), anonymous_id: 'doc-phone', channel: 'web', campaign: spring, page: { path: '/spring' }, device: { type: 'mobile' } },
+    { event_id: 'u1042-2', type: 'page_view', timestamp: at(53, 2), anonymous_id: 'doc-phone', channel: 'web', page: { path: '/pricing' }, device: { type: 'mobile' } },
+    { event_id: 'u1042-3', type: 'page_view', timestamp: at(52), anonymous_id: 'doc-laptop', channel: 'web', page: { path: '/' }, device: { type: 'desktop' } },
+    { event_id: 'u1042-4', type: 'login', timestamp: at(52, 3), anonymous_id: 'doc-laptop', user_id: 'u-1042', channel: 'web', device: { type: 'desktop' } },
+    { event_id: 'u1042-5', type: 'screen_view', timestamp: at(49), anonymous_id: 'doc-app', user_id: 'u-1042', channel: 'app', name: 'Cart', key_event: true },
+    { event_id: 'u1042-6', type: 'login', timestamp: at(28), anonymous_id: 'doc-phone', user_id: 'u-1042', channel: 'web', device: { type: 'mobile' } },
+    { event_id: 'u1042-7', type: 'purchase', timestamp: at(26), user_id: 'u-1042', channel: 'store', key_event: true, geo: { country: 'DE' } },
+  ];
+}
 const db = useTestDatabase('ch_queries');
 let writer: ClickHouseClient;
 
@@ -48,6 +67,7 @@ beforeAll(async () => {
       disorderMs: 5 * 60_000,
       seed: 7,
     }),
+    ...journeyOfU1042(now),
   ].filter((event) => Number(new Date(event.timestamp as string | number)) < now);
   // No final close: the sessions of the last half hour stay open, as they would be live.
   const stream = simulateWorker(chunks(traffic, 200), -Infinity);
@@ -88,4 +108,18 @@ it('counts exactly the sessions that hold a key event (question 9)', async () =>
   ).length;
   expect(expected).toBeGreaterThan(0);
   expect(converting).toBe(expected);
+});
+
+it("follows u-1042 across phone, laptop, app and store, the phone's anonymous session included (a person's journey)", async () => {
+  const block = blocks.find((b) => b.heading === "A person's journey");
+  const rows = await run(block?.sql ?? '');
+  expect(rows.map((r) => [r.person_session_number, r.channel, r.user_key])).toEqual([
+    [1, 'web', 'doc-phone'],
+    [2, 'web', 'doc-laptop'],
+    [3, 'app', 'doc-app'],
+    [4, 'web', 'doc-phone'],
+    [5, 'store', 'u-1042'],
+  ]);
+  const moves = await run(blocks.find((b) => b.heading.startsWith('Channels people move'))?.sql ?? '');
+  expect(moves).toEqual(expect.arrayContaining([expect.objectContaining({ from_channel: 'web', to_channel: 'app' }), expect.objectContaining({ from_channel: 'web', to_channel: 'store' })]));
 });

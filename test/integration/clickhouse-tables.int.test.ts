@@ -47,7 +47,7 @@ async function countRows(table: string, where = '1'): Promise<number> {
 }
 
 describe('sessions', () => {
-  it('has the SPEC §2 fields in order, then is_open, sign, version', async () => {
+  it('has the session fields in order, then is_open, sign, version', async () => {
     const columns = await queryRows<{ name: string; type: string }>(
       client,
       "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = 'sessions' ORDER BY position",

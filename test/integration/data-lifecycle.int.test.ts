@@ -1,11 +1,12 @@
 /**
  * Data lifecycle: the events TTL follows EVENTS_TTL_DAYS at each `migrate`; `forget` erases a
- * person from ClickHouse (events, sessions, per-user roll-up, identity_map when that table
- * exists) and from the running worker's Redis state, and leaves everyone else alone.
+ * person from ClickHouse (events, sessions, per-user roll-up, identity links) and from the
+ * running worker's Redis state (a pending repair's log included), and leaves everyone else alone.
  */
 import { runForget } from '../../src/commands/forget-command';
 import { runMigrate } from '../../src/commands/migrate-command';
 import { loadConfig } from '../../src/config';
+import { PartitionKeys } from '../../src/state/keys';
 import { createKafka, createRedis, deleteRedisKeys, getClickHouse, newRedisPrefix, uniqueName, useTestDatabase } from '../support';
 import { createTopic, produce, waitFor, WorkerProcess, workerEnv } from '../support/worker-harness';
 
@@ -38,7 +39,7 @@ it('migrate sets, keeps and removes the events TTL from EVENTS_TTL_DAYS', async 
   expect(() => loadConfig({ EVENTS_TTL_DAYS: '1.5' })).toThrow(/EVENTS_TTL_DAYS/);
 }, 60_000);
 
-it('forget erases a person everywhere (identity_map included once it exists) and nobody else', async () => {
+it('forget erases a person everywhere (the identity links and a repair log included) and nobody else', async () => {
   const kafka = await createKafka();
   const topic = uniqueName('forget');
   await createTopic(kafka, topic, 2);
@@ -59,7 +60,7 @@ it('forget erases a person everywhere (identity_map included once it exists) and
     const stateKeys = async (user: string) => (await redis.keys(`{${prefix}:${topic}:*}:u:${user}`)).length;
     expect(await stateKeys('fa-1')).toBe(1);
 
-    // No identity_map yet: an anonymous id alone.
+    // An anonymous id alone.
     await expect(runForget({ anonymousId: 'keep-2' }, { config, write })).rejects.toThrow(/--dry-run .* --yes/);
     const dry = await runForget({ anonymousId: 'keep-2', dryRun: true }, { config, write });
     expect(dry).toMatchObject({ ids: ['keep-2'], executed: false, redisStates: 1 });
@@ -70,23 +71,31 @@ it('forget erases a person everywhere (identity_map included once it exists) and
     expect(await countWhere('sessions', "user_key = 'keep-2'")).toBe(0);
     expect(await stateKeys('keep-2')).toBe(0);
 
-    // identity_map appears (as the people tables add it): a device known only from it goes too.
-    await db.client.command({ query: 'CREATE TABLE identity_map (anonymous_id String, user_id String, linked_at DateTime64(3, \'UTC\')) ENGINE = ReplacingMergeTree ORDER BY anonymous_id' });
-    await db.client.insert({
-      table: 'identity_map',
-      values: [
-        { anonymous_id: 'fa-1', user_id: 'u-forget', linked_at: '2026-01-01 00:00:00.000' },
-        { anonymous_id: 'fa-9', user_id: 'u-forget', linked_at: '2026-01-01 00:00:00.000' },
-        { anonymous_id: 'keep-1', user_id: 'u-keep', linked_at: '2026-01-01 00:00:00.000' },
-      ],
-      format: 'JSONEachRow',
+    // The people schema (013_people.sql) links devices to users in identity_links (identity_map is
+    // a view over it): fa-1 and fa-2 came from the events; fa-9 is known only from a link.
+    await db.client.command({
+      query: "INSERT INTO identity_links VALUES ('fa-9', (toDateTime64('2026-01-01 00:00:00', 3, 'UTC'), 'x9', 'u-forget'))",
     });
+    await waitFor(async () => (await countWhere('identity_map', "user_id = 'u-forget'")) === 3, 10_000);
+    // A pending repair's log names users too (the worker writes it after Redis lost commits).
+    const keysOf = [0, 1].map((p) => new PartitionKeys(prefix, topic, p));
+    for (const keys of keysOf) {
+      await redis.zadd(keys.repair, 0, 'fa-1', 0, 'keep-1');
+      await redis.hset(keys.repairBase, 'fa-1\u0000', '', 'keep-1\u0000', '');
+      await redis.hset(keys.repairWrites, 'fa-1\u0000s1', '', 'keep-1\u0000s2', '');
+    }
     const done = await runForget({ userId: 'u-forget', yes: true }, { config, write });
     expect(done.ids).toEqual(['fa-1', 'fa-2', 'fa-9', 'u-forget']);
     expect(done.executed).toBe(true);
     const person = "user_key IN ('fa-1','fa-2','fa-9') OR user_id = 'u-forget'";
     for (const table of ['events', 'sessions', 'users_daily']) expect(await countWhere(table, person.replace('OR user_id', table === 'users_daily' ? 'OR user_key' : 'OR user_id'))).toBe(0);
     expect(await countWhere('identity_map', "user_id = 'u-forget'")).toBe(0);
+    expect(await countWhere('identity_links', "anonymous_id IN ('fa-1','fa-2','fa-9')")).toBe(0);
+    for (const keys of keysOf) {
+      expect(await redis.zrange(keys.repair, 0, -1)).toEqual(['keep-1']);
+      expect(await redis.hkeys(keys.repairBase)).toEqual(['keep-1\u0000']);
+      expect(await redis.hkeys(keys.repairWrites)).toEqual(['keep-1\u0000s2']);
+    }
     expect(await countWhere('identity_map', "user_id = 'u-keep'")).toBe(1);
     expect(await stateKeys('fa-1')).toBe(0);
     expect(await stateKeys('fa-2')).toBe(0);

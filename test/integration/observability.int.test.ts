@@ -85,7 +85,7 @@ describe('worker observability endpoint', () => {
       groupId: uniqueName('obs_group'),
       redisPrefix,
       database,
-      extra: { HTTP_PORT: String(port), CLICKHOUSE_URL: `http://127.0.0.1:${proxy.port}`, KAFKA_MAX_WAIT_MS: '200' },
+      extra: { HTTP_PORT: String(port), CLICKHOUSE_URL: `http://127.0.0.1:${proxy.port}`, KAFKA_MAX_WAIT_MS: '200', STALL_LIMIT_SECONDS: '8' },
     });
     worker = new WorkerProcess(env);
     await worker.ready();
@@ -103,10 +103,10 @@ describe('worker observability endpoint', () => {
 
     // Liveness and readiness: tri-state JSON.
     await waitFor(async () => (await get('/readyz')).status === 200, 30_000, output);
-    expect(await get('/healthz')).toEqual({ status: 200, body: { status: 'ok', checks: { running: true, kafka: true, loop: true } } });
+    expect(await get('/healthz')).toEqual({ status: 200, body: { status: 'ok', checks: { running: true, kafka: true, loop: true, progressing: true } } });
     expect(await get('/readyz')).toEqual({
       status: 200,
-      body: { status: 'ok', checks: { running: true, kafka: true, loop: true, redis: true, clickhouse: true } },
+      body: { status: 'ok', checks: { running: true, kafka: true, loop: true, progressing: true, redis: true, clickhouse: true } },
     });
     expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
 
@@ -157,9 +157,17 @@ describe('worker observability endpoint', () => {
     expect(await get('/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
     await waitFor(async () => total(await metrics(), 'sessionizer_clickhouse_errors_total') > 0, 30_000, output);
     expect(total(await metrics(), 'sessionizer_retries_total')).toBeGreaterThan(0);
+    // A partition that cannot progress past STALL_LIMIT_SECONDS fails liveness, shows in the
+    // stalled gauge, and its lag counts the message it could not apply.
+    await waitFor(async () => (await get('/healthz')).status === 503, 30_000, output);
+    expect((await get('/healthz')).body.checks).toMatchObject({ progressing: false });
+    const stuck = await metrics();
+    expect(samples(stuck).filter((s) => s.name === 'sessionizer_partition_stalled_seconds').some((s) => s.value >= 5)).toBe(true); // sampled each second
+    expect(total(stuck, 'sessionizer_consumer_lag_messages')).toBeGreaterThanOrEqual(1);
 
     await proxy.open();
     await waitFor(async () => (await get('/readyz')).status === 200, 30_000, output);
+    await waitFor(async () => (await get('/healthz')).status === 200, 30_000, output);
     await waitFor(async () => total(await metrics(), 'sessionizer_events_valid_total') === 8, 30_000, output);
     expect(await worker.stop()).toBe(0);
     await admin.command({ query: `DROP DATABASE IF EXISTS ${database} SYNC` });

@@ -8,6 +8,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { eventRowOf } from '../../src/clickhouse/event-row';
 import { migrate } from '../../src/clickhouse/migrations';
 import { ClickHouseSink, type SessionValues } from '../../src/clickhouse/session-sink';
+import { StoredSessions } from '../../src/clickhouse/stored-sessions';
 import { createLogger } from '../../src/observability/logger';
 import { WorkerMetrics } from '../../src/observability/metrics';
 import { PartitionStateStore } from '../../src/state/partition-state-store';
@@ -59,7 +60,16 @@ it('sends a failed background flush again before the next commit', async () => {
   const processor = new PartitionProcessor('events', 0, {
     store,
     sink: faulty,
-    deadLetter: { publish: async (_topic, _partition, rejected) => void deadLettered.push(...rejected) },
+    kafkaLog: { bounds: async () => ({ low: 0n, high: 1000n, committed: -1n }) },
+    storedSessions: new StoredSessions(client, db.name),
+    onLogMismatch: 'fail',
+    deadLetter: {
+      plan: async (_topic, _partition, rejected) => {
+        deadLettered.push(...rejected);
+        return [];
+      },
+      send: async () => undefined,
+    },
     eventRow: eventRowOf,
     engine: { timeoutMs: 30 * 60_000, latenessMs: 3_600_000 },
     closeDelayMs: 2_000,
@@ -77,7 +87,7 @@ it('sends a failed background flush again before the next commit', async () => {
 
   await processor.handleBatch(messages('bob', 3, 2), '1000'); // entry 1 again, then commit 2
   await processor.drain();
-  expect(inserted).toEqual(['events:0:outbox:1', 'events:0:outbox:2']);
+  expect(inserted).toEqual([expect.stringMatching(/^events:0:[0-9a-f]+:outbox:1:[0-9a-f]{16}$/), expect.stringMatching(/^events:0:[0-9a-f]+:outbox:2:[0-9a-f]{16}$/)]);
   expect(await store.pendingOutbox()).toEqual([]);
   const rows = await queryRows<{ user_key: string; events: number }>(client, `SELECT user_key, events FROM ${db.name}.sessions FINAL WHERE sign = 1 ORDER BY user_key`);
   expect(rows).toEqual([

@@ -347,7 +347,7 @@ describe('recompute --since --sink clickhouse', () => {
     const prefix = newRedisPrefix('adjust');
     prefixes.push(prefix);
     const keys = new PartitionKeys(prefix, 'events', 3);
-    await redis.hset(keys.meta, 'epoch', '7', 'watermark', String(t0));
+    await redis.hset(keys.meta, 'epoch', '7-abc', 'epochs', '7', 'watermark', String(t0));
     const live = newKeyState('a');
     const event = parseSessionEvent(JSON.stringify(ev('e1', 'a', t0)));
     if (event instanceof Error) throw event;
@@ -368,7 +368,7 @@ describe('recompute --since --sink clickhouse', () => {
       { userKey: 'c', expected: null, count: 3, lastId: 'r', due: false }, // no state yet: a compact record
     ]);
     expect(changed).toEqual(['b']);
-    expect(await redis.hget(keys.meta, 'epoch')).toBe('8');
+    expect(await redis.hget(keys.meta, 'epoch')).toBe('recalc-8'); // no worker holds this epoch
     const a = decodeState('a', (await redis.get(keys.user('a'))) as string);
     expect(a).toMatchObject({ forgottenCount: 5, forgottenLastId: 'p' });
     expect(a.sessions).toEqual(live.sessions);
@@ -382,6 +382,6 @@ describe('recompute --since --sink clickhouse', () => {
 
     // Nothing written: the owner is not fenced.
     expect(await store.adjust(partition, [{ userKey: 'b', expected: '{"c":9,"l":"z"}', count: 2, lastId: 'q', due: false }])).toEqual(['b']);
-    expect(await redis.hget(keys.meta, 'epoch')).toBe('8');
+    expect(await redis.hget(keys.meta, 'epoch')).toBe('recalc-8');
   });
 });

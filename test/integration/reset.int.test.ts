@@ -1,11 +1,12 @@
 /**
  * `sessionizer reset` against a real worker's state: refused while the group has a member;
- * --dry-run changes nothing; --yes --offsets deletes exactly the topic's keys (not a neighbour
- * topic's) and moves the group's offsets back to the start.
+ * --dry-run changes nothing; --yes --offsets deletes exactly the topic's keys (a repair log's
+ * included; not a neighbour topic's) and moves the group's offsets back to the start.
  */
 import { runReset } from '../../src/commands/reset-command';
 import { runMigrate } from '../../src/commands/migrate-command';
 import { loadConfig } from '../../src/config';
+import { PartitionKeys } from '../../src/state/keys';
 import { createKafka, createRedis, deleteRedisKeys, getClickHouse, newRedisPrefix, uniqueName, useTestDatabase } from '../support';
 import { createTopic, produce, waitFor, WorkerProcess, workerEnv } from '../support/worker-harness';
 
@@ -49,7 +50,14 @@ it('deletes the pool state and rewinds offsets only when told, and only for the 
 
     await expect(runReset({}, { config, write })).rejects.toThrow(/--dry-run .* --yes/);
 
+    // A pending repair's log (the worker writes it after Redis lost commits): its keys carry the
+    // partition's hash tag like every other, so the reset finds and deletes them too.
+    const repairKeys = new PartitionKeys(prefix, topic, 0);
+    await redis.zadd(repairKeys.repair, 0, 'reset-a');
+    await redis.hset(repairKeys.repairBase, 'reset-a\u0000', '');
+    await redis.hset(repairKeys.repairWrites, 'reset-a\u0000s1', '');
     const keysBefore = (await redis.keys(`{${prefix}:${topic}:*`)).sort();
+    expect(keysBefore).toEqual(expect.arrayContaining([repairKeys.repair, repairKeys.repairBase, repairKeys.repairWrites]));
     const dry = await runReset({ dryRun: true, offsets: true }, { config, write });
     expect(dry.executed).toBe(false);
     expect(dry.plan.partitions.reduce((n, p) => n + p.users, 0)).toBe(2);

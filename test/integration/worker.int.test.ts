@@ -13,6 +13,7 @@ import { TcpProxy } from '../support/tcp-proxy';
 import {
   WorkerProcess,
   createTopic,
+  groupLag,
   currentSessions,
   waitFor,
   produce,
@@ -160,7 +161,7 @@ describe('sessionizer worker', () => {
     await kafkaAdmin.resetOffsets({ groupId: env.KAFKA_GROUP_ID as string, topic, earliest: true });
     await kafkaAdmin.disconnect();
     const replay = start();
-    await waitFor(async () => (await groupLag(env.KAFKA_GROUP_ID as string, topic)) === 0, 60_000, () => replay.output);
+    await waitFor(async () => (await groupLag(kafka, env.KAFKA_GROUP_ID as string, topic)) === 0, 60_000, () => replay.output);
     await sleep(2_000);
     expect(await countRows(database)).toBe(rowsBefore);
     await waitForSessions(admin, database, expected, 30_000, () => replay.output);
@@ -237,16 +238,16 @@ describe('sessionizer worker', () => {
     workers.push(worker);
     await worker.ready();
     await produce(kafka, topic, events.slice(0, half));
-    await waitFor(async () => (await groupLag(env.KAFKA_GROUP_ID as string, topic)) === 0, 60_000, () => worker.output);
+    await waitFor(async () => (await groupLag(kafka, env.KAFKA_GROUP_ID as string, topic)) === 0, 60_000, () => worker.output);
     await proxy.cut();
     await produce(kafka, topic, events.slice(half));
     await sleep(5_000);
     // Nothing of the second half is committed while the service is away, and the worker waits.
-    expect(await groupLag(env.KAFKA_GROUP_ID as string, topic)).toBe(events.length - half);
+    expect(await groupLag(kafka, env.KAFKA_GROUP_ID as string, topic)).toBe(events.length - half);
     expect(worker.child.exitCode).toBeNull();
     await proxy.open();
     await waitForSessions(admin, database, await recomputeRecords(events), 120_000, () => worker.output);
-    expect(await groupLag(env.KAFKA_GROUP_ID as string, topic)).toBe(0);
+    expect(await groupLag(kafka, env.KAFKA_GROUP_ID as string, topic)).toBe(0);
     await proxy.cut();
   });
 
@@ -299,24 +300,6 @@ describe('sessionizer worker', () => {
     const [row] = (await result.json()) as Array<{ n: string }>;
     return Number(row?.n ?? 0);
   }
-
-  async function groupLag(groupId: string, topic: string): Promise<number> {
-    const kafkaAdmin = kafka.admin();
-    await kafkaAdmin.connect();
-    try {
-      const [committed] = await kafkaAdmin.fetchOffsets({ groupId, topics: [topic] });
-      const highs = await kafkaAdmin.fetchTopicOffsets(topic);
-      let lag = 0;
-      for (const { partition, high } of highs) {
-        const c = committed?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-        lag += Number(high) - Math.max(0, Number(c));
-      }
-      return lag;
-    } finally {
-      await kafkaAdmin.disconnect();
-    }
-  }
-
 });
 
 function sleep(ms: number): Promise<void> {

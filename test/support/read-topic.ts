@@ -6,6 +6,8 @@ export interface ReadMessage {
   partition: number;
   key: string | null;
   value: string;
+  /** The value's bytes as sent (`value` is their UTF-8 decoding, lossy for other bytes). */
+  raw: Buffer | null;
   headers: Record<string, string>;
 }
 
@@ -23,7 +25,7 @@ export async function readTopic(kafka: Kafka, topic: string, count: number, time
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-        messages.push({ partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers });
+        messages.push({ partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', raw: message.value, headers });
       },
     });
     const deadline = Date.now() + timeoutMs;

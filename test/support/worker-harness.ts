@@ -92,7 +92,7 @@ export async function workerEnv(options: WorkerEnv): Promise<Record<string, stri
   };
 }
 
-/** The user key a producer keys messages by (SPEC §1), for raw test events. */
+/** The user key a producer keys messages by (the event format), for raw test events. */
 export function userKeyOfRaw(event: RawEvent): string {
   return String(event.anonymous_id || event.user_id || '');
 }
@@ -110,6 +110,24 @@ export async function produce(kafka: Kafka, topic: string, events: ReadonlyArray
     }
   } finally {
     await producer.disconnect();
+  }
+}
+
+/** Messages of `topic` the group has not committed yet, over all partitions. */
+export async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const kafkaAdmin = kafka.admin();
+  await kafkaAdmin.connect();
+  try {
+    const [committed] = await kafkaAdmin.fetchOffsets({ groupId, topics: [topic] });
+    const highs = await kafkaAdmin.fetchTopicOffsets(topic);
+    let lag = 0;
+    for (const { partition, high } of highs) {
+      const c = committed?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+      lag += Number(high) - Math.max(0, Number(c));
+    }
+    return lag;
+  } finally {
+    await kafkaAdmin.disconnect();
   }
 }
 

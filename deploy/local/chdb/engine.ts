@@ -13,6 +13,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChdbNative, NativeConnection } from './native';
 import { ProtocolError } from './errors';
+import type { ExternalTableData } from './http-protocol';
 import { trailingFormat } from './statements';
 
 export interface EngineRequest {
@@ -25,6 +26,8 @@ export interface EngineRequest {
   /** Settings to apply for this request, as given in the URL. */
   settings: Array<[name: string, value: string]>;
   database?: string;
+  /** External data sent with the query (multipart/form-data): temporary tables for this query only. */
+  externalTables?: ExternalTableData[];
   /** Output format when the statement has no FORMAT clause. */
   defaultFormat: string;
   sessionId?: string;
@@ -107,12 +110,29 @@ export class ChdbEngine {
     this.expireSessions();
     const session = request.sessionId === undefined ? undefined : this.session(request);
     const connection = session?.connection ?? this.native.CreateConnection(this.dataPath);
+    const tables = request.externalTables ?? [];
     try {
       await this.prepare(connection, request);
+      for (const table of tables) await this.createExternalTable(connection, table);
       return await this.statement(connection, request);
     } finally {
-      if (!session) this.native.CloseConnection(connection);
+      // A fresh connection takes its temporary tables with it; a session's must go by hand.
+      if (session) for (const table of tables) await this.native.QueryAsyncConnection(connection, `DROP TEMPORARY TABLE IF EXISTS ${quoteIdentifier(table.name)}`, 'TabSeparated').catch(() => undefined);
+      else this.native.CloseConnection(connection);
     }
+  }
+
+  /**
+   * External data as the server holds it: a temporary table of the connection, which the query
+   * names without a database (a temporary table is found before any database's table).
+   */
+  private async createExternalTable(connection: NativeConnection, table: ExternalTableData): Promise<void> {
+    const name = quoteIdentifier(table.name);
+    await this.native.QueryAsyncConnection(connection, `CREATE TEMPORARY TABLE ${name} (${table.structure}) ENGINE = Memory`, 'TabSeparated');
+    if (table.data.length === 0) return;
+    const insert = `INSERT INTO ${name} FORMAT ${table.format}`;
+    if (BINARY_FORMAT.test(table.format)) await this.insertFromFile(connection, insert, insert.length - `FORMAT ${table.format}`.length, table.data);
+    else await this.native.InsertRawAsyncConnection(connection, insert, table.data, false);
   }
 
   /** Applies the request's settings and database to its connection. */

@@ -51,6 +51,7 @@ for i = 3, #KEYS do
   end
 end
 if written > 0 then
-  redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+  -- An epoch no worker holds (workers' epochs are '<n>-<nonce>'); the next claim makes a new one.
+  redis.call('HSET', KEYS[1], 'epoch', 'recalc-' .. redis.call('HINCRBY', KEYS[1], 'epochs', 1))
 end
 return results

@@ -18,13 +18,18 @@
   ARGV[3] last applied offset after this batch (unchanged for a timer tick)
   ARGV[4] watermark after the batch
   ARGV[5] outbox payload, "" when the batch wrote no rows
-  ARGV[6 + 5*(i-1) ...] user entry i: member (the user key), state value ("" deletes the key),
+  ARGV[6] commit id: random per commit, the same for every attempt of it
+  ARGV[7] fingerprint of the message at the applied offset ("" keeps the stored one)
+  ARGV[8 + 5*(i-1) ...] user entry i: member (the user key), state value ("" deletes the key),
           TTL in seconds, close deadline ("" = none), forget deadline ("" = none)
 
   Returns the outbox sequence number of the payload (0 when there was none), or
   -1 when the epoch moved on (another worker claimed the partition), or
-  -2 when rev is not ARGV[2]: with our epoch still in place, only our own earlier attempt of
-     this very commit can have moved it, so the commit already landed.
+  -2 when rev is not ARGV[2] and the last commit that landed is this one (ARGV[6]): an earlier
+     attempt whose reply was lost, so the commit already landed;
+  -3 when rev is not ARGV[2] and the last commit is another one: the state is not where the
+     caller left it (Redis restored from an older copy, a failover to a lagging replica), so the
+     caller must reload it and re-read Kafka from the state's offset. Never success.
 ]]
 local meta = KEYS[1]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then
@@ -32,11 +37,14 @@ if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then
 end
 local rev = redis.call('HGET', meta, 'rev') or '0'
 if rev ~= ARGV[2] then
-  return -2
+  if redis.call('HGET', meta, 'commit') == ARGV[6] then
+    return -2
+  end
+  return -3
 end
 
 for i = 5, #KEYS do
-  local base = 6 + 5 * (i - 5)
+  local base = 8 + 5 * (i - 5)
   local member = ARGV[base]
   local value = ARGV[base + 1]
   if value == '' then
@@ -56,7 +64,10 @@ for i = 5, #KEYS do
   end
 end
 
-redis.call('HSET', meta, 'rev', tostring(tonumber(rev) + 1), 'offset', ARGV[3], 'watermark', ARGV[4])
+redis.call('HSET', meta, 'rev', tostring(tonumber(rev) + 1), 'offset', ARGV[3], 'watermark', ARGV[4], 'commit', ARGV[6])
+if ARGV[7] ~= '' then
+  redis.call('HSET', meta, 'fp', ARGV[7])
+end
 if ARGV[5] == '' then
   return 0
 end

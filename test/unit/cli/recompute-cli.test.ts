@@ -1,5 +1,5 @@
 /**
- * `sessionizer recompute` as a user runs it (SPEC §5): a real `node cli.js` process.
+ * `sessionizer recompute` as a user runs it: a real `node cli.js` process.
  *
  * The CLI is compiled once, from the current src/, into a private folder under .cache/ (ignored
  * by git and eslint) rather than into dist/: other runs and other people may be building dist/
@@ -7,6 +7,7 @@
  * dependencies from the repository's node_modules as it would for dist/.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -123,6 +124,27 @@ describe('sessionizer recompute', () => {
     expect(sessions(readFileSync(output, 'utf8')).map((s) => s.user_key)).toEqual(['a']);
   });
 
+  it('--identities writes the identity map beside the sessions, sorted by anonymous_id', () => {
+    const identities = join(work, 'identities.ndjson');
+    const input = file([
+      event('e1', 'tablet', t0, { user_id: 'bob' }),
+      event('e2', 'phone', t0, { user_id: 'alice' }),
+      event('e3', 'tablet', t0 + MINUTE, { user_id: 'alice' }),
+      event('e4', 'laptop', t0, { user_id: '' }),
+    ]);
+    const r = run(['recompute', '--input', input, '--identities', identities]);
+    expect(r.code).toBe(0);
+    expect(sessions(r.stdout).map((s) => s.user_key)).toEqual(['laptop', 'phone', 'tablet']);
+    expect(readFileSync(identities, 'utf8')).toBe(
+      `{"anonymous_id":"phone","user_id":"alice","linked_at":"${new Date(t0).toISOString()}"}\n` +
+        `{"anonymous_id":"tablet","user_id":"alice","linked_at":"${new Date(t0 + MINUTE).toISOString()}"}\n`,
+    );
+    expect(r.stderr).toContain('2 linked anonymous ids');
+    const both = run(['recompute', '--input', input, '--identities', '-']);
+    expect([both.code, both.stderr]).toEqual([2, expect.stringMatching(/--identities - and --output - would share stdout/)]);
+    expect(run(['recompute', '--input', input, '--identities', input]).code).toBe(2);
+  });
+
   it('reads stdin with --input -', () => {
     const r = run(['recompute', '--input', '-'], [event('e1', 'a', t0), event('e2', 'a', t0 + MINUTE)].join('\n') + '\n');
     expect(r.code).toBe(0);
@@ -232,5 +254,96 @@ describe('sessionizer recompute', () => {
     const r = run(['recompute', '--input', file([event('e1', 'a', t0)]), '--no-such-option']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
+  });
+
+  describe('input that is not UTF-8', () => {
+    // A terminal must never receive the raw bytes: no control characters, no U+FFFD.
+    // eslint-disable-next-line no-control-regex
+    const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffd]/;
+
+    it('a line that is not UTF-8 is an invalid line: listed by number, counted, in --rejects', () => {
+      const latin1 = Buffer.from(event('e2', 'a', t0 + MINUTE, { page: { title: 'caf\u00e9' } }), 'latin1');
+      const path = join(work, 'latin1-line.ndjson');
+      writeFileSync(path, Buffer.concat([Buffer.from(event('e1', 'a', t0) + '\n'), latin1, Buffer.from('\n' + event('e3', 'a', t0 + 2 * MINUTE) + '\n')]));
+      const rejects = join(work, 'latin1-rejects.ndjson');
+      const r = run(['recompute', '--input', path, '--rejects', rejects]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`line 2: not valid UTF-8 (byte 0xe9 at offset ${latin1.indexOf(0xe9)})`);
+      expect(r.stderr).toMatch(/\b1 invalid lines\b/);
+      expect(r.stderr).not.toMatch(RAW);
+      expect(r.stdout.trim().split('\n')).toHaveLength(1); // e1 and e3: one session
+      const rejected = JSON.parse(readFileSync(rejects, 'utf8').trim()) as { line: number; error: string; input: string };
+      expect(rejected.line).toBe(2);
+      expect(rejected.error).toMatch(/^not valid UTF-8/);
+    });
+
+    it.each([
+      ['gzip-compressed', gzipSync(Buffer.from(event('e1', 'a', t0) + '\n')), /gzip-compressed data \(decompress it first/],
+      ['binary', Buffer.from([0x7b, 0x00, 0x01, 0x02, 0xff, 0x1b, 0x5b, 0x32, 0x4a, 0x0a]), /binary data \(a NUL byte at offset 1\)/],
+      ['UTF-16', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(event('e1', 'a', t0), 'utf16le')]), /UTF-16 text/],
+    ])('a %s file: exit 2, one line naming the file and what it is, no raw bytes', (name, bytes, reason) => {
+      const path = join(work, `${name}.input`);
+      writeFileSync(path, bytes);
+      const output = join(work, `${name}.out`);
+      writeFileSync(output, 'kept');
+      const r = run(['recompute', '--input', path, '--output', output]);
+      expect(r.code).toBe(2);
+      const lines = r.stderr.split('\n').filter((line) => line !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(path);
+      expect(lines[0]).toMatch(reason);
+      expect(r.stderr).not.toMatch(RAW);
+      expect(readFileSync(output, 'utf8')).toBe('kept'); // refused before the output was opened
+    });
+
+    it('the same on stdin', () => {
+      const result = spawnSync(process.execPath, [cli, 'recompute', '--input', '-'], {
+        cwd: work,
+        input: gzipSync(Buffer.from(event('e1', 'a', t0) + '\n')),
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr.trim()).toMatch(/^sessionizer: cannot read stdin: not UTF-8 text but gzip-compressed data/);
+      expect(result.stdout).toBe('');
+    });
+  });
+
+  describe('--format segment', () => {
+    const segment = (id: string, at: number, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ type: 'track', event: 'Clicked', messageId: id, anonymousId: 'seg-1', timestamp: new Date(at).toISOString(), ...extra });
+
+    it('reads Segment messages; invalid ones are listed, counted and written to --rejects', () => {
+      const rejects = join(work, 'segment-rejects.ndjson');
+      const input = file([
+        segment('m1', t0, { type: 'page', event: undefined, properties: { path: '/pricing' } }),
+        segment('m2', t0 + MINUTE, { event: 'Order Completed' }),
+        segment('m3', t0 + 2 * MINUTE, { event: undefined }),
+        event('own-1', 'x', t0),
+      ]);
+      const r = run(['recompute', '--input', input, '--format', 'segment', '--key-events', 'Order Completed,Signed Up', '--rejects', rejects]);
+      expect(r.code).toBe(0);
+      const sessions = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(sessions).toHaveLength(1);
+      expect(sessions[0]).toMatchObject({ user_key: 'seg-1', events: 2, views: 1, entry_page: '/pricing', channel: 'web', is_engaged: 1 });
+      expect(r.stderr).toContain('line 3: event: is required for a track call');
+      expect(r.stderr).toMatch(/line 4: type: expected one of track, page/);
+      expect(r.stderr).toMatch(/2 invalid lines skipped/);
+      const rejected = readFileSync(rejects, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(rejected.map((x) => x.line)).toEqual([3, 4]);
+    });
+
+    it('without the key-event list, a named conversion is just an event', () => {
+      const r = run(['recompute', '--input', file([segment('m1', t0, { event: 'Order Completed' })]), '--format', 'segment']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout).is_engaged).toBe(0);
+    });
+
+    it('exits 2 for an unknown format, and for --key-events without --format segment', () => {
+      expect(run(['recompute', '--input', file([event('e1', 'a', t0)]), '--format', 'csv']).code).toBe(2);
+      const r = run(['recompute', '--input', file([event('e1', 'a', t0)]), '--key-events', 'x']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--key-events needs --format segment/);
+    });
   });
 });

@@ -1,5 +1,5 @@
 /**
- * toEventRow: one `events` row per valid event, with the defaults of SPEC §1 applied and the
+ * toEventRow: one `events` row per valid event, with the defaults of the event format applied and the
  * Kafka coordinates only when given.
  */
 import { toEventRow } from '../../../src/clickhouse/event-row';
@@ -62,7 +62,7 @@ describe('toEventRow', () => {
     });
   });
 
-  it('fills absent and null values with the defaults of SPEC §1', () => {
+  it('fills absent and null values with the defaults of the event format', () => {
     const { valid: event, raw } = valid({
       event_id: 'e2',
       type: 'click',

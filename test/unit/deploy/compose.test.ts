@@ -36,7 +36,7 @@ describe('deploy/compose.yaml', () => {
   it('parses as YAML without errors or warnings', () => {
     expect(DOC.errors).toEqual([]);
     expect(DOC.warnings).toEqual([]);
-    expect(Object.keys(SERVICES).sort()).toEqual(['clickhouse', 'grafana', 'kafka', 'kafka-init', 'loadgen', 'migrate', 'prometheus', 'redis', 'worker'].sort());
+    expect(Object.keys(SERVICES).sort()).toEqual(['clickhouse', 'collector', 'grafana', 'kafka', 'kafka-init', 'loadgen', 'migrate', 'prometheus', 'redis', 'worker'].sort());
   });
 
   it('pins every image: an explicit version tag, never latest; sessionizer at the package version, built from the Dockerfile', () => {
@@ -60,6 +60,7 @@ describe('deploy/compose.yaml', () => {
       worker: ['KAFKA_BROKERS', 'KAFKA_TOPICS', 'KAFKA_GROUP_ID', 'REDIS_URL', 'REDIS_PASSWORD', 'CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE'],
       migrate: ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE'],
       loadgen: ['KAFKA_BROKERS', 'KAFKA_TOPICS'],
+      collector: ['KAFKA_BROKERS', 'KAFKA_TOPICS', 'REDIS_URL', 'REDIS_PASSWORD', 'COLLECT_WRITE_KEYS', 'COLLECT_PORT'],
     };
     expect(SESSIONIZER.map(([name]) => name).sort()).toEqual(Object.keys(required).sort());
     for (const [name, service] of SESSIONIZER) {
@@ -164,6 +165,18 @@ describe('deploy/compose.yaml', () => {
     expect(worker[0]?.host.length).toBe((SERVICES.worker as Obj).deploy.replicas);
   });
 
+  it('runs the collector on the workers’ topic and Redis, write keys from a secret, its API and metrics published', () => {
+    const collector = SERVICES.collector as Obj;
+    expect(collector.command).toEqual(['collect']);
+    const config = checkEnv(env('collector'), []).config;
+    expect(config?.collect.topic).toBe(env('worker').KAFKA_TOPICS);
+    expect(env('collector').REDIS_URL).toBe(env('worker').REDIS_URL);
+    expect(env('collector').COLLECT_WRITE_KEYS_FILE).toBe('/run/secrets/collect_write_keys');
+    expect(ports(collector).map((p) => p.container).sort()).toEqual([Number(env('collector').COLLECT_PORT), Number(env('collector').HTTP_PORT)].sort());
+    expect(collector.depends_on['kafka-init']).toEqual({ condition: 'service_completed_successfully' });
+    expect(Number(/^(\d+)s$/.exec(collector.stop_grace_period)?.[1])).toBeGreaterThan(Number(env('collector').SHUTDOWN_TIMEOUT_SECONDS));
+  });
+
   it('keeps the load generator behind the `load` profile, with options the CLI accepts', () => {
     const loadgen = SERVICES.loadgen as Obj;
     expect(loadgen.profiles).toEqual(['load']);
@@ -178,7 +191,7 @@ describe('deploy/compose.yaml', () => {
 
   it('scrapes every worker replica on HTTP_PORT and provisions the dashboards of deploy/grafana', () => {
     const prometheus = String(COMPOSE.configs.prometheus.content);
-    expect(prometheus).toContain('names: [worker]');
+    expect(prometheus).toContain('names: [worker, collector]');
     expect(prometheus).toContain(`port: ${env('worker').HTTP_PORT}`);
     const grafana = SERVICES.grafana as Obj;
     const mount = (grafana.volumes as string[]).find((v) => v.startsWith('./grafana:'));

@@ -11,7 +11,7 @@ import { configSchema, loadConfig, type Config } from '../../../src/config';
 
 export const CONFIG_KEYS: readonly string[] = Object.keys(configSchema.shape);
 /** Settings that are credentials: only ever given as `<name>_FILE` by deploy files. */
-export const SECRET_KEYS: readonly string[] = CONFIG_KEYS.filter((k) => k.endsWith('PASSWORD'));
+export const SECRET_KEYS: readonly string[] = CONFIG_KEYS.filter((k) => k.endsWith('PASSWORD') || k === 'COLLECT_WRITE_KEYS');
 
 export interface EnvCheck {
   problems: string[];

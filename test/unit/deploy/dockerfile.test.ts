@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
 import { configSchema, loadHttpPort } from '../../../src/config';
-import { healthcheck, isWorkerCommandLine } from '../../../src/healthcheck';
+import { healthcheck, isServerCommandLine } from '../../../src/healthcheck';
 import { copyParts, dockerIgnored, execForm, readDockerfile, readDockerignore, REPO, type Stage } from './dockerfile-model';
 
 const model = readDockerfile();
@@ -75,8 +75,9 @@ describe('Dockerfile lint', () => {
     expect(entrypoint[0]?.line).toBeGreaterThan(userLine);
   });
 
-  it('exposes the default HTTP_PORT of src/config.ts', () => {
+  it('exposes the default HTTP_PORT and COLLECT_PORT of src/config.ts', () => {
     expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(defaults.HTTP_PORT));
+    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(defaults.COLLECT_PORT));
   });
 
   it('copies dist/ and schemas/ (Lua scripts and migrations are read from there at run time) and package.json', () => {
@@ -151,8 +152,8 @@ describe('Dockerfile HEALTHCHECK', () => {
     expect(loadHttpPort({ HTTP_PORT: '9500' })).toBe(9500);
   });
 
-  it('for the worker, probes GET /healthz on HTTP_PORT: 0 when it answers 200, 1 on 503 and when nothing listens', async () => {
-    const procRoot = processes(['/sbin/docker-init', '--', 'node', 'dist/cli.js', 'worker']);
+  it.each([['worker'], ['collect']])('for the %s, probes GET /healthz on HTTP_PORT: 0 when it answers 200, 1 on 503 and when nothing listens', async (command) => {
+    const procRoot = processes(['/sbin/docker-init', '--', 'node', 'dist/cli.js', command]);
     status = 200;
     expect(await healthcheck({ procRoot, port })).toBe(0);
     expect(paths.at(-1)).toBe('/healthz');
@@ -166,7 +167,8 @@ describe('Dockerfile HEALTHCHECK', () => {
       const procRoot = processes(['/sbin/docker-init', '--', ...args]);
       expect({ args, code: await healthcheck({ procRoot, port: 1 }) }).toEqual({ args, code: 0 });
     }
-    expect(isWorkerCommandLine(['node', '/app/dist/cli.js', 'worker'])).toBe(true);
-    expect(isWorkerCommandLine(['node', 'dist/cli.js', 'dead-letters', 'list'])).toBe(false);
+    expect(isServerCommandLine(['node', '/app/dist/cli.js', 'worker'])).toBe(true);
+    expect(isServerCommandLine(['node', '/app/dist/cli.js', 'collect'])).toBe(true);
+    expect(isServerCommandLine(['node', 'dist/cli.js', 'dead-letters', 'list'])).toBe(false);
   });
 });

@@ -18,6 +18,8 @@ const DASHBOARDS = Object.fromEntries(readdirSync(DIR).filter((f) => f.endsWith(
 const worker = DASHBOARDS['sessionizer-worker.json'] as Obj;
 const rollups = DASHBOARDS['sessionizer-sessions.json'] as Obj;
 const targets = (dashboard: Obj): Obj[] => (dashboard.panels as Obj[]).flatMap((p) => (p.targets ?? []) as Obj[]);
+/** Panels with queries (a row only titles the panels below it). */
+const queryPanels = (dashboard: Obj): Obj[] => (dashboard.panels as Obj[]).filter((p) => p.type !== 'row');
 
 describe('Grafana dashboards', () => {
   it('are the worker and roll-up dashboards, with unique uids, panel ids and a 24-column grid', () => {
@@ -30,7 +32,8 @@ describe('Grafana dashboards', () => {
       for (const p of panels) {
         expect(p.gridPos.x + p.gridPos.w).toBeLessThanOrEqual(24);
         expect(p.title).toEqual(expect.any(String));
-        expect(p.targets.length).toBeGreaterThan(0);
+        if (p.type === 'row') expect({ title: p.title, panels: p.panels, collapsed: p.collapsed }).toEqual({ title: p.title, panels: [], collapsed: false });
+        else expect(p.targets.length).toBeGreaterThan(0);
       }
     }
   });
@@ -135,15 +138,25 @@ describe('Grafana dashboards', () => {
     });
     afterAll(() => session?.cleanup());
 
-    it('reads only the roll-ups, through the ClickHouse datasource, filtered by the dashboard range', () => {
-      for (const target of targets(rollups)) {
-        const sql = String(target.rawSql);
-        expect(target.datasource).toEqual({ type: 'grafana-clickhouse-datasource', uid: '${datasource}' });
-        const tables = [...sql.matchAll(/\bFROM\s+([a-z_][a-z0-9_.]*)/gi)].map(([, t]) => t);
-        expect(tables.length).toBeGreaterThan(0);
-        for (const table of tables) expect(['sessions_daily', 'users_daily']).toContain(table);
-        expect(sql).toContain('$__dateFilter(day)');
+    it('reads only the roll-ups (and, in the People row, the people views), through the ClickHouse datasource, filtered by the dashboard range', () => {
+      const rowY = (rollups.panels as Obj[]).find((p) => p.type === 'row' && p.title === 'People')?.gridPos.y as number;
+      expect(rowY).toEqual(expect.any(Number));
+      for (const panel of queryPanels(rollups)) {
+        const inPeopleRow = panel.gridPos.y > rowY;
+        for (const target of panel.targets as Obj[]) {
+          const sql = String(target.rawSql);
+          expect(target.datasource).toEqual({ type: 'grafana-clickhouse-datasource', uid: '${datasource}' });
+          const tables = [...sql.matchAll(/\bFROM\s+([a-z_][a-z0-9_.]*)/gi)].map(([, t]) => t);
+          expect(tables.length).toBeGreaterThan(0);
+          for (const table of tables) expect(inPeopleRow ? ['session_persons', 'persons'] : ['sessions_daily', 'users_daily']).toContain(table);
+          expect(sql).toContain('$__dateFilter(day)');
+        }
       }
+      expect(queryPanels(rollups).filter((p) => p.gridPos.y > rowY).map((p) => p.title)).toEqual([
+        'People per day: new and returning',
+        'Cross-device share of people',
+        'People by first touch',
+      ]);
     });
 
     it('has a datasource variable for the ClickHouse plugin', () => {
@@ -152,7 +165,7 @@ describe('Grafana dashboards', () => {
     });
 
     it('every panel query runs on the real schema and returns the roll-up numbers', () => {
-      const results = (rollups.panels as Obj[]).map((panel) => {
+      const results = queryPanels(rollups).map((panel) => {
         const sql = expand(String(panel.targets[0].rawSql));
         const result = JSON.parse(session.query(sql, 'JSON')) as { meta: Array<{ name: string }>; data: Obj[] };
         return { title: panel.title as string, columns: result.meta.map((m) => m.name), data: result.data };
@@ -166,6 +179,17 @@ describe('Grafana dashboards', () => {
       ]);
       const users = byTitle['Users per day'] as { data: Obj[] };
       expect(users.data.map((d) => Number(d.users))).toEqual([1, 1]);
+      // People: u1 (two sessions on the 2nd) and u2 (the 3rd); u3's only session was cancelled.
+      const people = byTitle['People per day: new and returning'] as { data: Obj[] };
+      expect(people.data.map((d) => [String(d.time).slice(0, 10), Number(d.people), Number(d.new_people), Number(d.returning_people)])).toEqual([
+        ['2024-05-02', 1, 1, 0],
+        ['2024-05-03', 1, 1, 0],
+      ]);
+      const touch = byTitle['People by first touch'] as { data: Obj[] };
+      expect(touch.data.map((d) => [d.first_source, Number(d.total_people)])).toEqual([
+        ['(direct)', 1],
+        ['google.com', 1],
+      ]);
       for (const r of results.filter((x) => (rollups.panels as Obj[]).find((p) => p.title === x.title)?.type !== 'table')) {
         expect({ title: r.title, first: r.columns[0] }).toEqual({ title: r.title, first: 'time' });
       }

@@ -110,7 +110,7 @@ describe('the image file tree', () => {
 
     const help = run(process.execPath, ['dist/cli.js', '--help'], image);
     expect(help.status).toBe(0);
-    for (const command of ['worker', 'recompute', 'migrate', 'produce', 'loadgen', 'report']) expect(help.stdout).toContain(command);
+    for (const command of ['worker', 'collect', 'recompute', 'migrate', 'produce', 'loadgen', 'report']) expect(help.stdout).toContain(command);
 
     const recompute = run(process.execPath, ['dist/cli.js', 'recompute', '--input', join(REPO, 'examples', 'events.ndjson')], image);
     expect({ status: recompute.status, stderr: recompute.stderr }).toMatchObject({ status: 0 });
@@ -134,6 +134,24 @@ describe('the image file tree', () => {
     const found = JSON.parse(files.stdout) as { scripts: string[]; migrations: string[] };
     expect(found.scripts).toEqual(expect.arrayContaining(['claimPartition', 'commitBatch', 'ackOutbox']));
     expect(found.migrations).toContain('001_sessions.sql');
+
+    // The collector's run-time files: the browser script and the bundled geo database.
+    const collect = run(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('fs');
+         const script = require('./dist/collect/script').browserScript();
+         const dbs = require('./dist/collect/geo').bundledDatabases();
+         console.log(JSON.stringify({ gzip: script.gzip.length, dbs: dbs.map((f) => fs.statSync(f).size) }));`,
+      ],
+      image,
+    );
+    expect({ status: collect.status, stderr: collect.stderr }).toMatchObject({ status: 0 });
+    const shipped = JSON.parse(collect.stdout) as { gzip: number; dbs: number[] };
+    expect(shipped.gzip).toBeLessThanOrEqual(2048);
+    expect(shipped.dbs).toHaveLength(2);
+    expect(Math.min(...shipped.dbs)).toBeGreaterThan(10_000_000);
 
     // Bad configuration: the worker loads all its modules, then exits 2 with a one-line reason.
     const worker = run(process.execPath, ['dist/cli.js', 'worker'], image, { HTTP_PORT: 'not-a-port' });

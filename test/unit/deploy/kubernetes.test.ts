@@ -42,6 +42,7 @@ const MODELS: Record<string, [string, string]> = {
   'apps/v1/Deployment': ['kubernetes-models', 'apps/v1/Deployment'],
   'batch/v1/Job': ['kubernetes-models', 'batch/v1/Job'],
   'policy/v1/PodDisruptionBudget': ['kubernetes-models', 'policy/v1/PodDisruptionBudget'],
+  'autoscaling/v2/HorizontalPodAutoscaler': ['kubernetes-models', 'autoscaling/v2/HorizontalPodAutoscaler'],
   'keda.sh/v1alpha1/ScaledObject': ['@kubernetes-models/keda', 'keda.sh/v1alpha1/ScaledObject'],
   'keda.sh/v1alpha1/TriggerAuthentication': ['@kubernetes-models/keda', 'keda.sh/v1alpha1/TriggerAuthentication'],
 };
@@ -52,10 +53,18 @@ function one(kind: string): Obj {
   return (found[0] as Manifest).doc;
 }
 
+/** The one manifest of this kind and name. */
+function named(kind: string, name: string): Obj {
+  const found = MANIFESTS.filter((m) => m.doc.kind === kind && m.doc.metadata?.name === name);
+  expect(found).toHaveLength(1);
+  return (found[0] as Manifest).doc;
+}
+
 const configMap = one('ConfigMap');
 /** The Secret's shape: an example, deliberately outside the kustomization. */
 const secret = load('secret-example/secret.yaml')[0] as Obj;
-const deployment = one('Deployment');
+const deployment = named('Deployment', 'sessionizer-worker');
+const collectorDeployment = named('Deployment', 'sessionizer-collector');
 const job = one('Job');
 const scaledObject = one('ScaledObject');
 const triggerAuth = one('TriggerAuthentication');
@@ -68,7 +77,7 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 describe('Kubernetes manifests: schemas', () => {
   it('has the expected kinds, each file listed in kustomization.yaml', () => {
     expect(MANIFESTS.map((m) => m.doc.kind).sort()).toEqual(
-      ['ConfigMap', 'Deployment', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'Service', 'TriggerAuthentication'].sort(),
+      ['ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'Service', 'Service', 'TriggerAuthentication'].sort(),
     );
     expect([...(KUSTOMIZATION.resources as string[])].sort()).toEqual([...FILES].sort());
   });
@@ -120,7 +129,7 @@ describe('Kubernetes manifests: configuration', () => {
 
   it('every *_FILE is a key of the Secret, mounted read-only where the worker and the migrate job look', () => {
     const keys = Object.keys({ ...secret.stringData, ...secret.data });
-    for (const pod of [deployment.spec.template.spec, job.spec.template.spec] as Obj[]) {
+    for (const pod of [deployment.spec.template.spec, collectorDeployment.spec.template.spec, job.spec.template.spec] as Obj[]) {
       const container = pod.containers[0] as Obj;
       expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
       expect(container.env ?? []).toEqual([]);
@@ -186,7 +195,7 @@ describe('Kubernetes manifests: the worker Deployment', () => {
     const pdb = one('PodDisruptionBudget');
     expect(matches(pdb.spec.selector.matchLabels, podLabels)).toBe(true);
     expect(pdb.spec.maxUnavailable ?? deployment.spec.replicas - pdb.spec.minAvailable).toBe(1);
-    const service = one('Service');
+    const service = named('Service', 'sessionizer-worker');
     expect(matches(service.spec.selector, podLabels)).toBe(true);
     expect((worker.ports as Obj[]).map((p) => p.name)).toContain(service.spec.ports[0].targetPort);
   });
@@ -198,6 +207,50 @@ describe('Kubernetes manifests: the worker Deployment', () => {
     expect(['OnFailure', 'Never']).toContain(job.spec.template.spec.restartPolicy);
     expect(job.spec.backoffLimit).toBeGreaterThan(0);
     expect(job.spec.activeDeadlineSeconds).toBeGreaterThan(0);
+  });
+});
+
+describe('Kubernetes manifests: the collector', () => {
+  const collector = (collectorDeployment.spec.template.spec.containers as Obj[])[0] as Obj;
+  const collectorLabels = collectorDeployment.spec.template.metadata.labels as Record<string, string>;
+  const portNamed = (name: string) => (collector.ports as Obj[]).find((p) => p.name === name)?.containerPort;
+
+  it('runs `collect` as a non-root user with a read-only root filesystem, its own pods apart from the workers', () => {
+    expect(collector.args).toEqual(['collect']);
+    expect(collector.image).toBe(worker.image);
+    expect(collectorDeployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    expect(collector.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(matches(collectorDeployment.spec.selector.matchLabels, collectorLabels)).toBe(true);
+    expect(matches(deployment.spec.selector.matchLabels, collectorLabels)).toBe(false);
+    expect(matches(collectorDeployment.spec.selector.matchLabels, podLabels)).toBe(false);
+  });
+
+  it('serves the API on COLLECT_PORT and probes /healthz and /readyz on HTTP_PORT', () => {
+    expect(portNamed('api')).toBe(Number(data.COLLECT_PORT));
+    expect(portNamed(collector.livenessProbe.httpGet.port)).toBe(Number(data.HTTP_PORT));
+    expect(collector.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(collector.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(collectorDeployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(Number(data.SHUTDOWN_TIMEOUT_SECONDS) + 5);
+    const { problems, config } = checkEnv(data, ['COLLECT_WRITE_KEYS']);
+    expect(problems).toEqual([]);
+    expect(config?.collect.trustedProxies.length).toBeGreaterThan(0);
+  });
+
+  it('the Service selects exactly the collector pods and exposes the API', () => {
+    const service = named('Service', 'sessionizer-collector');
+    expect(matches(service.spec.selector, collectorLabels)).toBe(true);
+    expect(matches(service.spec.selector, podLabels)).toBe(false);
+    const api = (service.spec.ports as Obj[]).find((p) => p.name === 'api');
+    expect(portNamed(api?.targetPort)).toBe(Number(data.COLLECT_PORT));
+  });
+
+  it('the HPA scales the collector Deployment on CPU, from at least 2 replicas, which request CPU', () => {
+    const hpa = one('HorizontalPodAutoscaler');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: collectorDeployment.metadata.name });
+    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
+    expect(hpa.spec.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: expect.any(Number) } } }]);
+    expect(collector.resources.requests.cpu).toEqual(expect.any(String));
   });
 });
 

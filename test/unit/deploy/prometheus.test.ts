@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { parse, parseAllDocuments } from 'yaml';
+import { CollectMetrics } from '../../../src/collect/metrics';
 import { WorkerMetrics } from '../../../src/observability/metrics';
 import { REPO } from './dockerfile-model';
 
@@ -27,13 +28,14 @@ function syntaxErrors(expr: string): number {
 describe('Prometheus alert rules', () => {
   let registered: Map<string, { type: string; labels: string[] }>;
   beforeAll(async () => {
-    const metrics = new WorkerMetrics({ defaultMetrics: true });
-    registered = new Map(
-      (await metrics.registry.getMetricsAsJSON()).map((m) => {
-        const metric = metrics.registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] } | undefined;
-        return [m.name, { type: String(m.type), labels: metric?.labelNames ?? [] }] as const;
-      }),
-    );
+    // The worker's metrics and the collector's: both are scraped by the same Prometheus.
+    registered = new Map();
+    for (const { registry } of [new WorkerMetrics({ defaultMetrics: true }), new CollectMetrics()]) {
+      for (const m of await registry.getMetricsAsJSON()) {
+        const metric = registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] } | undefined;
+        registered.set(m.name, { type: String(m.type), labels: metric?.labelNames ?? [] });
+      }
+    }
   });
 
   it('the parser catches a broken expression (so the check below can fail)', () => {
@@ -68,9 +70,18 @@ describe('Prometheus alert rules', () => {
     }
   });
 
-  it('cover dead letters, late events, rebalances, lag and ClickHouse errors', () => {
+  it('cover dead letters, late events, rebalances, lag, ClickHouse errors, stalled partitions, lost state and the collector', () => {
     const all = alerts.map((a) => String(a.expr)).join('\n');
-    for (const metric of ['events_invalid_total', 'events_late_total', 'rebalances_total', 'consumer_lag_messages', 'clickhouse_errors_total']) {
+    for (const metric of [
+      'events_invalid_total',
+      'events_late_total',
+      'rebalances_total',
+      'consumer_lag_messages',
+      'clickhouse_errors_total',
+      'partition_stalled_seconds',
+      'state_rewinds_total',
+      'collect_events_total',
+    ]) {
       expect(all).toContain(`sessionizer_${metric}`);
     }
   });
@@ -88,17 +99,22 @@ describe('Prometheus Operator resources', () => {
   const [rule] = monitoring('prometheusrule.yaml');
   const [serviceMonitor] = monitoring('servicemonitor.yaml');
   const kustomization = monitoring('kustomization.yaml')[0] as Obj;
-  const service = parse(readFileSync(join(REPO, 'deploy', 'kubernetes', 'service.yaml'), 'utf8')) as Obj;
+  const services = ['service.yaml', 'collector-service.yaml'].map((file) => parse(readFileSync(join(REPO, 'deploy', 'kubernetes', file), 'utf8')) as Obj);
 
   it('the PrometheusRule holds exactly the groups of alerts.yml', () => {
     expect(rule).toMatchObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule' });
     expect(rule?.spec).toEqual(rules);
   });
 
-  it('the ServiceMonitor selects the worker Service and scrapes its named port on /metrics', () => {
+  it.each([0, 1])('the ServiceMonitor selects the worker and the collector Service (%i) and scrapes their named port on /metrics', (i) => {
+    const service = services[i] as Obj;
     expect(serviceMonitor).toMatchObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor' });
     const serviceLabels: Record<string, string> = { ...(service.metadata.labels as Record<string, string>), 'app.kubernetes.io/name': 'sessionizer' }; // the kustomization adds the name label
     for (const [k, v] of Object.entries(serviceMonitor?.spec.selector.matchLabels as Record<string, string>)) expect({ k, v: serviceLabels[k] }).toEqual({ k, v });
+    for (const { key, operator, values } of serviceMonitor?.spec.selector.matchExpressions as Obj[]) {
+      expect(operator).toBe('In');
+      expect(values).toContain(serviceLabels[key]);
+    }
     const ports = (service.spec.ports as Obj[]).map((p) => p.name);
     for (const endpoint of serviceMonitor?.spec.endpoints as Obj[]) {
       expect(ports).toContain(endpoint.port);

@@ -2,7 +2,7 @@
  * Property tests: the incremental engine, fed random events in a random arrival order with
  * bounded lateness and random batches, always keeps a consistent output (the "ledger" of written,
  * not yet cancelled rows), and ends with exactly what a small batch oracle computes straight
- * from SPEC §2. `recompute()` over the same events, in any line order and with or without
+ * from the session rules. `recompute()` over the same events, in any line order and with or without
  * spilling to disk, must give the same.
  *
  * The oracle below reads the raw events only (it shares no code with src/engine or src/events).
@@ -47,7 +47,7 @@ interface RawEvent {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The oracle: SPEC §2 read literally, over raw events.
+// The oracle: the session rules read literally, over raw events.
 // ---------------------------------------------------------------------------------------------
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');

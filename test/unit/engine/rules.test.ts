@@ -1,5 +1,5 @@
 /**
- * One small test per rule of SPEC §2, then the streaming behaviour of the incremental engine
+ * One small test per session rule, then the streaming behaviour of the incremental engine
  * (out-of-order events, merges, closing, lateness, forgetting, deadlines).
  *
  * Batch results are checked three ways that must agree: the engine fed in the given order, the
@@ -121,7 +121,7 @@ async function recomputeRecords(raws: RawEvent[], timeoutMs: number): Promise<Se
     .map((line) => JSON.parse(line) as SessionRecord);
 }
 
-/** Sessions of the events per SPEC §2, checked to agree across feeding orders and recompute. */
+/** Sessions of the events per the session rules, checked to agree across feeding orders and recompute. */
 async function sessionsOf(raws: RawEvent[], timeoutMs = T): Promise<SessionRecord[]> {
   const inOrder = engineBatch(raws, timeoutMs);
   expect(engineBatch([...raws].reverse(), timeoutMs)).toEqual(inOrder);
@@ -137,7 +137,7 @@ async function onlySession(raws: RawEvent[], timeoutMs = T): Promise<SessionReco
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-describe('SPEC §2 order and de-duplication', () => {
+describe('session rules: order and de-duplication', () => {
   it('orders events by (timestamp, event_id): a timestamp tie is broken by event_id', async () => {
     const b = { ...raw(t0), event_id: 'b', page: { path: '/b' }, campaign: { source: 'from-b' } };
     const a = { ...raw(t0), event_id: 'a', page: { path: '/a' }, campaign: { source: 'from-a' } };
@@ -183,7 +183,7 @@ describe('SPEC §2 order and de-duplication', () => {
   });
 });
 
-describe('SPEC §2 splitting', () => {
+describe('session rules: splitting', () => {
   it('a gap of exactly T starts a new session', async () => {
     const sessions = await sessionsOf([raw(t0), raw(t0 + T)]);
     expect(sessions.map((s) => s.started_at)).toEqual([iso(t0), iso(t0 + T)]);
@@ -247,7 +247,7 @@ describe('SPEC §2 splitting', () => {
   });
 });
 
-describe('SPEC §2 session_id', () => {
+describe('session rules: session_id', () => {
   it('is the first 32 hex characters of sha256(user_key|started_at_ms)', async () => {
     const s = await onlySession([raw(t0 + 123, { anonymous_id: 'visitor-7' }), raw(t0 + MINUTE, { anonymous_id: 'visitor-7' })]);
     expect(s.session_id).toBe(expectedId('visitor-7', t0 + 123));
@@ -272,7 +272,7 @@ describe('SPEC §2 session_id', () => {
   });
 });
 
-describe('SPEC §2 session fields', () => {
+describe('session rules: session fields', () => {
   it('anonymous_id: first non-empty anonymous_id, else ""', async () => {
     // key "k": the first event has only user_id "k", the second anonymous_id "k"
     const s = await onlySession([raw(t0, { anonymous_id: '', user_id: 'k' }), raw(t0 + MINUTE, { anonymous_id: 'k' })]);

@@ -1,5 +1,5 @@
 /**
- * Event validation per SPEC §1: every rule, and an error that names the field and the reason.
+ * Event validation per the event format: every rule, and an error that names the field and the reason.
  */
 import { InvalidEventError } from '../../../src/errors';
 import { MAX_EVENT_BYTES, parseEvent, validateEvent, type ParsedEvent } from '../../../src/events/parse-event';
@@ -71,7 +71,7 @@ describe('a valid event', () => {
     });
   });
 
-  it('treats null optional fields as absent (producer convenience beyond SPEC)', () => {
+  it('treats null optional fields as absent (producer convenience beyond the event format)', () => {
     const { event } = accepted({ ...VALID, name: null, user_id: null, channel: null, page: null, geo: null, key_event: null });
     expect(event.channel).toBe('web');
     expect(event.keyEvent).toBe(false);
@@ -238,7 +238,7 @@ describe('geo.country', () => {
     expect(accepted({ ...VALID, geo: { country: 'DE' } }).event.country).toBe('DE');
   });
 
-  it('accepts lower case and normalises it to upper case (beyond SPEC)', () => {
+  it('accepts lower case and normalises it to upper case (beyond the event format)', () => {
     expect(accepted({ ...VALID, geo: { country: 'de' } }).event.country).toBe('DE');
   });
 

@@ -1,10 +1,11 @@
 /**
  * `sessionizer recompute --since D --sink clickhouse`: the usage rules, checked before anything
- * connects to a service (exit code 2 with a one-line reason, SPEC §5), and the --since format.
+ * connects to a service (exit code 2 with a one-line reason, the command line), and the --since format.
  */
 import { InvalidArgumentError } from 'commander';
 import { main } from '../../../src/cli';
 import { parseSince } from '../../../src/commands/recompute-command';
+import { parseKeyShard } from '../../../src/recalc/key-shard';
 
 async function run(args: string[]): Promise<{ code: number; stderr: string }> {
   let stderr = '';
@@ -30,6 +31,10 @@ describe('recompute --since/--sink usage', () => {
     [['--since', '2024-05-01', '--sink', 'stdout'], /Allowed choices are clickhouse/],
     [['--since', 'yesterday', '--sink', 'clickhouse'], /expected YYYY-MM-DD or an ISO-8601 date-time/],
     [['--since', '2024-02-30', '--sink', 'clickhouse'], /day out of range/],
+    [['--input', 'events.ndjson', '--shard', '0/2'], /--shard needs --since DATE --sink clickhouse/],
+    [['--since', '2024-05-01', '--sink', 'clickhouse', '--shard', '3/3'], /expected I\/N with 0 <= I < N/],
+    [['--since', '2024-05-01', '--sink', 'clickhouse', '--shard', '1/0'], /expected I\/N/],
+    [['--since', '2024-05-01', '--sink', 'clickhouse', '--shard', '-1/2'], /expected I\/N/],
   ])('exits 2 for %j', async (args, message) => {
     const { code, stderr } = await run(args as string[]);
     expect(code).toBe(2);
@@ -46,5 +51,15 @@ describe('parseSince', () => {
 
   it('rejects an instant without a zone', () => {
     expect(() => parseSince('2024-05-01T12:30:00')).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('parseKeyShard', () => {
+  it('reads I/N, I counted from 0 like a Kubernetes Indexed Job completion index', () => {
+    expect(parseKeyShard('0/3')).toEqual({ index: 0, count: 3 });
+    expect(parseKeyShard('2/3')).toEqual({ index: 2, count: 3 });
+    expect(parseKeyShard('0/1')).toEqual({ index: 0, count: 1 });
+    expect(() => parseKeyShard('1/1')).toThrow(InvalidArgumentError);
+    expect(() => parseKeyShard('a/3')).toThrow(InvalidArgumentError);
   });
 });

@@ -1,0 +1,270 @@
+/**
+ * The collector's HTTP API on fastify: Segment's tracking API (`POST /v1/track|page|screen|
+ * identify|group|alias|batch`) and the first-party script (`GET /s.js`). Each request is
+ * authenticated by write key, rate limited per key and per client IP, split into messages,
+ * given a cookieless id when it has none, mapped to events by the one Segment mapping, enriched,
+ * and answered only once Kafka has acknowledged its events.
+ *
+ * Answers (Segment's shape): 200 `{"success": true}`; otherwise `{"success": false, "message"}`
+ * with 400 (malformed JSON, not a Segment message, or an invalid event), 401 (missing or unknown
+ * write key), 413 (a message over the message limit, a body over the batch limit), 415 (a body
+ * that is not JSON), 429 (rate limit; Retry-After), 503 (Kafka unreachable, queue full, or
+ * shutting down; Retry-After).
+ *
+ * Privacy: the client IP and the User-Agent are read from the request for the cookieless hash and
+ * enrichment only; they are not put into events and never logged (fastify's own request logging
+ * is off, and our log lines name no request fields).
+ */
+import { randomUUID } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import type { Logger } from 'pino';
+import type { CollectConfig } from '../config';
+import { segmentToEvent } from '../events/segment';
+import { browserOf } from '../events/user-agent';
+import { hintsFromContext, hintsFromHeaders } from './client-hints';
+import { DeliveryUnavailableError, type Delivery, type OutgoingEvent } from './delivery';
+import { applyEnrichment, enrichmentOf, type ClientInfo, type Enrichment } from './enrich';
+import type { GeoLookup } from './geo';
+import { CALL_TYPES, hasOwnId, splitBody, type CallType, type Message } from './messages';
+import type { CollectMetrics } from './metrics';
+import { browserScript } from './script';
+import type { VisitorIds } from './visitor-ids';
+import { siteOf, type Site } from './write-keys';
+
+export interface CollectorAppDeps {
+  config: CollectConfig;
+  delivery: Delivery;
+  /** Null when cookieless ids are off: requests without an id are then refused (400). */
+  visitorIds: VisitorIds | null;
+  geo: GeoLookup | null;
+  metrics: CollectMetrics;
+  log: Logger;
+  /** `track` event names that are conversions (key events). */
+  keyEvents?: readonly string[];
+  /** Epoch ms now (receipt time); injected by tests. */
+  now?: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    site?: Site;
+  }
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly reason: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function buildCollectorApp(deps: CollectorAppDeps): Promise<FastifyInstance> {
+  const { config, metrics, log } = deps;
+  const now = deps.now ?? Date.now;
+  const keyEvents = new Set(deps.keyEvents ?? []);
+  const app = Fastify({
+    // No fastify logger at all: its request logs would carry the client's address.
+    logger: false,
+    bodyLimit: config.maxBatchBytes,
+    // Only the configured proxies may say who the client is; otherwise the socket address.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
+    return503OnClosing: true,
+  });
+  // Browser SDKs (analytics.js, RudderStack) post JSON from the site's origin with an
+  // Authorization header: that needs a CORS preflight. Any origin may send, without
+  // credentials (the collector sets and reads no cookie); the write key decides what is taken.
+  await app.register(cors, { origin: '*', methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'content-encoding'], maxAge: 86_400, credentials: false });
+  await app.register(rateLimit, { global: false });
+  const perKey = config.rateLimit.perKey > 0
+    ? app.createRateLimit({ max: config.rateLimit.perKey, timeWindow: config.rateLimit.windowMs, keyGenerator: (req) => `k:${req.site?.writeKey ?? ''}` })
+    : null;
+  const perIp = config.rateLimit.perIp > 0
+    ? app.createRateLimit({ max: config.rateLimit.perIp, timeWindow: config.rateLimit.windowMs, keyGenerator: (req) => `i:${req.ip}` })
+    : null;
+
+  // Bodies are JSON whatever the content type says: a browser's sendBeacon sends text/plain
+  // (a type that needs no CORS preflight). Gzip bodies are inflated before parsing, and the
+  // size limits apply to the inflated bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse((body as Buffer).toString('utf8')));
+    } catch {
+      done(new HttpError(400, 'malformed JSON', 'malformed'), undefined);
+    }
+  });
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const encoding = String(request.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding === 'identity') return payload;
+    if (encoding !== 'gzip') throw new HttpError(415, `content-encoding ${encoding} is not supported (gzip is)`, 'malformed');
+    const inflated = Object.assign(createGunzip(), { receivedEncodedLength: 0 });
+    // fastify checks Content-Length against the bytes received, which are the compressed ones.
+    payload.on('data', (chunk: Buffer) => (inflated.receivedEncodedLength += chunk.length));
+    payload.on('error', (err) => inflated.destroy(err));
+    payload.pipe(inflated);
+    return inflated;
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    let status = error instanceof HttpError ? error.statusCode : (error.statusCode ?? 500);
+    let message = error.message;
+    let reason = error instanceof HttpError ? error.reason : 'malformed';
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      status = 413;
+      reason = 'too_large';
+      const batch = ['batch', 'import'].includes(routeOf(request));
+      message = `the body is larger than ${batch ? config.maxBatchBytes : config.maxMessageBytes} bytes`;
+    } else if (error.code === 'Z_DATA_ERROR' || error.code === 'Z_BUF_ERROR') {
+      status = 400;
+      message = 'the body is not valid gzip';
+    } else if (status >= 500 && !(error instanceof HttpError)) {
+      reason = 'internal';
+      log.error({ err: { message: error.message, code: error.code } }, 'collect request failed');
+      message = 'internal error';
+    }
+    metrics.rejections.inc({ reason });
+    if (error instanceof HttpError && error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
+    return reply.code(status).send({ success: false, message });
+  });
+
+  // While closing, answers end their connection: a keep-alive socket of a request that was in
+  // progress at close time would otherwise hold the server open until its idle timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requests.inc({ route: routeOf(request), status: String(reply.statusCode) });
+  });
+
+  const script = browserScript();
+  app.get('/s.js', async (request, reply) => {
+    const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
+    void reply
+      .header('content-type', 'application/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=3600')
+      .header('etag', script.etag)
+      .header('vary', 'accept-encoding');
+    if (request.headers['if-none-match'] === script.etag) return reply.code(304).send();
+    if (gzip) void reply.header('content-encoding', 'gzip');
+    return reply.send(gzip ? script.gzip : script.source);
+  });
+
+  const authenticate = async (request: FastifyRequest) => {
+    const site = siteOf(config.writeKeys, request.headers.authorization, request.body);
+    if (!site) throw new HttpError(401, 'missing or unknown write key', 'auth');
+    request.site = site;
+    for (const limiter of [perKey, perIp]) {
+      if (!limiter) continue;
+      const verdict = await limiter(request);
+      if (!verdict.isAllowed && verdict.isExceeded) throw new HttpError(429, 'rate limit exceeded', 'rate_limited', Math.max(1, verdict.ttlInSeconds));
+    }
+  };
+
+  const handle = (route: CallType | 'batch') => async (request: FastifyRequest, reply: FastifyReply) => {
+    const site = request.site as Site;
+    // Content-Length is the compressed size for gzip bodies: measure those messages one by one.
+    const encoded = request.headers['content-encoding'] !== undefined && request.headers['content-encoding'] !== 'identity';
+    const declared = Number(request.headers['content-length']);
+    const split = splitBody(route, request.body, config.maxMessageBytes, encoded || !Number.isFinite(declared) ? Infinity : declared);
+    if (!split.ok) throw new HttpError(split.status, split.message, split.status === 413 ? 'too_large' : 'malformed');
+    const receivedAt = new Date(now()).toISOString();
+    const headerUa = String(request.headers['user-agent'] ?? '');
+    const headerHints = hintsFromHeaders(request.headers);
+    const enrichments = new Map<string, Enrichment>();
+    const outgoing: OutgoingEvent[] = [];
+    const counted: Array<[string, string]> = [];
+    for (let i = 0; i < split.messages.length; i++) {
+      const message = split.messages[i] as Message;
+      const type = String(message.type);
+      const context = message.context && typeof message.context === 'object' ? (message.context as Message) : {};
+      // A server speaking for a visitor (analytics-node, a store's POS) may name the visitor's IP
+      // and User-Agent in the context, as Segment's spec allows; otherwise the request's own.
+      const client: ClientInfo = {
+        ip: typeof context.ip === 'string' && context.ip ? context.ip : request.ip,
+        userAgent: typeof context.userAgent === 'string' && context.userAgent ? context.userAgent : visitorAgent(headerUa),
+        hints: hintsFromContext(context) ?? headerHints,
+      };
+      const cacheKey = `${client.ip}\n${client.userAgent}`;
+      let enrichment = enrichments.get(cacheKey);
+      if (!enrichment) {
+        enrichment = enrichmentOf(client, deps.geo);
+        enrichments.set(cacheKey, enrichment);
+      }
+      if (enrichment.isBot) {
+        metrics.bots.inc();
+        counted.push([type, 'bot']);
+        continue;
+      }
+      const input: Message = { ...message };
+      if (!hasOwnId(input)) {
+        if (!deps.visitorIds) throw new HttpError(400, `message ${i}: needs anonymousId or userId (cookieless ids are off)`, 'invalid');
+        try {
+          input.anonymousId = await deps.visitorIds.idFor(site.siteId, client.ip, client.userAgent || headerUa);
+        } catch (err) {
+          // Without Redis there is no day's salt, so no id: refuse rather than guess.
+          log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cookieless id unavailable (Redis)');
+          throw new HttpError(503, 'cannot make a visitor id now', 'unavailable', config.retryAfterSeconds);
+        }
+      }
+      if (typeof input.messageId !== 'string' || input.messageId === '') input.messageId = `srv-${randomUUID()}`;
+      // The raw IP and User-Agent stop here: the mapping reads `context.userAgent` for the
+      // browser name only, and the event it returns has no field for either.
+      const mapped = segmentToEvent(input, { keyEvents, receivedAt, parseBrowser: browserOf });
+      if (!mapped.ok) {
+        metrics.events.inc({ type, outcome: 'invalid' }, split.messages.length);
+        throw new HttpError(400, `message ${i}: ${mapped.error.message}`, 'invalid');
+      }
+      const event = mapped.event as unknown as Record<string, unknown>;
+      applyEnrichment(event, enrichment);
+      const key = String(event.anonymous_id || event.user_id || '');
+      outgoing.push({ key, value: JSON.stringify(event) });
+      counted.push([type, 'accepted']);
+    }
+    try {
+      await deps.delivery.deliver(outgoing);
+    } catch (err) {
+      if (!(err instanceof DeliveryUnavailableError)) throw err;
+      for (const [type, outcome] of counted) metrics.events.inc({ type, outcome: outcome === 'bot' ? 'bot' : 'refused' });
+      throw new HttpError(503, err.message, 'unavailable', config.retryAfterSeconds);
+    }
+    for (const [type, outcome] of counted) metrics.events.inc({ type, outcome });
+    return reply.code(200).send({ success: true });
+  };
+
+  for (const type of CALL_TYPES) {
+    app.post(`/v1/${type}`, { bodyLimit: config.maxMessageBytes, preHandler: authenticate }, handle(type));
+  }
+  app.post('/v1/batch', { bodyLimit: config.maxBatchBytes, preHandler: authenticate }, handle('batch'));
+  // Segment's SDKs also use the short aliases /v1/t, /v1/p, …; analytics-node uses /v1/batch.
+  app.post('/v1/import', { bodyLimit: config.maxBatchBytes, preHandler: authenticate }, handle('batch'));
+  return app;
+}
+
+/**
+ * The request's User-Agent when it is a browser's (every browser's starts with "Mozilla/"),
+ * else "": a server-side SDK or a store's till (`analytics-node-next/…`, `curl/…`) is not the
+ * visitor, so it is neither parsed for a device nor judged a bot — bot lists name every HTTP
+ * library, and would drop all server-to-server traffic.
+ */
+export function visitorAgent(userAgent: string): string {
+  return userAgent.startsWith('Mozilla/') ? userAgent : '';
+}
+
+function routeOf(request: FastifyRequest): string {
+  const url = request.routeOptions?.url ?? '';
+  if (url.startsWith('/v1/')) return url.slice(4);
+  return url === '/s.js' ? 's.js' : 'other';
+}
