@@ -47,8 +47,11 @@ COPY schemas ./schemas
 USER node
 # /metrics, /healthz and /readyz (HTTP_PORT, default 9464); the collector's API (COLLECT_PORT, default 8080).
 EXPOSE 9464 8080
-# Liveness of the worker or the collector. The slim image has no curl: probe with node itself.
+# Liveness of the worker or the collector: GET /healthz on HTTP_PORT (the slim image has no curl:
+# node itself). A container running a one-shot command (migrate, report, recompute...) has no
+# endpoint and is not unhealthy: the check passes unless a `cli.js worker` or `cli.js collect`
+# process runs (src/healthcheck.ts).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 9464) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+    CMD ["node", "dist/healthcheck.js"]
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["worker"]

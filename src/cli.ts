@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
- * The `sessionizer` command line. Exit codes: 0 success, 1 runtime failure, 2 bad
+ * The `sessionizer` command line (README.md, "What you get"). Exit codes: 0 success, 1 runtime failure, 2 bad
  * usage or an unreadable input, with a one-line reason on stderr.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
@@ -16,9 +18,26 @@ import { runProduce } from './commands/produce-command';
 import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { parseKeyShard } from './recalc/key-shard';
 import { runWorker } from './commands/worker-command';
-import { loadConfig } from './config';
+import { runReset } from './commands/reset-command';
+import { runForget } from './commands/forget-command';
+import { parsePositions, runDeadLettersList, runDeadLettersReplay } from './commands/dead-letters-command';
+import { loadConfig, loadSessionTimeoutMinutes } from './config';
 import { parseReportDay, runReport } from './commands/report-command';
 import { SessionizerError, UsageError } from './errors';
+
+/** The package's version, from the nearest package.json above this file (src/, dist/ or another build folder). */
+function packageVersion(): string {
+  for (let dir = __dirname, parent = dirname(dir); ; dir = parent, parent = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'sessionizer' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look one level up
+    }
+    if (parent === dir) return 'unknown';
+  }
+}
+const PACKAGE_VERSION = packageVersion();
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -59,6 +78,7 @@ let commandExitCode = EXIT_OK;
 export function buildProgram(): Command {
   const program = new Command('sessionizer')
     .description('Turns product events into analytics sessions.')
+    .version(PACKAGE_VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -73,9 +93,7 @@ export function buildProgram(): Command {
     .option('--input <file>', 'events NDJSON file, or - for stdin')
     .option('--output <file>', 'sessions NDJSON file, or - for stdout', '-')
     .addOption(
-      new Option('--timeout-minutes <n>', 'session timeout T in minutes (with --sink: overrides SESSION_TIMEOUT_MINUTES)')
-        .default(30)
-        .argParser(positiveNumber),
+      new Option('--timeout-minutes <n>', 'session timeout T in minutes (default: SESSION_TIMEOUT_MINUTES, else 30)').argParser(positiveNumber),
     )
     .option('--rejects <file>', 'write each invalid line, with its number and reason, to this NDJSON file')
     .option(
@@ -108,7 +126,8 @@ export function buildProgram(): Command {
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
         if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
-        await runRecompute(options);
+        // Like every other command, T comes from SESSION_TIMEOUT_MINUTES unless the flag says otherwise.
+        await runRecompute({ ...options, timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : loadSessionTimeoutMinutes() });
         return;
       }
       if (options.sink === undefined) throw new UsageError('recompute: --since needs --sink clickhouse');
@@ -162,6 +181,57 @@ export function buildProgram(): Command {
     .description('create or upgrade the ClickHouse schema (CLICKHOUSE_URL, CLICKHOUSE_DATABASE, CLICKHOUSE_CLUSTER)')
     .action(async () => {
       await runMigrate();
+    });
+
+  program
+    .command('reset')
+    .description(
+      "start the worker pool over: delete its Redis state for the topics and, with --offsets, move the consumer group's " +
+        'offsets to the earliest (the workers must be stopped). --dry-run shows what it would do; --yes does it',
+    )
+    .option('--dry-run', 'print what would be deleted and moved; change nothing')
+    .option('--yes', 'do it')
+    .option('--topics <list>', 'comma-separated topics (default: KAFKA_TOPICS)', (value: string) => value.split(',').map((t) => t.trim()).filter(Boolean))
+    .option('--offsets', "also reset the group's committed offsets to the earliest")
+    .action(async (options) => {
+      await runReset(options);
+    });
+
+  const deadLetters = program
+    .command('dead-letters')
+    .description('inspect the dead-letter topic (KAFKA_DEAD_LETTER_TOPIC) and replay what the worker rejected');
+  const selection = (command: Command) =>
+    command
+      .option('--reason <text>', 'only messages whose reason contains this text (case-insensitive)')
+      .option('--source-topic <topic>', 'only messages that came from this topic')
+      .option('--at <list>', 'only these messages, as PARTITION:OFFSET of the dead-letter topic, comma-separated', parsePositions)
+      .addOption(new Option('--limit <n>', 'at most this many messages, oldest first').argParser(positiveInteger));
+  selection(deadLetters.command('list').description('print the dead letters with their reasons and sources'))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'ndjson']).default('table'))
+    .action(async (options) => {
+      await runDeadLettersList(options);
+    });
+  selection(deadLetters.command('replay').description('send selected dead letters, unchanged, back to the event topic they came from'))
+    .option('--all', 'every dead letter (when no selection is given)')
+    .option('--to <topic>', 'send to this topic instead of each message’s source topic')
+    .option('--dry-run', 'print what would be sent; send nothing')
+    .option('--yes', 'send them')
+    .action(async (options) => {
+      await runDeadLettersReplay(options);
+    });
+
+  program
+    .command('forget')
+    .description(
+      "erase a person (GDPR): their events, sessions, identity links and the worker's state for them. --user-id also " +
+        'erases the anonymous ids (devices) seen with it. --dry-run shows what it finds; --yes erases',
+    )
+    .option('--user-id <id>', 'a known user id, with every anonymous id linked to it')
+    .option('--anonymous-id <id>', 'one anonymous id (device or visitor)')
+    .option('--dry-run', 'count what would be erased; change nothing')
+    .option('--yes', 'erase it')
+    .action(async (options) => {
+      await runForget(options);
     });
 
   program
@@ -219,6 +289,7 @@ export function buildProgram(): Command {
     )
     .requiredOption('--input <file>', 'events NDJSON file, or - for stdin')
     .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
+    .option('--redate', 'move every timestamp by the same amount so the newest event is a minute old (try the shipped examples with "last 30 days" queries)')
     .option(
       '--backfill',
       'history instead of live traffic: validate each line, write the valid events to the ClickHouse events table (not Kafka), ' +
@@ -227,6 +298,7 @@ export function buildProgram(): Command {
     .action(async (options) => {
       if (options.backfill) {
         if (options.topic !== undefined) throw new UsageError('produce: --backfill writes to ClickHouse, not to a topic; drop --topic');
+        if (options.redate) throw new UsageError('produce: --redate is for live traffic; --backfill loads history at its own dates');
         const stats = await runBackfill({ input: options.input });
         const recalculation = stats.recalculation;
         if (recalculation && (recalculation.interrupted || recalculation.unsettled.length > 0)) commandExitCode = EXIT_FAILURE;

@@ -20,13 +20,30 @@ const bool = z
 const int = (min: number) => z.coerce.number().int().min(min);
 const positive = z.coerce.number().positive();
 
+/** `host:port`, or `[v6]:port`: what kafkajs accepts as a bootstrap broker (no scheme, a port). */
+const BROKER = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
+/** Kafka's own rule for topic names. */
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+const brokers = csv.superRefine((list, ctx) => {
+  for (const broker of list) {
+    const match = BROKER.exec(broker);
+    const port = match ? Number(match[1]) : 0;
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `'${broker}' is not host:port (for example kafka-1:9092; no scheme)` });
+    }
+  }
+});
+const topicName = z.string().regex(TOPIC, 'a topic name is 1-249 of A-Z a-z 0-9 . _ -');
+const topics = csv.pipe(z.array(topicName));
+
 export const configSchema = z.object({
-  KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
+  KAFKA_BROKERS: brokers.default(['127.0.0.1:9092']),
   KAFKA_CLIENT_ID: z.string().min(1).default('sessionizer'),
   KAFKA_GROUP_ID: z.string().min(1).default('sessionizer'),
-  KAFKA_TOPICS: csv.default(['events']),
-  KAFKA_SEGMENT_TOPICS: csv.optional(),
-  KAFKA_DEAD_LETTER_TOPIC: z.string().min(1).default('events.dead-letter'),
+  KAFKA_TOPICS: topics.default(['events']),
+  KAFKA_SEGMENT_TOPICS: topics.optional(),
+  KAFKA_DEAD_LETTER_TOPIC: topicName.default('events.dead-letter'),
   KAFKA_CREATE_TOPICS: bool.default(false),
   KAFKA_TOPIC_PARTITIONS: int(1).default(12),
   KAFKA_SSL: bool.default(false),
@@ -64,6 +81,7 @@ export const configSchema = z.object({
     .string()
     .refine((p) => p.includes('{replica}'), 'must contain {replica}: replicas of a shard need distinct names')
     .default('{replica}'),
+  EVENTS_TTL_DAYS: int(0).default(400),
 
   SESSION_TIMEOUT_MINUTES: positive.default(30),
   ALLOWED_LATENESS_MINUTES: z.coerce.number().min(0).default(60),
@@ -75,6 +93,7 @@ export const configSchema = z.object({
   HTTP_PORT: int(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
+  CONNECT_TIMEOUT_SECONDS: positive.default(15),
   STALL_LIMIT_SECONDS: positive.default(300),
   STATE_LOG_MISMATCH: z.enum(['fail', 'reset']).default('fail'),
 
@@ -82,7 +101,7 @@ export const configSchema = z.object({
   COLLECT_WRITE_KEYS: z.string().optional(),
   COLLECT_PORT: int(0).max(65535).default(8080),
   COLLECT_HOST: z.string().min(1).default('0.0.0.0'),
-  COLLECT_TOPIC: z.string().min(1).optional(),
+  COLLECT_TOPIC: topicName.optional(),
   COLLECT_TRUSTED_PROXIES: z.string().default(''),
   COLLECT_MAX_MESSAGE_KB: positive.default(32),
   COLLECT_MAX_BATCH_KB: positive.default(500),
@@ -142,12 +161,16 @@ export interface Config {
     /** Replica name of each replicated table: a server macro, `{replica}` by default. */
     replicaName?: string;
   };
+  /** Days raw events are kept in ClickHouse (the events table's TTL); 0 keeps them forever. */
+  eventsTtlDays: number;
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
   /** Names of Segment `track` events that are key events (conversions). */
   keyEvents: string[];
   http: { port: number };
   logLevel: RawConfig['LOG_LEVEL'];
   shutdownTimeoutMs: number;
+  /** How long a command tries to reach a service before it gives up with a one-line reason. */
+  connectTimeoutMs: number;
   /** A partition whose batch has failed and retried this long makes /healthz fail. */
   stallLimitMs: number;
   /** A partition whose Redis state belongs to another log: stop the worker, or drop that state. */
@@ -246,6 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replicatedPath: c.CLICKHOUSE_REPLICATED_PATH,
       replicaName: c.CLICKHOUSE_REPLICA_NAME,
     },
+    eventsTtlDays: c.EVENTS_TTL_DAYS,
     sessions: {
       timeoutMs: c.SESSION_TIMEOUT_MINUTES * 60_000,
       latenessMs: c.ALLOWED_LATENESS_MINUTES * 60_000,
@@ -256,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { port: c.HTTP_PORT },
     logLevel: c.LOG_LEVEL,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    connectTimeoutMs: c.CONNECT_TIMEOUT_SECONDS * 1000,
     stallLimitMs: c.STALL_LIMIT_SECONDS * 1000,
     onLogMismatch: c.STATE_LOG_MISMATCH,
     collect: {
@@ -298,10 +323,30 @@ export function parseWriteKeys(text: string): Map<string, string> {
   return keys;
 }
 
+/**
+ * The session timeout alone, for offline `recompute`, which needs no service and so must not
+ * fail on, say, a bad KAFKA_BROKERS: SESSION_TIMEOUT_MINUTES validated by the same rule as in
+ * `loadConfig`. Returns minutes.
+ */
+export function loadSessionTimeoutMinutes(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.SESSION_TIMEOUT_MINUTES;
+  const parsed = configSchema.shape.SESSION_TIMEOUT_MINUTES.safeParse(value === '' ? undefined : value);
+  if (!parsed.success) {
+    throw new InvalidConfigError(`invalid configuration: SESSION_TIMEOUT_MINUTES: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  return parsed.data;
+}
+
 function readSecretFile(name: string, path: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch (err) {
     throw new InvalidConfigError(`invalid configuration: ${name}_FILE: cannot read ${path}: ${(err as Error).message}`);
   }
+}
+
+/** HTTP_PORT alone, for the image's health check (src/healthcheck.ts); the default when unset or invalid. */
+export function loadHttpPort(env: NodeJS.ProcessEnv = process.env): number {
+  const parsed = configSchema.shape.HTTP_PORT.safeParse(env.HTTP_PORT === '' ? undefined : env.HTTP_PORT);
+  return parsed.success ? parsed.data : 9464;
 }

@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'STATE_LOG_MISMATCH'
   | 'ROW_ENCODING'
   | 'QUERY_FAILED'
-  | 'REPLICA_ACK';
+  | 'REPLICA_ACK'
+  | 'SERVICE_UNAVAILABLE'
+  | 'TOPIC_MISSING'
+  | 'REFUSED';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -36,7 +39,7 @@ export class SessionizerError extends Error {
   }
 }
 
-/** An event that breaks the event format. `field` is the dotted path of the first offending field. */
+/** An event that breaks the event rules (README.md, "Sending events"). `field` is the dotted path of the first offending field. */
 export class InvalidEventError extends SessionizerError {
   readonly field: string;
   readonly reason: string;
@@ -139,6 +142,48 @@ export class RowEncodingError extends SessionizerError {
   }
 }
 
+export type ServiceName = 'Kafka' | 'Redis' | 'ClickHouse';
+
+/**
+ * A service could not be reached (or refused our credentials) within the connect timeout. The
+ * message is the one line an operator needs: which service, at which address, and what to check.
+ * The underlying error stays in `cause` for the debug log.
+ */
+export class ServiceUnavailableError extends SessionizerError {
+  readonly service: ServiceName;
+  readonly address: string;
+
+  constructor(service: ServiceName, address: string, reason: string, fix: string, cause?: unknown) {
+    super('SERVICE_UNAVAILABLE', `cannot reach ${service} at ${address}: ${reason}. ${fix}`, {
+      cause,
+      retriable: true,
+      context: { service, address },
+    });
+    this.service = service;
+    this.address = address;
+  }
+}
+
+/** A topic the command needs does not exist, and we were not asked to create it. */
+export class TopicMissingError extends SessionizerError {
+  constructor(topics: readonly string[], brokers: string, partitions: number) {
+    const list = topics.join(', ');
+    super(
+      'TOPIC_MISSING',
+      `topic${topics.length > 1 ? 's' : ''} ${list} missing on Kafka at ${brokers}. Create ${topics.length > 1 ? 'them' : 'it'} ` +
+        `(kafka-topics.sh --bootstrap-server ${brokers.split(',')[0]} --create --topic NAME --partitions ${partitions}), ` +
+        'or set KAFKA_CREATE_TOPICS=true to let sessionizer create missing topics (fine locally)',
+      { context: { topics } },
+    );
+  }
+}
+
+/** An operation refused for safety (a running consumer group, no confirmation flag...). */
+export class RefusedError extends SessionizerError {
+  constructor(message: string) {
+    super('REFUSED', message);
+  }
+}
 /**
  * A ClickHouse request failed. The message always says what was being done and why: the
  * server's own message, or — when there is none (a proxy's bare 414 or 502, say) — the HTTP

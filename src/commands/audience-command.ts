@@ -9,6 +9,8 @@ import { createWriteStream, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { createClickHouseClient } from '../clickhouse/client';
 import { loadConfig, type Config } from '../config';
+import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 import { UsageError } from '../errors';
 import {
   audienceCount,
@@ -67,6 +69,7 @@ export async function runAudience(options: AudienceCommandOptions, deps: Audienc
   const database = config.clickhouse.database;
   const stdout = deps.stdout ?? process.stdout;
   const log = deps.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  await preflight(config, { clickhouse: true }, createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'audience' }));
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-audience', requestTimeoutMs: 600_000 });
   try {
     if (output.count) {

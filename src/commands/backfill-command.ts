@@ -22,10 +22,12 @@ import { describeError } from '../clickhouse/external-data';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import { loadConfig, type Config } from '../config';
 import { ClickHouseQueryError, UnreadableInputError } from '../errors';
-import { parseEvent } from '../events/parse-event';
+import { MAX_EVENT_BYTES, parseEvent } from '../events/parse-event';
 import { BinaryInputError, refuseBinaryInput } from '../io/binary-input';
 import { openInput } from '../io/input-file';
 import { NotUtf8Line, readLines } from '../io/line-reader';
+import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 import type { RecalculationStats } from '../recalc/recalculate';
 import { runRecalculation } from './recompute-command';
 
@@ -59,7 +61,11 @@ const LISTED_INVALID_LINES = 100;
 export async function runBackfill(options: BackfillOptions, deps: BackfillDeps = {}): Promise<BackfillStats> {
   const config = deps.config ?? loadConfig();
   const write = deps.log ?? ((text: string) => void process.stderr.write(text));
-  const { stream } = openInput(options.input);
+  const { stream } = openInput(options.input, MAX_EVENT_BYTES);
+  // Both services answer, or one line says which does not, before any event is written: the
+  // recalculation after the load needs Redis too.
+  const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'backfill' });
+  await preflight(config, { redis: true, clickhouse: true }, log);
   const name = options.input === '-' ? 'stdin' : options.input;
   const database = config.clickhouse.database;
   const clickhouse = createClickHouseClient(config.clickhouse, { application: 'sessionizer-backfill', requestTimeoutMs: 300_000 });

@@ -11,10 +11,14 @@ import { ensureTopic } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
 import { boundPort, startHttpServer } from '../observability/http-server';
 import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 
 export async function runCollect(config: Config): Promise<number> {
   if (config.collect.writeKeys.size === 0) throw new InvalidConfigError('invalid configuration: collect needs COLLECT_WRITE_KEYS (key:site,…)');
   const log = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) }).child({ command: 'collect' });
+  // Kafka (and the topic) must answer at start, or one line says why, as for the worker. Redis is
+  // not checked: the collector serves without it (cookieless requests get 503 + Retry-After).
+  await preflight(config, { kafka: { topics: [config.collect.topic] } }, log);
   const kafka = createKafka(config.kafka, log);
   if (config.kafka.createTopics) await ensureTopic(kafka, config.collect.topic, config.kafka.topicPartitions);
   const collector = await Collector.start({

@@ -14,6 +14,7 @@
 import { loadConfig, type Config } from '../config';
 import { ensureTopic, EventSender, userKeyOfJson } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
+import { preflight } from '../preflight';
 import { generateTraffic, type RawEvent } from '../loadgen/traffic';
 import { createLogger, secretsOf } from '../observability/logger';
 
@@ -62,7 +63,8 @@ export async function runLoadgen(options: LoadgenCommandOptions, deps: LoadgenCo
   const total = Math.round(options.rate * options.duration);
 
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'loadgen' });
-  const kafka = createKafka(config.kafka, log);
+  await preflight(config, { kafka: { topics: [topic] } }, log);
+  const kafka = createKafka(config.kafka, log, { quiet: true });
   if (config.kafka.createTopics) await ensureTopic(kafka, topic, config.kafka.topicPartitions);
   const sender = await EventSender.connect(kafka, topic, { maxBatchMessages: Math.max(1, Math.min(1000, Math.ceil(options.rate / 10))) });
 

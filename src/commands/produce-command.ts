@@ -13,21 +13,26 @@
  * Exit codes: 0 when every other line was sent, 1 when Kafka fails, 2 for bad usage,
  * bad configuration or an unreadable input (checked before connecting).
  */
-import { SingleBar } from 'cli-progress';
+import type { Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../config';
-import { UnreadableInputError } from '../errors';
+import { UnreadableInputError, UsageError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
+import { eventTimeOf, redateEvent, redateShift } from '../events/redate';
 import { BinaryInputError, refuseBinaryInput } from '../io/binary-input';
 import { openInput } from '../io/input-file';
 import { NotUtf8Line, readLines, type Line } from '../io/line-reader';
+import { createProgress, formatBytes } from '../io/progress';
 import { ensureTopic, EventSender, userKeyOfJson } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
 import { printable } from '../events/utf8';
 import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 
 export interface ProduceCommandOptions {
   input: string;
   topic?: string;
+  /** Shift every timestamp by one amount so the newest event falls a minute before now. */
+  redate?: boolean;
 }
 
 export interface ProduceCommandDeps {
@@ -37,6 +42,10 @@ export interface ProduceCommandDeps {
   log?: (text: string) => void;
   /** Show a progress bar (default: when stderr is a terminal and the input a file). */
   progress?: boolean;
+  /** Between progress lines when there is no bar; 10 s by default. */
+  progressIntervalMs?: number;
+  /** The clock, for --redate. */
+  now?: () => number;
 }
 
 export interface ProduceStats {
@@ -44,6 +53,8 @@ export interface ProduceStats {
   lines: number;
   sent: number;
   skipped: number;
+  /** Days (to a tenth) every timestamp was moved by (--redate), else 0. */
+  redatedDays: number;
 }
 
 export type LineVerdict = { key: string | null; value: string } | { skip: string } | null;
@@ -71,19 +82,34 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
   const config = deps.config ?? loadConfig();
   const write = deps.log ?? ((text: string) => void process.stderr.write(text));
   const topic = options.topic ?? (config.kafka.topics[0] as string);
-  const { stream, size } = openInput(options.input);
+  if (options.redate && options.input === '-') throw new UsageError('produce: --redate reads the input twice; give a file, not -');
+  const shiftMs = options.redate ? await redateShiftOf(options.input, (deps.now ?? Date.now)()) : 0;
+  const { stream, size } = openInput(options.input, MAX_EVENT_BYTES);
 
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'produce' });
-  const kafka = createKafka(config.kafka, log);
-  if (config.kafka.createTopics) await ensureTopic(kafka, topic, config.kafka.topicPartitions);
-  const sender = await EventSender.connect(kafka, topic);
+  // Connected at the first line worth sending: an empty or all-invalid file needs no Kafka.
+  let sender: EventSender | null = null;
+  const connect = async (): Promise<EventSender> => {
+    await preflight(config, { kafka: { topics: [topic] } }, log);
+    const kafka: Kafka = createKafka(config.kafka, log, { quiet: true });
+    if (config.kafka.createTopics) await ensureTopic(kafka, topic, config.kafka.topicPartitions);
+    return EventSender.connect(kafka, topic);
+  };
 
-  const bar = (deps.progress ?? process.stderr.isTTY) && size !== null ? newBar() : null;
+  const progress = createProgress({
+    tty: deps.progress ?? (process.stderr.isTTY && size !== null),
+    barFormat: 'produce [{bar}] {percentage}% | {sent} sent | {duration_formatted}',
+    line: (read, total, fields) =>
+      `produce: ${formatBytes(read)}${total > 0 ? ` of ${formatBytes(total)} (${Math.floor((100 * read) / total)}%)` : ''} read, ` +
+      `${fields.lines} lines, ${fields.sent} sent, ${fields.skipped} skipped`,
+    intervalMs: deps.progressIntervalMs,
+    write,
+  });
   const held: string[] = [];
-  const report = (text: string) => (bar ? held.push(text) : write(text));
-  const stats: ProduceStats = { topic, lines: 0, sent: 0, skipped: 0 };
+  const report = (text: string) => (progress.isBar ? held.push(text) : write(text));
+  const stats: ProduceStats = { topic, lines: 0, sent: 0, skipped: 0, redatedDays: Math.round((shiftMs / 86_400_000) * 10) / 10 };
   let readBytes = 0;
-  bar?.start(size ?? 0, 0, { sent: 0 });
+  progress.start(size ?? 0, { sent: 0, lines: 0, skipped: 0 });
   try {
     for await (const line of readLines(refuseBinaryInput(stream), (bytes) => (readBytes += bytes))) {
       stats.lines += 1;
@@ -94,37 +120,47 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
         if (stats.skipped <= LISTED_SKIPPED_LINES) report(`line ${stats.lines}: skipped, ${verdict.skip}\n`);
         continue;
       }
-      await sender.add(verdict.key, verdict.value);
-      if (bar && stats.lines % 1000 === 0) bar.update(readBytes, { sent: sender.sent });
+      sender ??= await connect();
+      await sender.add(verdict.key, shiftMs === 0 ? verdict.value : redateLine(verdict.value, shiftMs));
+      if (stats.lines % 1000 === 0) progress.update(readBytes, { sent: sender.sent, lines: stats.lines, skipped: stats.skipped });
     }
-    await sender.close();
+    await sender?.close();
   } catch (err) {
-    await sender.abort();
+    await sender?.abort();
     if (isReadError(err)) throw new UnreadableInputError(options.input, err);
     if (err instanceof BinaryInputError) throw new UnreadableInputError(options.input === '-' ? 'stdin' : options.input, err.reason);
     throw err;
   } finally {
-    bar?.stop();
+    progress.stop();
     for (const text of held) write(text);
   }
-  stats.sent = sender.sent;
+  stats.sent = sender?.sent ?? 0;
   if (stats.skipped > LISTED_SKIPPED_LINES) write(`… and ${stats.skipped - LISTED_SKIPPED_LINES} more skipped lines\n`);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  write(`produce: ${stats.sent} events sent to ${topic}, ${stats.skipped} lines skipped, in ${seconds}s\n`);
+  const moved = stats.redatedDays !== 0 ? `, timestamps moved ${stats.redatedDays} days forward` : '';
+  write(`produce: ${stats.sent} events sent to ${topic}, ${stats.skipped} lines skipped${moved}, in ${seconds}s\n`);
   return stats;
 }
 
+/** First pass of --redate: the newest valid timestamp in the file gives the shift. */
+async function redateShiftOf(path: string, nowMs: number): Promise<number> {
+  const { stream } = openInput(path, MAX_EVENT_BYTES);
+  let latest = -Infinity;
+  for await (const line of readLines(refuseBinaryInput(stream))) {
+    const verdict = classifyLine(line);
+    if (verdict === null || 'skip' in verdict) continue;
+    const ms = eventTimeOf(JSON.parse(line as string) as Record<string, unknown>);
+    if (ms !== null && ms > latest) latest = ms;
+  }
+  return Number.isFinite(latest) ? redateShift(latest, nowMs) : 0;
+}
+
+function redateLine(line: string, shiftMs: number): string {
+  const json = JSON.parse(line) as Record<string, unknown>;
+  return redateEvent(json, shiftMs) ? JSON.stringify(json) : line;
+}
 
 /** Errors of the input stream itself (as opposed to Kafka's) carry a system error code. */
 function isReadError(err: unknown): boolean {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && (err as NodeJS.ErrnoException).syscall === 'read';
-}
-
-function newBar(): SingleBar {
-  return new SingleBar({
-    stream: process.stderr,
-    format: 'produce [{bar}] {percentage}% | {sent} sent | {duration_formatted}',
-    hideCursor: true,
-    clearOnComplete: true,
-  });
 }

@@ -10,12 +10,13 @@
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
-import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
 import { UnreadableInputError, UsageError } from '../errors';
+import { MAX_EVENT_BYTES } from '../events/parse-event';
+import { createProgress, formatBytes } from '../io/progress';
 import { parseIsoTimestamp } from '../events/timestamp';
 import { BinaryInputError } from '../io/binary-input';
 import { openInput } from '../io/input-file';
@@ -27,6 +28,8 @@ import { recompute, type RecomputeStats } from '../recompute/recompute';
 import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
+import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 
 export interface RecomputeCommandOptions {
   input: string;
@@ -45,21 +48,30 @@ export interface RecomputeCommandOptions {
 /** How many invalid lines are described one by one on stderr; the rest are counted. */
 const LISTED_INVALID_LINES = 100;
 
-export async function runRecompute(options: RecomputeCommandOptions): Promise<RecomputeStats> {
+export async function runRecompute(options: RecomputeCommandOptions, deps: { progressIntervalMs?: number } = {}): Promise<RecomputeStats> {
   const started = Date.now();
   refuseOverwritingInput(options);
-  const { stream: input, size } = openInput(options.input);
+  const { stream: input, size } = openInput(options.input, MAX_EVENT_BYTES);
   const output = options.output === '-' ? process.stdout : openOutput(options.output);
   const rejects = options.rejects ? new LineWriter(openOutput(options.rejects)) : null;
   const identities = options.identities === undefined ? undefined : options.identities === '-' ? process.stdout : openOutput(options.identities);
-  const bar = size !== null && process.stderr.isTTY ? newBar() : null;
+  let phase = 'reading';
+  const bar = createProgress({
+    tty: size !== null && process.stderr.isTTY,
+    barFormat: '{phase} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}',
+    line: (value, total) =>
+      phase === 'reading'
+        ? `recompute: ${formatBytes(value)}${total > 0 ? ` of ${formatBytes(total)} (${Math.floor((100 * value) / total)}%)` : ''} read`
+        : `recompute: ${value}${total > 0 ? ` of ${total}` : ''} events sessionized`,
+    intervalMs: deps.progressIntervalMs,
+  });
 
   let readBytes = 0;
   // Described invalid lines; held back while a progress bar owns the terminal.
   const invalidLines: string[] = [];
   let invalidLinesListed = 0;
-  const report = (text: string) => (bar ? invalidLines.push(text) : process.stderr.write(text));
-  bar?.start(size ?? 0, 0, { phase: 'reading' });
+  const report = (text: string) => (bar.isBar ? invalidLines.push(text) : process.stderr.write(text));
+  bar.start(size ?? 0, { phase });
   const stats = await recomputeOrRefuse(options.input, input, output, {
     timeoutMs: options.timeoutMinutes * 60_000,
     maxBufferedEvents: options.bufferEvents,
@@ -67,7 +79,7 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
     identities,
     onReadBytes: (bytes) => {
       readBytes += bytes;
-      bar?.update(readBytes);
+      bar.update(readBytes);
     },
     onInvalid: async (lineNumber, line, error) => {
       if (lineNumber > 0 && invalidLinesListed < LISTED_INVALID_LINES) {
@@ -76,10 +88,12 @@ export async function runRecompute(options: RecomputeCommandOptions): Promise<Re
       }
       if (rejects) await rejects.write(JSON.stringify({ line: lineNumber, error: error.message, input: line }));
     },
-    onSessionizeStart: (events) => bar?.start(events, 0, { phase: 'sessionizing' }),
-    onSessionized: (events) => bar?.update(events),
-  });
-  bar?.stop();
+    onSessionizeStart: (events) => {
+      phase = 'sessionizing';
+      bar.start(events, { phase });
+    },
+    onSessionized: (events) => bar.update(events),
+  }).finally(() => bar.stop());
   await rejects?.close();
   for (const text of invalidLines) process.stderr.write(text);
 
@@ -118,7 +132,6 @@ function refuseOverwritingInput(options: RecomputeCommandOptions): void {
   }
 }
 
-
 function openOutput(path: string): WriteStream | Writable {
   try {
     const fd = openSync(path, 'w');
@@ -126,15 +139,6 @@ function openOutput(path: string): WriteStream | Writable {
   } catch (err) {
     throw new UsageError(`cannot write ${path}: ${(err as Error).message}`);
   }
-}
-
-function newBar(): SingleBar {
-  return new SingleBar({
-    stream: process.stderr,
-    format: '{phase} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}',
-    hideCursor: true,
-    clearOnComplete: true,
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,9 +174,6 @@ export function unfinishedReport(stats: RecalculationStats, timeoutMs: number, l
   );
 }
 
-/** How often a progress line is written when stderr is not a terminal. */
-const PROGRESS_LINE_MS = 10_000;
-
 /**
  * Commander parser for `--since`: a calendar day `YYYY-MM-DD` (midnight UTC) or an ISO-8601
  * date-time with a zone; epoch milliseconds.
@@ -192,6 +193,7 @@ export function parseSince(value: string): number {
 export async function runRecalculation(config: Config, options: RecalculationCommandOptions): Promise<RecalculationStats> {
   const started = Date.now();
   const timeoutMs = (options.timeoutMinutes ?? config.sessions.timeoutMs / 60_000) * 60_000;
+  await preflight(config, { redis: true, clickhouse: true }, createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'recompute' }));
   const redis = defineStateCommands(createRedisClient(config.redis, { maxRetriesPerRequest: 3 }));
   redis.on('error', () => undefined); // a failing command rejects with the reason
   const clickhouse = createClickHouseClient(config.clickhouse, { application: 'sessionizer-recalc', requestTimeoutMs: 300_000 });
@@ -211,10 +213,11 @@ export async function runRecalculation(config: Config, options: RecalculationCom
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const bar = process.stderr.isTTY ? newBar() : null;
+  const bar = createProgress({
+    barFormat: '{phase} [{bar}] {percentage}% | {value}/{total} | {duration_formatted}',
+    line: (done, total) => `recompute: ${done}/${total} users`,
+  });
   const warnings: string[] = [];
-  let total = 0;
-  let lastLine = Date.now();
   const source = new ClickHouseSource(clickhouse, config.clickhouse.database);
   const counters = new UserCounterStore(redis, config.redis.keyPrefix, config.kafka.topics, config.redis.userRecordTtlSeconds);
   let stats: RecalculationStats;
@@ -229,22 +232,13 @@ export async function runRecalculation(config: Config, options: RecalculationCom
         userKeys: options.userKeys,
         shard: options.shard,
         signal: controller.signal,
-        onStart: (users) => {
-          total = users;
-          bar?.start(users, 0, { phase: 'users' });
-        },
-        onProgress: (done) => {
-          if (bar) bar.update(done);
-          else if (Date.now() - lastLine >= PROGRESS_LINE_MS) {
-            lastLine = Date.now();
-            process.stderr.write(`recompute: ${done}/${total} users\n`);
-          }
-        },
-        onWarning: (message) => (bar ? warnings.push(message) : process.stderr.write(`recompute: ${message}\n`)),
+        onStart: (users) => bar.start(users, { phase: 'users' }),
+        onProgress: (done) => bar.update(done),
+        onWarning: (message) => (bar.isBar ? warnings.push(message) : process.stderr.write(`recompute: ${message}\n`)),
       },
     );
   } finally {
-    bar?.stop();
+    bar.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     redis.disconnect();

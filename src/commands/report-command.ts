@@ -9,6 +9,8 @@ import { formatReport, type ReportFormat } from '../clickhouse/report-format';
 import { sessionReport, type ReportDimension, type ReportRow } from '../clickhouse/report-queries';
 import { loadConfig, type Config } from '../config';
 import { UsageError } from '../errors';
+import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 import { formatPeopleReport, PERSON_DIMENSIONS, peopleReport, type PeopleReportDimension, type PeopleReportRow } from '../people/people-report';
 
 export interface ReportCommandOptions {
@@ -61,6 +63,7 @@ export async function runReport(options: ReportCommandOptions, deps: ReportComma
   }
   const config = deps.config ?? loadConfig();
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  await preflight(config, { clickhouse: true }, createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'report' }));
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-report' });
   try {
     if (options.people) {

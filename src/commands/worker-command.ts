@@ -11,6 +11,7 @@ import type { Config } from '../config';
 import { createKafka } from '../kafka/kafka-client';
 import { startHttpServer } from '../observability/http-server';
 import { createLogger, secretsOf } from '../observability/logger';
+import { preflight } from '../preflight';
 import { WorkerMetrics } from '../observability/metrics';
 import { PartitionStateStore } from '../state/partition-state-store';
 import { createRedisClient } from '../state/redis-client';
@@ -19,6 +20,9 @@ import { Worker } from '../worker/worker';
 
 export async function runWorker(config: Config): Promise<number> {
   const log = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
+  // Fail in seconds, with one line naming what is missing, rather than after a minute of
+  // client retries; the dead-letter topic must exist too, or the first invalid event would stall.
+  await preflight(config, { kafka: { topics: [...config.kafka.topics, config.kafka.deadLetterTopic] }, redis: true, clickhouse: true }, log);
   const metrics = new WorkerMetrics({ defaultMetrics: true });
   // Commands wait (queued) while Redis is away; our retry loop decides when to give up.
   const redis = defineStateCommands(createRedisClient(config.redis, { maxRetriesPerRequest: null }));
@@ -34,7 +38,8 @@ export async function runWorker(config: Config): Promise<number> {
     sink: new ClickHouseSink(clickhouse, config.clickhouse.database),
     storedSessions: new StoredSessions(clickhouse, config.clickhouse.database),
     eventRow: eventRowOf,
-    pingRedis: async () => (await redis.ping()) === 'PONG',
+    // Not connected: down at once, rather than a PING queued until Redis is back.
+    pingRedis: async () => redis.status === 'ready' && (await redis.ping()) === 'PONG',
     pingClickHouse: async () => (await clickhouse.ping()).success,
   });
   const server = await startHttpServer(config.http.port, worker, metrics.registry);

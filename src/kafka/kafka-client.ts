@@ -7,7 +7,16 @@ import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } fro
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 
-export function createKafka(config: Config['kafka'], log: Logger): Kafka {
+export interface KafkaClientOptions {
+  /**
+   * Log the client's own errors and warnings at debug: for one-shot commands, whose failure is
+   * reported as one line on stderr, so the terminal shows no client noise or stack traces (the
+   * detail is in the JSON log at LOG_LEVEL=debug). The worker keeps them at their level.
+   */
+  quiet?: boolean;
+}
+
+export function createKafka(config: Config['kafka'], log: Logger, options: KafkaClientOptions = {}): Kafka {
   return new Kafka({
     clientId: config.clientId,
     brokers: config.brokers,
@@ -20,7 +29,8 @@ export function createKafka(config: Config['kafka'], log: Logger): Kafka {
     logCreator: () => (entry: LogEntry) => {
       const { message, ...extra } = entry.log;
       const fields = { kafka: entry.namespace, ...extra };
-      if (entry.level <= KafkaLogLevel.ERROR) log.error(fields, message);
+      if (options.quiet) log.debug(fields, message);
+      else if (entry.level <= KafkaLogLevel.ERROR) log.error(fields, message);
       else if (entry.level === KafkaLogLevel.WARN) log.warn(fields, message);
       else log.debug(fields, message);
     },

@@ -6,6 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { within } from '../preflight/deadline';
+
+/** Longest /readyz takes to answer. */
+export const READINESS_BOUND_MS = 900;
 
 export type HealthStatus = 'ok' | 'degraded' | 'error';
 export interface HealthReport {
@@ -29,7 +33,8 @@ export async function startHttpServer(port: number, source: HealthSource, regist
       const report = source.health();
       send(report.status === 'error' ? 503 : 200, JSON.stringify(report));
     } else if (path === '/readyz') {
-      source.readiness().then(
+      // A bound of its own, whatever the source does: /readyz answers within a second.
+      within(READINESS_BOUND_MS, source.readiness()).then(
         (report) => send(report.status === 'ok' ? 200 : 503, JSON.stringify(report)),
         (err: unknown) => send(503, JSON.stringify({ status: 'error', error: String(err) })),
       );

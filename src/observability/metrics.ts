@@ -21,6 +21,8 @@ export class WorkerMetrics {
   readonly consumerLag: Gauge;
   readonly openSessions: Gauge;
   readonly retries: Counter;
+  readonly rebalances: Counter;
+  readonly assignedPartitions: Gauge;
   readonly stateRewinds: Counter;
   readonly stateResets: Counter;
   readonly eventsDeletedUnapplied: Counter;
@@ -62,6 +64,12 @@ export class WorkerMetrics {
       registers: [registry],
     });
     this.retries = counter('retries_total', 'Retried operations after a transient failure.', ['operation']);
+    this.rebalances = counter('rebalances_total', 'Partition assignments received from the consumer group (each rebalance this worker took part in).');
+    this.assignedPartitions = new Gauge({
+      name: 'sessionizer_assigned_partitions',
+      help: 'Partitions this worker owns since the last rebalance.',
+      registers: [registry],
+    });
     this.stateRewinds = counter(
       'state_rewinds_total',
       'Claims that found the Redis state behind the committed Kafka offset (Redis lost writes) and read the partition again from the state.',

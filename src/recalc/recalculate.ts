@@ -375,7 +375,7 @@ class Recalculation {
 }
 
 /** An outbox payload's rows as the sink takes them (arrays; objects from an older worker are converted). */
-function outboxRows(payload: string): SessionValues[] {
+export function outboxRows(payload: string): SessionValues[] {
   const rows = JSON.parse(payload) as Array<SessionValues | SignedSessionRow>;
   return rows.map((row) => (Array.isArray(row) ? row : sessionValues(row)));
 }

@@ -23,6 +23,7 @@ import type { IncomingMessage } from './batch-plan';
 import type { LogBounds } from './log-position';
 import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
 import { isTransient, type RetryHooks } from './retry';
+import { within } from '../preflight/deadline';
 
 export interface WorkerDeps {
   kafka: Kafka;
@@ -42,6 +43,8 @@ export interface WorkerDeps {
 const CRASH_LIMIT = 5;
 const CRASH_WINDOW_MS = 5 * 60_000;
 const TICK_MS = 1_000;
+/** Longest a readiness probe waits for Redis or ClickHouse. */
+const READINESS_PROBE_MS = 500;
 /** A partition that had no batch for this long is checked against its high watermark. */
 const IDLE_CHECK_MS = 2_000;
 
@@ -171,7 +174,10 @@ export class Worker implements HealthSource {
   }
 
   async readiness(): Promise<HealthReport> {
-    const [redis, clickhouse] = await Promise.all([this.deps.pingRedis().catch(() => false), this.deps.pingClickHouse().catch(() => false)]);
+    // Each probe is bounded: a dependency that does not answer is down for readiness, and the
+    // probe must answer well within a kubelet's 1 s default timeout whatever is down.
+    const probe = (ping: () => Promise<boolean>) => within(READINESS_PROBE_MS, ping()).catch(() => false);
+    const [redis, clickhouse] = await Promise.all([probe(this.deps.pingRedis), probe(this.deps.pingClickHouse)]);
     const { status, checks } = this.health();
     const all = { ...checks, redis, clickhouse };
     if (status === 'error') return { status, checks: all };
@@ -269,6 +275,8 @@ export class Worker implements HealthSource {
     const assigned = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) assigned.add(`${topic}:${p}`);
     this.assigned = assigned;
+    this.deps.metrics.rebalances.inc();
+    this.deps.metrics.assignedPartitions.set(assigned.size);
     for (const key of [...this.processors.keys()]) if (!assigned.has(key)) this.processors.delete(key);
     for (const key of [...this.stores.keys()]) if (!assigned.has(key)) this.forgetPartition(key);
     for (const key of assigned) this.reclaim(key);

@@ -137,6 +137,8 @@ describe('worker observability endpoint', () => {
     expect(value('sessionizer_batch_size_messages_sum')).toBe(8);
     expect(value('sessionizer_clickhouse_flush_duration_seconds_count')).toBeGreaterThan(0);
     expect(value('sessionizer_redis_script_duration_seconds_count')).toBeGreaterThan(0);
+    expect(value('sessionizer_rebalances_total')).toBeGreaterThanOrEqual(1);
+    expect(value('sessionizer_assigned_partitions')).toBeGreaterThan(0);
     const lag = samples(text).filter((s) => s.name === 'sessionizer_consumer_lag_messages');
     expect(lag.length).toBeGreaterThan(0);
     expect(lag.every((s) => s.labels.includes(`topic="${topic}"`) && s.value === 0)).toBe(true);

@@ -55,7 +55,7 @@ describe('produce', () => {
       { config: loadConfig({ KAFKA_BROKERS: brokers, KAFKA_TOPICS: `${topic},other`, LOG_LEVEL: 'warn' }), log: (t) => void reports.push(t), progress: false },
     );
     const sendable = example.length + 1; // the object without ids is sent: the worker dead-letters it
-    expect(stats).toEqual({ topic, lines: lines.length, sent: sendable, skipped: 3 });
+    expect(stats).toEqual({ topic, lines: lines.length, sent: sendable, skipped: 3, redatedDays: 0 });
     const text = reports.join('');
     expect(text).toContain('line 1001: skipped, not JSON');
     expect(text).toContain('line 1002: skipped, not a JSON object');

@@ -122,6 +122,32 @@ describe('deploy/compose.yaml', () => {
     expect(SERVICES.clickhouse?.volumes).toContain('clickhouse-data:/var/lib/clickhouse');
   });
 
+  it("keeps Redis' password off every command line: configuration on stdin, REDISCLI_AUTH for the health check", () => {
+    const redis = SERVICES.redis as Obj;
+    const command = (redis.command as string[]).join(' ');
+    expect(command).toMatch(/exec redis-server - .*<<EOF\nrequirepass \$\$\(cat \/run\/secrets\/redis_password\)\nEOF/);
+    expect(command).not.toMatch(/--requirepass|\s-a\s/);
+    const check = (redis.healthcheck.test as string[]).join(' ');
+    expect(check).toContain('REDISCLI_AUTH=');
+    expect(check).not.toMatch(/\s-a\s|--pass/);
+  });
+
+  it('pins the Grafana plugin and takes the admin password from a secret', () => {
+    const grafana = SERVICES.grafana as Obj;
+    expect(grafana.environment.GF_INSTALL_PLUGINS).toBeUndefined();
+    for (const plugin of String(grafana.environment.GF_PLUGINS_PREINSTALL_SYNC).split(',')) expect(plugin).toMatch(/^[a-z0-9-]+@\d+\.\d+\.\d+$/);
+    expect(grafana.environment.GF_PLUGINS_PREINSTALL_SYNC).toContain('grafana-clickhouse-datasource@');
+    expect(grafana.environment.GF_SECURITY_ADMIN_PASSWORD).toBeUndefined();
+    expect(grafana.environment.GF_SECURITY_ADMIN_PASSWORD__FILE).toBe('/run/secrets/grafana_admin_password');
+    expect(grafana.secrets).toContain('grafana_admin_password');
+    expect(COMPOSE.secrets.grafana_admin_password).toEqual({ environment: 'GRAFANA_ADMIN_PASSWORD' });
+  });
+
+  it('gives each worker a memory limit above the measured peak (479 MB with 12 partitions)', () => {
+    const limit = String((SERVICES.worker as Obj).deploy.resources.limits.memory);
+    expect(Number(/^(\d+)M$/.exec(limit)?.[1])).toBeGreaterThanOrEqual(600);
+  });
+
   it('publishes ports on loopback only, without collisions, one per worker replica on HTTP_PORT', () => {
     const used = new Map<number, string>();
     for (const [name, service] of Object.entries(SERVICES)) {

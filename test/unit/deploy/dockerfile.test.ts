@@ -5,13 +5,14 @@
  * production-only dependencies, and a build context (.dockerignore) that holds every COPY source.
  * test/unit/deploy/image.test.ts builds the image's file tree for real.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
 import { validate } from 'dockerfile-utils';
-import { configSchema } from '../../../src/config';
+import { configSchema, loadHttpPort } from '../../../src/config';
+import { healthcheck, isServerCommandLine } from '../../../src/healthcheck';
 import { copyParts, dockerIgnored, execForm, readDockerfile, readDockerignore, REPO, type Stage } from './dockerfile-model';
 
 const model = readDockerfile();
@@ -109,12 +110,13 @@ describe('Dockerfile lint', () => {
 });
 
 describe('Dockerfile HEALTHCHECK', () => {
-  const healthcheck = steps(runtime, 'HEALTHCHECK');
-  const command = execForm((healthcheck[0]?.args ?? '').replace(/^(--\S+\s+)*CMD\s+/, '')) ?? [];
+  const healthcheckStep = steps(runtime, 'HEALTHCHECK');
+  const command = execForm((healthcheckStep[0]?.args ?? '').replace(/^(--\S+\s+)*CMD\s+/, '')) ?? [];
   let server: Server;
   let status = 200;
   let port = 0;
   const paths: string[] = [];
+  let proc = '';
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -123,29 +125,50 @@ describe('Dockerfile HEALTHCHECK', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
+    proc = mkdtempSync(join(tmpdir(), 'fake-proc-'));
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(async () => {
+    rmSync(proc, { recursive: true, force: true });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
 
-  /** Runs the check as Docker would (the server answers from this process, so not spawnSync). */
-  const probe = (httpPort: number) =>
-    new Promise<number | null>((resolve) => {
-      const child = execFile(process.execPath, command.slice(1), { env: { ...process.env, HTTP_PORT: String(httpPort) }, timeout: 10_000 });
-      child.on('exit', (code) => resolve(code));
+  /** A fake /proc holding one process with these arguments. */
+  function processes(...commandLines: string[][]): string {
+    rmSync(proc, { recursive: true, force: true });
+    commandLines.forEach((args, i) => {
+      mkdirSync(join(proc, String(10 + i)), { recursive: true });
+      writeFileSync(join(proc, String(10 + i), 'cmdline'), args.join('\0') + '\0');
     });
+    mkdirSync(join(proc, 'self'), { recursive: true });
+    return proc;
+  }
 
-  it('is one exec-form node command with an interval, a timeout and a start period', () => {
-    expect(healthcheck).toHaveLength(1);
-    expect(command[0]).toBe('node');
-    for (const flag of ['interval', 'timeout', 'start-period']) expect(healthcheck[0]?.flags[flag]).toMatch(/^\d+s$/);
-    expect(command.join(' ')).toContain(String(defaults.HTTP_PORT));
+  it('is one exec-form node command running the compiled src/healthcheck.ts, with an interval, a timeout and a start period', () => {
+    expect(healthcheckStep).toHaveLength(1);
+    expect(command).toEqual(['node', 'dist/healthcheck.js']);
+    expect(existsSync(join(REPO, 'src', 'healthcheck.ts'))).toBe(true);
+    for (const flag of ['interval', 'timeout', 'start-period']) expect(healthcheckStep[0]?.flags[flag]).toMatch(/^\d+s$/);
+    expect(loadHttpPort({})).toBe(defaults.HTTP_PORT);
+    expect(loadHttpPort({ HTTP_PORT: '9500' })).toBe(9500);
   });
 
-  it('probes GET /healthz on HTTP_PORT: exit 0 when it answers 200, 1 on 503 and when nothing listens', async () => {
+  it.each([['worker'], ['collect']])('for the %s, probes GET /healthz on HTTP_PORT: 0 when it answers 200, 1 on 503 and when nothing listens', async (command) => {
+    const procRoot = processes(['/sbin/docker-init', '--', 'node', 'dist/cli.js', command]);
     status = 200;
-    expect(await probe(port)).toBe(0);
+    expect(await healthcheck({ procRoot, port })).toBe(0);
     expect(paths.at(-1)).toBe('/healthz');
     status = 503;
-    expect(await probe(port)).toBe(1);
-    expect(await probe(1)).toBe(1);
+    expect(await healthcheck({ procRoot, port })).toBe(1);
+    expect(await healthcheck({ procRoot, port: 1 })).toBe(1);
+  });
+
+  it('passes for one-shot commands, which serve no endpoint (never marked unhealthy)', async () => {
+    for (const args of [['node', 'dist/cli.js', 'migrate'], ['node', 'dist/cli.js', 'recompute', '--input', 'worker'], ['node', 'dist/cli.js', 'report', '--from', 'x']]) {
+      const procRoot = processes(['/sbin/docker-init', '--', ...args]);
+      expect({ args, code: await healthcheck({ procRoot, port: 1 }) }).toEqual({ args, code: 0 });
+    }
+    expect(isServerCommandLine(['node', '/app/dist/cli.js', 'worker'])).toBe(true);
+    expect(isServerCommandLine(['node', '/app/dist/cli.js', 'collect'])).toBe(true);
+    expect(isServerCommandLine(['node', 'dist/cli.js', 'dead-letters', 'list'])).toBe(false);
   });
 });

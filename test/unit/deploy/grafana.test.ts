@@ -65,7 +65,11 @@ describe('Grafana dashboards', () => {
     it('queries only registered metrics, _bucket only of histograms, grouping by labels they have', () => {
       for (const target of targets(worker)) {
         const expr = String(target.expr);
-        expect(target.datasource.uid).toBe('prometheus');
+        expect(target.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
+        // Every series is filtered by the instance variable (multi-select, "All" = .*).
+        for (const [, name, selector] of expr.matchAll(/\b(sessionizer_[a-z0-9_]+)(\{[^}]*\})?/g)) {
+          expect({ expr, name, selector }).toEqual({ expr, name, selector: expect.stringContaining('instance=~"$instance"') });
+        }
         const names = metricsIn(expr);
         expect({ expr, names: names.length > 0 }).toEqual({ expr, names: true });
         for (const name of names) expect({ expr, name, registered: registered.has(name) }).toEqual({ expr, name, registered: true });
@@ -80,6 +84,20 @@ describe('Grafana dashboards', () => {
           expect({ expr, legendLabel, available: available.includes(legendLabel as string) }).toEqual({ expr, legendLabel, available: true });
         }
       }
+    });
+
+    it('has datasource and instance variables, the instance list drawn from the chosen datasource', () => {
+      const variables = Object.fromEntries((worker.templating.list as Obj[]).map((v) => [v.name, v]));
+      expect(variables.datasource).toMatchObject({ type: 'datasource', query: 'prometheus' });
+      expect(variables.instance).toMatchObject({ type: 'query', includeAll: true, multi: true, allValue: '.*', datasource: { uid: '${datasource}' } });
+      expect(metricsIn(String(variables.instance.query.query))).toEqual(['sessionizer_events_consumed_total']);
+    });
+
+    it('has dead-letter, late-event and rebalance panels', () => {
+      const byTitle = new Map((worker.panels as Obj[]).map((p) => [p.title as string, ((p.targets ?? []) as Obj[]).map((t) => String(t.expr)).join(' ')]));
+      expect(byTitle.get('Dead letters by reason')).toMatch(/sessionizer_events_invalid_total.*by \(reason\)|by \(reason\).*sessionizer_events_invalid_total/);
+      expect(byTitle.get('Late events')).toContain('sessionizer_events_late_total');
+      expect(byTitle.get('Rebalances and partitions')).toContain('sessionizer_rebalances_total');
     });
 
     it('shows every metric of src/observability/metrics.ts', () => {
@@ -127,7 +145,7 @@ describe('Grafana dashboards', () => {
         const inPeopleRow = panel.gridPos.y > rowY;
         for (const target of panel.targets as Obj[]) {
           const sql = String(target.rawSql);
-          expect(target.datasource).toEqual({ type: 'grafana-clickhouse-datasource', uid: 'clickhouse' });
+          expect(target.datasource).toEqual({ type: 'grafana-clickhouse-datasource', uid: '${datasource}' });
           const tables = [...sql.matchAll(/\bFROM\s+([a-z_][a-z0-9_.]*)/gi)].map(([, t]) => t);
           expect(tables.length).toBeGreaterThan(0);
           for (const table of tables) expect(inPeopleRow ? ['session_persons', 'persons'] : ['sessions_daily', 'users_daily']).toContain(table);
@@ -139,6 +157,11 @@ describe('Grafana dashboards', () => {
         'Cross-device share of people',
         'People by first touch',
       ]);
+    });
+
+    it('has a datasource variable for the ClickHouse plugin', () => {
+      const variable = (rollups.templating.list as Obj[]).find((v) => v.name === 'datasource');
+      expect(variable).toMatchObject({ type: 'datasource', query: 'grafana-clickhouse-datasource' });
     });
 
     it('every panel query runs on the real schema and returns the roll-up numbers', () => {

@@ -1,0 +1,41 @@
+--[[
+  Erases users' state in one partition (`sessionizer forget`): deletes each user's state key,
+  takes the users out of the close and forget queues and out of a pending repair (its user set,
+  and the rows it recorded per `user NUL session id`), and, when anything was deleted, bumps the
+  partition's epoch. The bump fences the worker that owns the partition: its next commit is
+  refused, it re-claims the partition and reloads its states, so a state it held in memory is
+  not written back.
+
+  KEYS[1] meta hash of the partition (epoch)
+  KEYS[2] close-deadline zset
+  KEYS[3] forget-deadline zset
+  KEYS[4] repair zset (users whose rows a repair checks)
+  KEYS[5] repair base hash, KEYS[6] repair writes hash (fields `user NUL session id`)
+  KEYS[7..] the users' state keys
+  ARGV[i] the user key of KEYS[i + 6] (the member name in the zsets)
+
+  Returns the number of state keys deleted.
+]]
+local deleted = 0
+local users = {}
+for i = 7, #KEYS do
+  local user = ARGV[i - 6]
+  deleted = deleted + redis.call('DEL', KEYS[i])
+  redis.call('ZREM', KEYS[2], user)
+  redis.call('ZREM', KEYS[3], user)
+  redis.call('ZREM', KEYS[4], user)
+  users[user .. '\0'] = true
+end
+-- Repair hashes exist only while a repair is pending, and are small: read their fields whole.
+for k = 5, 6 do
+  local fields = redis.call('HKEYS', KEYS[k])
+  for _, field in ipairs(fields) do
+    local nul = string.find(field, '\0', 1, true)
+    if nul and users[string.sub(field, 1, nul)] then redis.call('HDEL', KEYS[k], field) end
+  end
+end
+if deleted > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  -- A new epoch of the claim's form (a string): the owner's next commit no longer matches it.
+  redis.call('HSET', KEYS[1], 'epoch', 'forget-' .. redis.call('HINCRBY', KEYS[1], 'epochs', 1))
+end
+return deleted

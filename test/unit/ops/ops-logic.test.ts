@@ -1,0 +1,52 @@
+/** Pure pieces of `reset` and `dead-letters`: which keys belong to a topic, selections, safe printing. */
+import { formatDeadLetterTable, parsePositions, printable, selects, toDeadLetter } from '../../../src/commands/dead-letters-command';
+import { groupPartitionKeys } from '../../../src/ops/state-keys';
+
+describe('groupPartitionKeys', () => {
+  it('keeps the keys of the topic, by partition, and counts users and the outbox', () => {
+    const keys = ['{sz:ev:0}:meta', '{sz:ev:0}:u:a', '{sz:ev:0}:u:b:c', '{sz:ev:0}:outbox', '{sz:ev:11}:close', '{sz:ev:x}:meta', '{sz:ev:1', '{sz:events:0}:meta'];
+    const sets = groupPartitionKeys('sz', 'ev', keys);
+    expect(sets.map((s) => [s.partition, s.keys.length, s.users, s.outboxKey])).toEqual([
+      [0, 4, 2, '{sz:ev:0}:outbox'],
+      [11, 1, 0, null],
+    ]);
+  });
+});
+
+describe('dead letters', () => {
+  const letter = toDeadLetter({
+    partition: 2,
+    offset: '17',
+    timestamp: String(Date.UTC(2026, 0, 2, 3, 4, 5)),
+    key: Buffer.from('k'),
+    value: Buffer.from('{"bad":"\u001b[31m"}'),
+    headers: {
+      'x-sessionizer-error': Buffer.from('timestamp: expected an ISO-8601 date-time'),
+      'x-sessionizer-error-field': Buffer.from('timestamp'),
+      'x-sessionizer-source-topic': Buffer.from('events'),
+      'x-sessionizer-source-partition': Buffer.from('5'),
+      'x-sessionizer-source-offset': Buffer.from('99'),
+    },
+  });
+
+  it('reads reason and source from the headers', () => {
+    expect(letter).toMatchObject({ partition: 2, offset: '17', time: '2026-01-02T03:04:05.000Z', key: 'k', field: 'timestamp', source: { topic: 'events', partition: 5, offset: '99' } });
+  });
+
+  it('selects by reason (any case), source topic and position', () => {
+    expect(selects({ reason: 'ISO-8601' })(letter)).toBe(true);
+    expect(selects({ reason: 'iso-8601', sourceTopic: 'other' })(letter)).toBe(false);
+    expect(selects({ at: ['2:17'] })(letter)).toBe(true);
+    expect(selects({ at: ['2:18'] })(letter)).toBe(false);
+    expect(parsePositions('0:1, 3:7')).toEqual(['0:1', '3:7']);
+    expect(() => parsePositions('3-7')).toThrow(/PARTITION:OFFSET/);
+  });
+
+  it('never prints control characters, and cuts long values', () => {
+    const table = formatDeadLetterTable([letter]);
+    expect(table).not.toMatch(/\u001b/); // eslint-disable-line no-control-regex
+    expect(table).toContain('\\u001b[31m');
+    expect(table).toContain('events[5]@99');
+    expect(printable('x'.repeat(100), 10)).toBe(`${'x'.repeat(9)}…`);
+  });
+});
