@@ -30,7 +30,14 @@ export async function probeClickHouse(config: Config['clickhouse'], options: { t
       async (left) => {
         const client = createClickHouseClient(config, { application: 'sessionizer-probe', requestTimeoutMs: Math.min(5_000, left) });
         try {
-          await client.command({ query: 'SELECT 1' });
+          // Error answers read here: the client would turn one with an empty body (a proxy's bare
+          // 502) into an Error with an empty message.
+          const { stream, http_status_code: status = 200 } = await client.exec({ query: 'SELECT 1', ignore_error_response: true });
+          let text = '';
+          for await (const chunk of stream) text += (chunk as Buffer).toString('utf8');
+          if (status < 200 || status >= 300) {
+            throw new Error(text.trim() !== '' ? text.trim() : `HTTP ${status} with no message (a proxy or load balancer in between?)`);
+          }
         } finally {
           await client.close().catch(() => undefined);
         }

@@ -66,5 +66,6 @@ export function shortReason(err: unknown): string {
   if (/ETIMEDOUT|timed? ?out|no answer within/i.test(all)) return text.startsWith('no answer within') ? text : 'connection timed out';
   if (/ECONNRESET|EPIPE|socket hang up/i.test(all)) return 'connection closed by the other side';
   if (/EHOSTUNREACH|ENETUNREACH/.test(all)) return 'host unreachable';
-  return (text.split('\n')[0] ?? '').slice(0, 200);
+  const line = (text.split('\n')[0] ?? '').slice(0, 200);
+  return line === '' ? 'an error without a message' : line;
 }

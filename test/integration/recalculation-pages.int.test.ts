@@ -13,7 +13,7 @@ import { migrate } from '../../src/clickhouse/migrations';
 import { ClickHouseSink } from '../../src/clickhouse/session-sink';
 import { runRecalculation } from '../../src/commands/recompute-command';
 import { loadConfig } from '../../src/config';
-import { ClickHouseQueryError } from '../../src/errors';
+import { ClickHouseQueryError, ServiceUnavailableError } from '../../src/errors';
 import { validateEvent } from '../../src/events/parse-event';
 import type { RawEvent } from '../../src/loadgen/traffic';
 import { ClickHouseSource } from '../../src/recalc/clickhouse-source';
@@ -49,8 +49,9 @@ async function recordingProxy(target: string, reply?: { status: number; body: st
   return { url, urls, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
-function configFor(url: string, database: string) {
+function configFor(url: string, database: string, extra: Record<string, string> = {}) {
   return loadConfig({
+    ...extra,
     CLICKHOUSE_URL: url,
     CLICKHOUSE_DATABASE: database,
     REDIS_URL: getRedisUrl(),
@@ -154,12 +155,19 @@ describe('a failure says what was being done and why', () => {
   ])('gives the HTTP status when a proxy answers $status', async ({ status, body, expected }) => {
     const proxy = await recordingProxy('http://127.0.0.1:1', { status, body });
     const database = uniqueName('proxied');
+    const client = createAppClickHouseClient({ ...configFor(proxy.url, database).clickhouse });
     try {
-      const failure = await runRecalculation(configFor(proxy.url, database), { sinceMs: t0 }).catch((err: unknown) => err);
+      // A page query: what was being done, then the status (and the proxy's own page, if any).
+      const failure = await new ClickHouseSource(client, database).countUsers(t0).catch((err: unknown) => err);
       expect(failure).toBeInstanceOf(ClickHouseQueryError);
       expect((failure as Error).message).toMatch(/^ClickHouse failed while counting the user keys with events since D: /);
       expect((failure as Error).message).toMatch(expected);
+      // The command checks the server first and stops there, in one line naming it and the status.
+      const command = await runRecalculation(configFor(proxy.url, database, { CONNECT_TIMEOUT_SECONDS: '1' }), { sinceMs: t0 }).catch((err: unknown) => err);
+      expect(command).toBeInstanceOf(ServiceUnavailableError);
+      expect((command as Error).message).toMatch(new RegExp(`^cannot reach ClickHouse at http://127\\.0\\.0\\.1:\\d+: .*${status}`));
     } finally {
+      await client.close();
       await proxy.close();
     }
   });

@@ -101,7 +101,7 @@ it('produce skips a line that is not UTF-8 and reports it by number, sending the
   const reports: string[] = [];
   const brokers = (await getKafka()).brokers.join(',');
   const stats = await runProduce({ input }, { config: loadConfig({ KAFKA_BROKERS: brokers, KAFKA_TOPICS: topic, LOG_LEVEL: 'warn' }), log: (t) => void reports.push(t), progress: false });
-  expect(stats).toEqual({ topic, lines: 3, sent: 2, skipped: 1 });
+  expect(stats).toEqual({ topic, lines: 3, sent: 2, skipped: 1, redatedDays: 0 });
   expect(reports.join('')).toContain(`line 2: skipped, not valid UTF-8 (byte 0xff at offset ${eventWith('bad', [0xff]).indexOf(0xff)})`);
   const sent = await readTopic(kafka, topic, 2);
   expect(sent.map((m) => JSON.parse(m.value).event_id).sort()).toEqual(['p1', 'p2']);
