@@ -6,6 +6,10 @@ const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Some clients (kafkajs' sockets, ioredis reconnect timers of a server a test stopped on
+  // purpose) keep the event loop alive after their test closed them; with one worker Jest runs
+  // in the main process and would then never exit. Each test file cleans up what it owns.
+  forceExit: true,
   projects: [
     {
       displayName: 'unit',
