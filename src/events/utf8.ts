@@ -60,7 +60,7 @@ export function describeInvalidUtf8(bytes: Uint8Array): string {
 
 /**
  * Text safe to print on one line of a terminal or a log: control characters (C0, DEL, C1),
- * line and paragraph separators, and U+FFFD are written as `\uXXXX` escapes. For messages that
+ * line and paragraph separators, and U+FFFD are written as `\u` escapes (four hex digits). For messages that
  * quote input, such as JSON.parse's (which shows the start of the text it failed on).
  */
 export function printable(text: string): string {
