@@ -5,6 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { StoredSessionRow } from '../engine/row-repair';
 import { SESSION_COLUMNS as SELECTED_COLUMNS, toSessionRow } from '../recalc/clickhouse-source';
+import { queryAll } from './external-data';
 
 export class StoredSessions {
   constructor(
@@ -19,18 +20,23 @@ export class StoredSessions {
   async rowsOf(userKeys: readonly string[], endedSinceMs: number, sessionIds: readonly string[]): Promise<Map<string, StoredSessionRow[]>> {
     const byKey = new Map<string, StoredSessionRow[]>();
     if (userKeys.length === 0) return byKey;
-    const result = await this.client.query({
+    // User keys and session ids travel in the body (external data), never in the URL.
+    const raws = await queryAll<Record<string, unknown>>(this.client, {
       query: `SELECT ${SELECTED_COLUMNS}, sign FROM ${this.database}.sessions
-        WHERE user_key IN {keys:Array(String)} AND session_id IN (
+        WHERE user_key IN (SELECT user_key FROM repair_keys) AND session_id IN (
           SELECT session_id FROM ${this.database}.sessions
-          WHERE user_key IN {keys:Array(String)}
-            AND (toUnixTimestamp64Milli(ended_at) >= {since:Int64} OR session_id IN {ids:Array(String)}))
+          WHERE user_key IN (SELECT user_key FROM repair_keys)
+            AND (toUnixTimestamp64Milli(ended_at) >= {since:Int64} OR session_id IN (SELECT session_id FROM repair_ids)))
         ORDER BY user_key, session_id, version, sign`,
-      query_params: { keys: userKeys, since: Number.isFinite(endedSinceMs) ? Math.trunc(endedSinceMs) : 0, ids: sessionIds },
-      format: 'JSONEachRow',
-      clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+      tables: [
+        { name: 'repair_keys', structure: 'user_key String', rows: userKeys.map((k) => [k]) },
+        { name: 'repair_ids', structure: 'session_id String', rows: sessionIds.map((id) => [id]) },
+      ],
+      params: { since: Number.isFinite(endedSinceMs) ? Math.trunc(endedSinceMs) : 0 },
+      settings: { output_format_json_quote_64bit_integers: 0 },
+      doing: `reading the stored session rows of ${userKeys.length} user keys to repair`,
     });
-    for (const raw of (await result.json()) as Array<Record<string, unknown>>) {
+    for (const raw of raws) {
       const row = { ...toSessionRow(raw), sign: Number(raw.sign) === -1 ? -1 : 1 } as StoredSessionRow;
       const list = byKey.get(row.user_key);
       if (list) list.push(row);
