@@ -20,9 +20,9 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { migrate } from '../src/clickhouse/migrations';
-import { generateTraffic } from '../src/loadgen/traffic';
 import { deleteRedisKeys } from '../test/support/isolation';
 import { resolveServices } from '../test/support/resolve-services';
+import { produceTraffic } from './produce-traffic';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? Math.max(50_000, Math.round(EVENTS / 18)));
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   try {
     log(`machine: ${cpus().length}× ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
-    const produced = await produceEvents(kafka, topic);
+    const produced = await produceTraffic(kafka, topic, { events: EVENTS, users: USERS, seed: 5, acks: -1 });
     log(`produced ${produced} events of ${USERS} users to ${topic} (${PARTITIONS} partitions)`);
 
     const runs: PoolRun[] = [];
@@ -103,27 +103,6 @@ async function main(): Promise<void> {
     redis.disconnect();
     await services.release();
   }
-}
-
-async function produceEvents(kafka: Kafka, topic: string): Promise<number> {
-  const producer = kafka.producer();
-  await producer.connect();
-  let batch: Array<{ key: string; value: string }> = [];
-  let count = 0;
-  const inFlight: Promise<unknown>[] = [];
-  for (const event of generateTraffic({ users: USERS, startMs: Date.parse('2024-05-01T00:00:00Z'), spanMs: 3 * 86_400_000, duplicateRate: 0.01, disorderMs: 60_000, seed: 5 })) {
-    batch.push({ key: String(event.anonymous_id || event.user_id), value: JSON.stringify(event) });
-    if (++count >= EVENTS) break;
-    if (batch.length === 5_000) {
-      inFlight.push(producer.send({ topic, messages: batch, acks: -1 }));
-      batch = [];
-      if (inFlight.length >= 8) await Promise.all(inFlight.splice(0));
-    }
-  }
-  if (batch.length) inFlight.push(producer.send({ topic, messages: batch, acks: -1 }));
-  await Promise.all(inFlight);
-  await producer.disconnect();
-  return count;
 }
 
 function startWorker(topic: string, name: string): ChildProcess {

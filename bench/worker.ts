@@ -18,9 +18,9 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { migrate } from '../src/clickhouse/migrations';
-import { generateTraffic } from '../src/loadgen/traffic';
 import { deleteRedisKeys } from '../test/support/isolation';
 import { resolveServices } from '../test/support/resolve-services';
+import { produceTraffic } from './produce-traffic';
 import { median, processCpuSeconds } from './stats';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
     await admin.disconnect();
 
-    const produced = await produceEvents(kafka, topic);
+    const produced = await produceTraffic(kafka, topic, { events: EVENTS, users: USERS, seed: 3, acks: 1 });
     log(`produced ${produced} events of ${USERS} users to ${topic} (${PARTITIONS} partitions); ${RUNS} run(s), each: plain consumer, then worker`);
 
     // Each run reads the same topic with fresh consumer groups, database and Redis prefix; the
@@ -94,27 +94,6 @@ async function main(): Promise<void> {
     redis.disconnect();
     await services.release();
   }
-}
-
-async function produceEvents(kafka: Kafka, topic: string): Promise<number> {
-  const producer = kafka.producer();
-  await producer.connect();
-  let batch: Array<{ key: string; value: string }> = [];
-  let count = 0;
-  const inFlight: Promise<unknown>[] = [];
-  for (const event of generateTraffic({ users: USERS, startMs: Date.parse('2024-05-01T00:00:00Z'), spanMs: 3 * 86_400_000, duplicateRate: 0.01, disorderMs: 60_000, seed: 3 })) {
-    batch.push({ key: String(event.anonymous_id || event.user_id), value: JSON.stringify(event) });
-    if (++count >= EVENTS) break;
-    if (batch.length === 5_000) {
-      inFlight.push(producer.send({ topic, messages: batch, acks: 1 }));
-      batch = [];
-      if (inFlight.length >= 8) await Promise.all(inFlight.splice(0));
-    }
-  }
-  if (batch.length) inFlight.push(producer.send({ topic, messages: batch, acks: 1 }));
-  await Promise.all(inFlight);
-  await producer.disconnect();
-  return count;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CollectConfig, Config } from '../config';
 import type { HealthReport, HealthSource } from '../observability/http-server';
-import { Delivery, KafkaSender } from './delivery';
+import { Delivery, KafkaSender, deliveryOptions } from './delivery';
 import { bundledDatabases, GeoLookup } from './geo';
 import { CollectMetrics } from './metrics';
 import { SaltStore } from './salt-store';
@@ -59,11 +59,7 @@ export class Collector implements HealthSource {
     const depth = { of: (): number => 0 };
     const metrics = options.metrics ?? new CollectMetrics({ defaultMetrics: true, queueDepth: () => depth.of() });
     const delivery = new Delivery(sender, {
-      topic: config.topic,
-      queueMaxEvents: config.queueMaxEvents,
-      batchMaxEvents: config.produceBatchEvents,
-      ackTimeoutMs: config.ackTimeoutMs,
-      cooldownMs: config.retryAfterSeconds * 1000,
+      ...deliveryOptions(config),
       onProduced: (_events, seconds) => metrics.produceSeconds.observe(seconds),
       onFailed: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'produce failed; refusing requests for a while'),
     });

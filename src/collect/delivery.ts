@@ -13,6 +13,7 @@
  *   message ids, which the worker de-duplicates), but an accepted event is never lost.
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { CollectConfig } from '../config';
 
 export interface OutgoingEvent {
   key: string;
@@ -34,6 +35,17 @@ export interface DeliveryOptions {
   cooldownMs: number;
   onProduced?: (events: number, seconds: number) => void;
   onFailed?: (err: unknown) => void;
+}
+
+/** The delivery settings of the collector's configuration (callbacks are the caller's). */
+export function deliveryOptions(config: Pick<CollectConfig, 'topic' | 'queueMaxEvents' | 'produceBatchEvents' | 'ackTimeoutMs' | 'retryAfterSeconds'>): DeliveryOptions {
+  return {
+    topic: config.topic,
+    queueMaxEvents: config.queueMaxEvents,
+    batchMaxEvents: config.produceBatchEvents,
+    ackTimeoutMs: config.ackTimeoutMs,
+    cooldownMs: config.retryAfterSeconds * 1000,
+  };
 }
 
 interface Pending {

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { CollectConfig } from '../../src/config';
-import { Delivery, type OutgoingEvent, type Sender } from '../../src/collect/delivery';
+import { Delivery, deliveryOptions, type OutgoingEvent, type Sender } from '../../src/collect/delivery';
 import { CollectMetrics } from '../../src/collect/metrics';
 import { buildCollectorApp } from '../../src/collect/server';
 import type { VisitorIds } from '../../src/collect/visitor-ids';
@@ -86,13 +86,7 @@ export async function testApp(
 ): Promise<TestApp> {
   const config = collectConfig(overrides);
   const sender = new MemorySender();
-  const delivery = new Delivery(sender, {
-    topic: config.topic,
-    queueMaxEvents: config.queueMaxEvents,
-    batchMaxEvents: config.produceBatchEvents,
-    ackTimeoutMs: config.ackTimeoutMs,
-    cooldownMs: config.retryAfterSeconds * 1000,
-  });
+  const delivery = new Delivery(sender, deliveryOptions(config));
   const metrics = new CollectMetrics({ queueDepth: () => delivery.depth });
   const app = await buildCollectorApp({
     config,
