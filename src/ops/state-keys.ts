@@ -4,6 +4,7 @@
  * finds them, and the part after the tag says what each is.
  */
 import type Redis from 'ioredis';
+import { globEscape } from '../state/keys';
 import { scanKeys } from '../state/redis-client';
 
 export interface PartitionKeySet {
@@ -14,11 +15,6 @@ export interface PartitionKeySet {
   users: number;
   /** Keys of the outbox hash (session rows committed but perhaps not yet in ClickHouse). */
   outboxKey: string | null;
-}
-
-/** Escapes Redis glob characters, so a prefix or topic matches only itself. */
-export function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
 /** Groups `keys` of `topic` by partition; keys of other topics that share the glob are left out. */
