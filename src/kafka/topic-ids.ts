@@ -45,6 +45,8 @@ interface Cluster {
 }
 
 const METADATA = 3;
+/** Asked before every batch: a broker that does not answer quickly must not hold batches up. */
+const ANSWER_TIMEOUT_MS = 2_000;
 const VERSION = 12;
 
 /** The Metadata v12 request: these topics by name, nothing created, no ACL details. */
@@ -132,6 +134,23 @@ export class TopicIds {
    * when the broker cannot be asked (the caller treats ids as unknown).
    */
   async of(topics: readonly string[]): Promise<Map<string, string>> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no topic ids within ${ANSWER_TIMEOUT_MS} ms`)), ANSWER_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([this.ask(topics), timeout]);
+    } catch (err) {
+      // The broker we asked may be gone (killed, failed over): the next call connects afresh,
+      // through another broker of the bootstrap list.
+      void this.close().catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async ask(topics: readonly string[]): Promise<Map<string, string>> {
     const cluster = await this.connected();
     const broker = cluster.brokerPool.seedBroker;
     if (!broker) throw new Error('no broker connection');

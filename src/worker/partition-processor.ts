@@ -79,9 +79,15 @@ export interface ProcessorDeps {
   log: Logger;
   /** Users whose deadlines are processed per batch or tick, at most (the rest wait for the next). */
   maxDueUsers?: number;
+  /**
+   * How long a log that ends before the state's offset is read again before it counts as
+   * another log: after a leader change the new leader's high watermark can lag for a moment.
+   */
+  logCatchUpMs?: number;
 }
 
 const DEFAULT_MAX_DUE_USERS = 5_000;
+const DEFAULT_LOG_CATCH_UP_MS = 30_000;
 /** Users whose stored rows one repair step reads and corrects (one query, one commit). */
 const REPAIR_USERS_PER_STEP = 200;
 
@@ -134,7 +140,8 @@ export class PartitionProcessor {
     const where = { topic: this.topic, partition: this.partition };
     const topicId = (await this.deps.kafkaLog.topicId(this.topic)) ?? '';
     let claim = await withRetry('claim partition', () => store.claim(topicId), hooks);
-    const bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
+    let bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
+    if (bounds.high <= BigInt(claim.offset)) bounds = await this.boundsReaching(BigInt(claim.offset), hooks);
     let decision = decideStart({ offset: BigInt(claim.offset), fingerprint: claim.fingerprint }, bounds);
     if (claim.topicId !== '' && topicId !== '' && claim.topicId !== topicId && decision.kind === 'read') {
       decision = { kind: 'mismatch', detail: `the topic was re-created (its id is ${topicId}; the state was made from ${claim.topicId})` };
@@ -369,13 +376,28 @@ export class PartitionProcessor {
     const applied = BigInt(this.appliedOffset);
     if (applied < 0n) return true;
     if (BigInt(highWatermark) <= applied) {
-      return this.anotherLog(`the log ends at offset ${BigInt(highWatermark) - 1n} (next ${highWatermark}) but the state has applied offset ${applied}`, hooks);
+      const { high } = await this.boundsReaching(applied, hooks);
+      if (high <= applied) return this.anotherLog(`the log ends at offset ${high - 1n} (next ${high}) but the state has applied offset ${applied}`, hooks);
     }
     const first = messages[0];
     if (!first || BigInt(first.offset) > applied || this.fingerprint === '') return true;
     const atApplied = messages.find((m) => BigInt(m.offset) === applied);
     if (!atApplied || messageFingerprint(atApplied) === this.fingerprint) return true;
     return this.anotherLog(`the message at offset ${applied} is not the one the state applied last (the topic was re-created, or Kafka started afresh)`, hooks);
+  }
+
+  /**
+   * The log's bounds once its end is past `offset`, or as they stand after `logCatchUpMs`: a
+   * high watermark below what was applied is only evidence of another log if it stays so (a new
+   * leader's watermark catches up within moments).
+   */
+  private async boundsReaching(offset: bigint, hooks: RetryHooks): Promise<LogBounds> {
+    const deadline = this.deps.now() + (this.deps.logCatchUpMs ?? DEFAULT_LOG_CATCH_UP_MS);
+    for (;;) {
+      const bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
+      if (bounds.high > offset || this.deps.now() >= deadline || hooks.shouldContinue?.() === false) return bounds;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 
   /** Stops (the default policy) or resets the state and reads the new log from its start. */

@@ -55,6 +55,7 @@ export class Worker implements HealthSource {
   private readonly deadLetter: DeadLetterPublisher;
   private readonly topicIds: TopicIds;
   private topicIdsFailed = false;
+  private offsetsAdmin: Promise<Admin> | null = null;
   private readonly processors = new Map<string, Promise<PartitionProcessor>>();
   /** Partitions of our latest assignment, as `topic:partition`. */
   private assigned = new Set<string>();
@@ -155,6 +156,7 @@ export class Worker implements HealthSource {
         await this.producer.disconnect();
         await this.admin.disconnect();
         await this.topicIds.close();
+        await this.offsetsAdmin?.then((admin) => admin.disconnect()).catch(() => undefined);
       })(),
       timeout,
     ]);
@@ -312,8 +314,8 @@ export class Worker implements HealthSource {
   /** The partition's log bounds and the group's committed offset, for a claim to compare with its state. */
   private async logBounds(topic: string, partition: number): Promise<LogBounds> {
     const [offsets, committed] = await Promise.all([
-      this.admin.fetchTopicOffsets(topic),
-      this.admin.fetchOffsets({ groupId: this.config.kafka.groupId, topics: [topic] }),
+      this.offsets((admin) => admin.fetchTopicOffsets(topic)),
+      this.offsets((admin) => admin.fetchOffsets({ groupId: this.config.kafka.groupId, topics: [topic] })),
     ]);
     const bounds = offsets.find((o) => o.partition === partition);
     if (!bounds) throw new Error(`topic ${topic} has no partition ${partition}`);
@@ -329,6 +331,26 @@ export class Worker implements HealthSource {
       if (!this.topicIdsFailed) this.deps.log.warn({ err }, 'cannot read topic ids from Kafka; a re-created topic is found by offsets and message fingerprints only');
       this.topicIdsFailed = true;
       return null;
+    }
+  }
+
+  /**
+   * Offset reads through an admin client of their own, made afresh after any failure: kafkajs
+   * keeps partition leaders for up to five minutes, so after a broker died an old client would
+   * keep asking it (and a claim would wait on it) long after the leaders moved.
+   */
+  private async offsets<T>(read: (admin: Admin) => Promise<T>): Promise<T> {
+    if (!this.offsetsAdmin) {
+      const admin = this.deps.kafka.admin();
+      this.offsetsAdmin = admin.connect().then(() => admin);
+    }
+    const pending = this.offsetsAdmin;
+    try {
+      return await read(await pending);
+    } catch (err) {
+      if (this.offsetsAdmin === pending) this.offsetsAdmin = null;
+      void pending.then((admin) => admin.disconnect()).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -348,7 +370,7 @@ export class Worker implements HealthSource {
       const highs = new Map<string, string>();
       for (const topic of topics) {
         try {
-          for (const { partition, high } of await this.admin.fetchTopicOffsets(topic)) highs.set(`${topic}:${partition}`, high);
+          for (const { partition, high } of await this.offsets((admin) => admin.fetchTopicOffsets(topic))) highs.set(`${topic}:${partition}`, high);
         } catch (err) {
           if (!isUnknownTopic(err)) throw err;
           this.topicGone(topic);
@@ -438,7 +460,13 @@ export class Worker implements HealthSource {
     this.running = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.deps.log.fatal({ err }, 'worker gave up');
-    const disconnect = Promise.allSettled([this.consumer.disconnect(), this.producer.disconnect(), this.admin.disconnect(), this.topicIds.close()]);
+    const disconnect = Promise.allSettled([
+      this.consumer.disconnect(),
+      this.producer.disconnect(),
+      this.admin.disconnect(),
+      this.topicIds.close(),
+      this.offsetsAdmin?.then((admin) => admin.disconnect()),
+    ]);
     const bound = new Promise((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
     void Promise.race([disconnect, bound]).then(() => this.resolveStopped(err));
   }

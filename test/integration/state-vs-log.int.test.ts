@@ -99,6 +99,7 @@ function setup(policy: LogMismatchPolicy = 'fail'): Setup {
       engine: { timeoutMs: 30 * 60_000, latenessMs: 3_600_000 },
       closeDelayMs: 2_000,
       maxClockSkewMs: 5 * 60_000,
+      logCatchUpMs: 1_000,
       now: Date.now,
       metrics,
       log: createLogger('silent'),
@@ -199,7 +200,7 @@ it('outbox entries made again after the state went back keep tokens apart from t
   expect(await signedTotals('bo')).toEqual({ sessions: 1, events: 5 });
 });
 
-it('a state ahead of the log end stops with both offsets named, unless the operator chose a reset', async () => {
+it('a state ahead of the log end (for longer than a leader change lasts) stops with both offsets named', async () => {
   const s = setup('fail');
   const first = s.processor();
   await first.claim();
@@ -281,4 +282,19 @@ it('a claim finds the state made from another topic id: the documented stop', as
   await processor.drain();
   s.topic.id = 'id-9';
   await expect(s.processor().claim()).rejects.toThrow(/the topic was re-created \(its id is id-9; the state was made from id-1\)/);
+});
+
+it('a high watermark that lags for a moment after a leader change is no other log', async () => {
+  const s = setup('fail');
+  const first = s.processor();
+  await first.claim();
+  first.takeSeek();
+  await first.handleBatch(log('gi', 0, 9), '10');
+  await first.drain();
+  s.bounds.high = 5n; // the new leader has not advanced its high watermark yet
+  setTimeout(() => (s.bounds.high = 10n), 300);
+  const second = s.processor();
+  await second.claim();
+  expect(second.takeSeek()).toBe('9');
+  expect(await metricValue(s.metrics, 'sessionizer_state_resets_total')).toBe(0);
 });
