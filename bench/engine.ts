@@ -29,7 +29,7 @@ interface Measurement {
 }
 
 async function ensureInput(): Promise<string> {
-  const file = join(tmpdir(), `sessionizer-bench-${EVENTS}.ndjson`);
+  const file = join(tmpdir(), `sessionizer-bench-rich-${EVENTS}.ndjson`);
   if (existsSync(file)) return file;
   const writer = new LineWriter(createWriteStream(file));
   let n = 0;

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   try {
     log(`machine: ${cpus().length}× ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
-    const produced = await produceTraffic(kafka, topic, { events: EVENTS, users: USERS, seed: 5, acks: -1 });
+    const { count: produced } = await produceTraffic(kafka, topic, { events: EVENTS, users: USERS, seed: 5, acks: -1 });
     log(`produced ${produced} events of ${USERS} users to ${topic} (${PARTITIONS} partitions)`);
 
     const runs: PoolRun[] = [];

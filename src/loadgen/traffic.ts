@@ -4,6 +4,13 @@
  * session timeout), logins mid-visit, campaigns and referrers, key events, a share of exact
  * duplicates, and bounded disorder. Events come out in arrival order, generated on the fly
  * (memory grows with users, not events), so a million-event file costs little to make.
+ *
+ * Events are as rich as real traffic (about 500 bytes of JSON on average): web and app events
+ * carry the page or screen, the device and the geo; a visit that came from a campaign carries it
+ * on every event (as SDKs that keep the campaign in their context do); about a third of events
+ * carry `properties` (products, amounts, form fields, plans). Those details come from a second
+ * random stream, so users, times, visits, logins, duplicates and disorder (and so every session)
+ * are the same as the lean events of earlier versions gave for a seed.
  */
 
 export interface TrafficOptions {
@@ -44,12 +51,42 @@ export function seededRandom(seed: number): () => number {
 }
 
 const PAGES = ['/', '/pricing', '/docs', '/docs/start', '/blog', '/blog/launch', '/signup', '/checkout', '/account', '/search'];
+const TITLES: Record<string, string> = {
+  '/': 'Shop Example — Everyday things, delivered tomorrow',
+  '/pricing': 'Pricing and plans | Shop Example',
+  '/docs': 'Documentation | Shop Example Help Center',
+  '/docs/start': 'Getting started in five minutes | Shop Example Help Center',
+  '/blog': 'Blog | Shop Example',
+  '/blog/launch': 'We are launching next-day delivery in 40 new cities | Shop Example Blog',
+  '/signup': 'Create your account | Shop Example',
+  '/checkout': 'Checkout — secure payment | Shop Example',
+  '/account': 'Your account | Shop Example',
+  '/search': 'Search results | Shop Example',
+};
+const PRODUCTS = [
+  { product_id: 'sku-10482', name: 'Merino crew sweater', category: 'apparel/knitwear', price: 89.9 },
+  { product_id: 'sku-22017', name: 'Ceramic pour-over set', category: 'home/kitchen', price: 42.5 },
+  { product_id: 'sku-30991', name: 'Trail running shoe', category: 'sport/footwear', price: 129 },
+  { product_id: 'sku-41263', name: 'Linen duvet cover, queen', category: 'home/bedroom', price: 119 },
+  { product_id: 'sku-57730', name: 'Noise-cancelling headphones', category: 'electronics/audio', price: 249.99 },
+];
+const SEARCHES = ['running shoes', 'gift for dad', 'duvet queen linen', 'headphones wireless', 'coffee'];
+const PLANS = ['free', 'starter', 'team', 'enterprise'];
+const BROWSER_VERSIONS = ['124.0.6367.91', '17.4.1', '125.0.6422.60', '126.0'];
+const STORES = ['berlin-mitte-01', 'sf-union-square', 'paris-marais-02', 'sao-paulo-paulista'];
 const SCREENS = ['Home', 'Feed', 'Detail', 'Cart', 'Settings', 'Profile'];
 const REFERRERS = ['https://www.google.com/search?q=x', 'https://news.ycombinator.com/', 'https://t.co/abc', 'https://www.bing.com/'];
-const CAMPAIGNS = [
+const CAMPAIGNS: ReadonlyArray<Record<string, string>> = [
   { source: 'newsletter', medium: 'email', name: 'spring' },
   { source: 'google', medium: 'cpc', name: 'brand', term: 'sessions' },
   { source: 'facebook', medium: 'social', name: 'launch', content: 'video' },
+];
+/** Campaigns of visits that carry one from the second random stream (see the file's comment). */
+const MORE_CAMPAIGNS: ReadonlyArray<Record<string, string>> = [
+  ...CAMPAIGNS,
+  { source: 'google', medium: 'cpc', name: 'generic_shoes_2024', term: 'running shoes', content: 'ad_group_7' },
+  { source: 'instagram', medium: 'paid_social', name: 'summer_sale', content: 'carousel_3' },
+  { source: 'partner-blog', medium: 'referral', name: 'affiliate_q2' },
 ];
 const DEVICES = [
   { type: 'desktop', os: 'macOS', browser: 'Safari' },
@@ -76,11 +113,16 @@ interface Visitor {
   eventSeq: number;
   device: (typeof DEVICES)[number];
   geo: (typeof GEOS)[number];
+  /** The current visit's campaign, carried on each of its events. */
+  campaign: Record<string, string> | null;
 }
 
 /** Yields events in arrival order. */
 export function* generateTraffic(options: TrafficOptions): Generator<RawEvent> {
   const rnd = seededRandom(options.seed ?? 1);
+  // The details of an event (see the file's comment) draw from their own stream.
+  const detail = seededRandom(((options.seed ?? 1) ^ 0x5bd1e995) >>> 0);
+  const pickDetail = <T>(items: readonly T[]): T => items[Math.floor(detail() * items.length)] as T;
   const timeoutMs = options.timeoutMs ?? 30 * 60_000;
   const visits = Math.max(1, options.visitsPerUser ?? 3);
   const perVisit = Math.max(1, options.eventsPerVisit ?? 6);
@@ -107,6 +149,7 @@ export function* generateTraffic(options: TrafficOptions): Generator<RawEvent> {
       eventSeq: 0,
       device: pick(DEVICES),
       geo: pick(GEOS),
+      campaign: null,
     });
   }
 
@@ -156,28 +199,52 @@ export function* generateTraffic(options: TrafficOptions): Generator<RawEvent> {
     };
     if (v.anonymousId) event.anonymous_id = v.anonymousId;
     if (v.loggedIn || !v.anonymousId) event.user_id = v.userId;
+    if (firstOfVisitEvent) v.campaign = null;
     if (v.channel === 'web') {
       const path = pick(PAGES);
       event.type = rnd() < 0.8 ? 'page_view' : pick(['click', 'scroll', 'form_submit']);
-      event.page = { url: `https://shop.example${path}?v=1`, title: path, ...(firstOfVisitEvent && rnd() < 0.3 ? { referrer: pick(REFERRERS) } : {}) };
-      if (rnd() < 0.5) (event.page as Record<string, unknown>).path = path;
-      if (firstOfVisitEvent && rnd() < 0.25) event.campaign = pick(CAMPAIGNS);
-      event.device = v.device;
+      const page: Record<string, unknown> = { url: `https://shop.example${path}?v=1`, title: TITLES[path] ?? path, ...(firstOfVisitEvent && rnd() < 0.3 ? { referrer: pick(REFERRERS) } : {}) };
+      event.page = page;
+      if (rnd() < 0.5) page.path = path;
+      if (firstOfVisitEvent && rnd() < 0.25) v.campaign = pick(CAMPAIGNS);
+      else if (firstOfVisitEvent && detail() < 0.6) v.campaign = pickDetail(MORE_CAMPAIGNS);
+      if (v.campaign) {
+        event.campaign = v.campaign;
+        page.url = `https://shop.example${path}?utm_source=${v.campaign.source}&utm_medium=${v.campaign.medium}&utm_campaign=${v.campaign.name}`;
+      }
+      event.device = { ...v.device, browser: `${v.device.browser} ${pickDetail(BROWSER_VERSIONS)}` };
       event.geo = v.geo;
+      if (detail() < 0.35) event.properties = webProperties(path);
     } else if (v.channel === 'app') {
       event.type = rnd() < 0.7 ? 'screen_view' : 'tap';
       event.name = pick(SCREENS);
       event.device = { type: 'mobile', os: v.device.os, app_version: '3.2.1' };
       event.geo = v.geo;
+      if (firstOfVisitEvent && detail() < 0.3) v.campaign = pickDetail(MORE_CAMPAIGNS);
+      if (v.campaign) event.campaign = v.campaign;
+      if (detail() < 0.4) event.properties = { screen_class: `${event.name as string}ViewController`, build: 3021, dark_mode: detail() < 0.3, ...(detail() < 0.5 ? { product: pickDetail(PRODUCTS) } : {}) };
     } else if (v.channel === 'server') {
       event.type = pick(['api_call', 'email_sent', 'subscription_renewed']);
+      event.properties = { plan: pickDetail(PLANS), request_id: `req_${Math.floor(detail() * 1e12).toString(36)}`, amount_cents: Math.floor(detail() * 20_000), currency: 'EUR' };
     } else {
       event.type = 'purchase';
       event.geo = { country: v.geo.country, city: v.geo.city };
+      const product = pickDetail(PRODUCTS);
+      const quantity = 1 + Math.floor(detail() * 3);
+      event.properties = { store_id: pickDetail(STORES), till: 1 + Math.floor(detail() * 6), items: [{ ...product, quantity }], total: Math.round(product.price * quantity * 100) / 100, currency: 'EUR', payment: detail() < 0.7 ? 'card' : 'cash' };
     }
     if (rnd() < 0.03) event.key_event = true;
+    if (event.key_event && event.properties === undefined) event.properties = { value: Math.round(detail() * 50_000) / 100, currency: 'EUR' };
     if (rnd() < (options.invalidRate ?? 0)) event.timestamp = 'not a time';
     return event;
+  }
+
+  function webProperties(path: string): Record<string, unknown> {
+    const product = pickDetail(PRODUCTS);
+    if (path === '/search') return { query: pickDetail(SEARCHES), results: Math.floor(detail() * 120), page: 1 };
+    if (path === '/checkout') return { cart_id: `cart_${Math.floor(detail() * 1e10).toString(36)}`, products: [product], value: product.price, currency: 'EUR', step: 1 + Math.floor(detail() * 3) };
+    if (path === '/signup') return { form: 'signup', fields_filled: Math.floor(detail() * 6), plan: pickDetail(PLANS) };
+    return { ...product, list: 'recommended', position: 1 + Math.floor(detail() * 12), viewport: '1440x900' };
   }
 }
 
