@@ -58,6 +58,15 @@ export class RowBinaryWriter {
     this.utf8String(value);
   }
 
+  /** A String value given as its UTF-8 bytes (a message as received): copied, never re-encoded. */
+  utf8Bytes(value: Uint8Array): void {
+    const bytes = value.length;
+    this.reserve(10 + bytes);
+    this.leb128(bytes);
+    this.buffer.set(value, this.length);
+    this.length += bytes;
+  }
+
   uint8(value: number): void {
     this.reserve(1);
     this.buffer[this.length++] = value;
@@ -99,13 +108,18 @@ export class RowBinaryWriter {
   private utf8String(value: string): void {
     const bytes = Buffer.byteLength(value, 'utf8');
     this.reserve(10 + bytes);
-    let n = bytes;
+    this.leb128(bytes);
+    this.length += this.buffer.write(value, this.length, 'utf8');
+  }
+
+  /** A string's length prefix; the caller reserved room. */
+  private leb128(length: number): void {
+    let n = length;
     while (n >= 0x80) {
       this.buffer[this.length++] = (n & 0x7f) | 0x80;
       n >>>= 7;
     }
     this.buffer[this.length++] = n;
-    this.length += this.buffer.write(value, this.length, 'utf8');
   }
 
   private reserve(bytes: number): void {
@@ -124,7 +138,9 @@ const isInteger = (value: unknown, min: number, max: number): value is number =>
 
 /** Each encoder writes a value and returns true, or returns false (writing nothing) if it does not fit. */
 const ENCODERS: Record<ColumnType, Encode> = {
-  String: (w, v) => typeof v === 'string' && (w.string(v), true),
+  // Bytes are taken as they are: the caller has checked they are UTF-8 (a Kafka message is
+  // checked before it is parsed).
+  String: (w, v) => (typeof v === 'string' ? (w.string(v), true) : v instanceof Uint8Array && (w.utf8Bytes(v), true)),
   UInt8: (w, v) => isInteger(v, 0, 0xff) && (w.uint8(v), true),
   Int8: (w, v) => isInteger(v, -0x80, 0x7f) && (w.int8(v), true),
   UInt32: (w, v) => isInteger(v, 0, 0xffffffff) && (w.uint32(v), true),

@@ -72,7 +72,6 @@ const PRODUCTS = [
 ];
 const SEARCHES = ['running shoes', 'gift for dad', 'duvet queen linen', 'headphones wireless', 'coffee'];
 const PLANS = ['free', 'starter', 'team', 'enterprise'];
-const BROWSER_VERSIONS = ['124.0.6367.91', '17.4.1', '125.0.6422.60', '126.0'];
 const STORES = ['berlin-mitte-01', 'sf-union-square', 'paris-marais-02', 'sao-paulo-paulista'];
 const SCREENS = ['Home', 'Feed', 'Detail', 'Cart', 'Settings', 'Profile'];
 const REFERRERS = ['https://www.google.com/search?q=x', 'https://news.ycombinator.com/', 'https://t.co/abc', 'https://www.bing.com/'];
@@ -212,7 +211,7 @@ export function* generateTraffic(options: TrafficOptions): Generator<RawEvent> {
         event.campaign = v.campaign;
         page.url = `https://shop.example${path}?utm_source=${v.campaign.source}&utm_medium=${v.campaign.medium}&utm_campaign=${v.campaign.name}`;
       }
-      event.device = { ...v.device, browser: `${v.device.browser} ${pickDetail(BROWSER_VERSIONS)}` };
+      event.device = v.device;
       event.geo = v.geo;
       if (detail() < 0.35) event.properties = webProperties(path);
     } else if (v.channel === 'app') {

@@ -43,8 +43,13 @@ export interface UserEvents {
   invalid: number;
 }
 
-/** An `events` row as read back: the stored columns, the time as epoch ms (`ts`), Kafka coordinates. */
-type EventRowOut = Omit<EventRow, 'timestamp' | 'properties' | 'received_at' | 'kafka_offset' | 'key_event' | 'kafka_topic' | 'kafka_partition'> & {
+/**
+ * An `events` row as read back: the stored columns, the time as epoch ms (`ts`), Kafka
+ * coordinates. The event's other fields are ALIAS columns computed from `raw`, which the engine
+ * parses itself, so they are not read.
+ */
+type EventRowOut = Omit<EventRow, 'timestamp' | 'raw' | 'received_at' | 'kafka_offset' | 'key_event' | 'kafka_topic' | 'kafka_partition'> & {
+  raw: string;
   ts: number;
   key_event: number;
   kafka_topic: string;
@@ -59,34 +64,15 @@ const EVENT_COLUMNS = [
   'raw',
   'event_id',
   'type',
-  'name',
   'channel',
   'key_event',
   'anonymous_id',
   'user_id',
-  'page_url',
-  'page_path',
-  'page_title',
-  'page_referrer',
-  'campaign_source',
-  'campaign_medium',
-  'campaign_name',
-  'campaign_term',
-  'campaign_content',
-  'device_type',
-  'device_os',
-  'device_browser',
-  'device_app_version',
-  'geo_country',
-  'geo_region',
-  'geo_city',
   'kafka_topic',
   'kafka_partition',
   // Events are UTF-8 only, and JSON output would carry other bytes as U+FFFD, unnoticed:
   // ask the server whether the row's text is UTF-8 (rows written by imports are not checked).
-  `isValidUTF8(concat(raw, event_id, user_key, anonymous_id, user_id, name, page_url, page_path, page_title, page_referrer,
-     campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content, device_type, device_os, device_browser,
-     device_app_version, geo_country, geo_region, geo_city)) AS utf8`,
+  `isValidUTF8(concat(raw, event_id, user_key, anonymous_id, user_id)) AS utf8`,
 ].join(', ');
 
 /** Times as ms under other names: an alias named like its column would stand for it in WHERE. */
@@ -296,7 +282,8 @@ export function toSessionRow(raw: Record<string, unknown>): SessionRow {
 
 /**
  * The engine's view of a stored event: its `raw` message parsed as the worker parsed it, or,
- * for rows written without `raw` (imports), the event rebuilt from the columns.
+ * for a row written without `raw` (an import that filled only the stored columns), the event
+ * those columns make (its other fields are read from `raw`, so they are empty there).
  */
 function toSessionEvent(row: EventRowOut): SessionEvent | null {
   if (Number(row.utf8) !== 1) return null;
@@ -309,43 +296,13 @@ function toSessionEvent(row: EventRowOut): SessionEvent | null {
 }
 
 function eventFromColumns(row: EventRowOut): Record<string, unknown> {
-  const pick = (entries: Array<[string, string]>): Record<string, string> | undefined => {
-    const object = Object.fromEntries(entries.filter(([, v]) => v !== ''));
-    return Object.keys(object).length > 0 ? object : undefined;
-  };
-  const event: Record<string, unknown> = {
+  return {
     event_id: row.event_id,
     type: row.type,
     timestamp: Number(row.ts),
     channel: row.channel || undefined,
-    name: row.name || undefined,
     anonymous_id: row.anonymous_id || undefined,
     user_id: row.user_id || undefined,
     key_event: Number(row.key_event) === 1 ? true : undefined,
-    page: pick([
-      ['url', row.page_url],
-      ['path', row.page_path],
-      ['title', row.page_title],
-      ['referrer', row.page_referrer],
-    ]),
-    campaign: pick([
-      ['source', row.campaign_source],
-      ['medium', row.campaign_medium],
-      ['name', row.campaign_name],
-      ['term', row.campaign_term],
-      ['content', row.campaign_content],
-    ]),
-    device: pick([
-      ['type', row.device_type],
-      ['os', row.device_os],
-      ['browser', row.device_browser],
-      ['app_version', row.device_app_version],
-    ]),
-    geo: pick([
-      ['country', row.geo_country],
-      ['region', row.geo_region],
-      ['city', row.geo_city],
-    ]),
   };
-  return event;
 }

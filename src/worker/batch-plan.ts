@@ -35,7 +35,7 @@ export interface PlannedEvent {
  * should be made and written away here, so a batch does not hold every parsed event until it
  * is done (they would all outlive V8's young generation and make garbage collection dearer).
  */
-export type ValidEventSink = (fields: EventFields, ts: number, raw: string, offset: string) => void;
+export type ValidEventSink = (fields: EventFields, ts: number, raw: string | Uint8Array, offset: string) => void;
 
 export interface RejectedMessage {
   message: IncomingMessage;
@@ -66,16 +66,19 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
       plan.rejected.push({ message, error: notUtf8(message.value) });
       continue;
     }
-    let raw = message.value.toString('utf8');
+    const text = message.value.toString('utf8');
+    // What the `events` row keeps: the message's bytes as they came (copied into the insert,
+    // never encoded again).
+    let raw: string | Uint8Array = message.value;
     let parsed: ParsedEventFields;
     if (message.segment) {
-      const segment = parseSegmentEvent(raw, message.segment, message.value.length);
+      const segment = parseSegmentEvent(text, message.segment, message.value.length);
       // The `events` row keeps the event the message was mapped to: recalculation from the
       // table reads `raw` back as an event of our own format.
       if (segment.ok) raw = segment.raw;
       parsed = segment;
     } else {
-      parsed = parseEventFields(raw, message.value.length);
+      parsed = parseEventFields(text, message.value.length);
     }
     if (!parsed.ok) {
       plan.rejected.push({ message, error: parsed.error });

@@ -70,7 +70,7 @@ export interface ProcessorDeps {
   onLogMismatch: LogMismatchPolicy;
   sink: SessionSinkPort;
   deadLetter: DeadLetterPort;
-  eventRow: (fields: EventFields, ts: number, raw: string, source: EventSource) => EventRow;
+  eventRow: (fields: EventFields, ts: number, raw: string | Uint8Array, source: EventSource) => EventRow;
   engine: EngineConfig;
   closeDelayMs: number;
   maxClockSkewMs: number;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { DEFAULT_SCHEMA_DIR, MigrationError, appliedMigrations, migrate } from '../../src/clickhouse/migrations';
 import { runMigrate } from '../../src/commands/migrate-command';
+import { parseEvent } from '../../src/events/parse-event';
 import { dropTestDatabase, uniqueName } from '../support';
 import { configFor, queryRows, testClient } from './clickhouse-fixtures';
 
@@ -16,7 +17,7 @@ import { configFor, queryRows, testClient } from './clickhouse-fixtures';
 // takes longer than Jest's default 5 s.
 jest.setTimeout(60_000);
 
-const SCHEMA_FILES = ['000_schema_migrations.sql', '001_sessions.sql', '002_events.sql', '003_rollups.sql', '013_people.sql'];
+const SCHEMA_FILES = ['000_schema_migrations.sql', '001_sessions.sql', '002_events.sql', '003_rollups.sql', '013_people.sql', '014_events_raw.sql'];
 const TABLES = [
   'events',
   'identity_links',
@@ -130,6 +131,39 @@ describe('migrate', () => {
       { db: database },
     );
     expect(columns).toHaveLength(1);
+  });
+
+  it('014 keeps every value of rows written without raw: raw is rebuilt from their columns before the columns are read from it', async () => {
+    const database = freshDatabase();
+    const dir = schemaCopy();
+    rmSync(path.join(dir, '014_events_raw.sql'));
+    await migrate(client, { database, schemaDir: dir });
+    // An import into the old layout: every column filled, no raw (one value to escape).
+    await client.command({
+      query: `INSERT INTO ${database}.events (event_id, user_key, anonymous_id, user_id, timestamp, type, name, channel, key_event,
+                page_url, page_path, page_title, page_referrer, campaign_source, campaign_medium, campaign_name, campaign_term,
+                campaign_content, device_type, device_os, device_browser, device_app_version, geo_country, geo_region, geo_city, properties)
+              VALUES ('imp-1', 'anon-9', 'anon-9', 'u-9', '2024-05-01 10:00:00.250', 'page_view', 'Home', 'app', 1,
+                'https://ex.com/?q="x"', '/', 'Tïtle', 'https://r.example/', 'news', 'email', 'may', 't', 'c',
+                'mobile', 'iOS', 'Safari', '1.0', 'DE', 'BE', 'Berlin', '{"plan":"pro"}')`,
+    });
+    const columns = 'name, page_url, page_path, page_title, page_referrer, campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content, device_type, device_os, device_browser, device_app_version, geo_country, geo_region, geo_city, properties';
+    const [before] = await queryRows<Record<string, unknown>>(client, `SELECT ${columns} FROM ${database}.events`);
+    await migrate(client, { database, schemaDir: DEFAULT_SCHEMA_DIR });
+    const [after] = await queryRows<Record<string, unknown>>(client, `SELECT ${columns}, raw FROM ${database}.events`);
+    const { raw, ...values } = after as Record<string, unknown>;
+    expect(values).toEqual(before);
+    // raw is an event of our own format, which recalculation parses like any message.
+    const parsed = parseEvent(String(raw));
+    expect(parsed.ok).toBe(true);
+    expect(parsed.ok && parsed.valid).toMatchObject({ event_id: 'imp-1', timestamp: Date.parse('2024-05-01T10:00:00.250Z'), key_event: true, page: { url: 'https://ex.com/?q="x"' } });
+    // Read from raw now: the columns are ALIAS columns.
+    const kinds = await queryRows<{ name: string; default_kind: string }>(
+      client,
+      "SELECT name, default_kind FROM system.columns WHERE database = {db:String} AND table = 'events' AND name IN ('page_url', 'properties', 'raw', 'type')",
+      { db: database },
+    );
+    expect(Object.fromEntries(kinds.map((k) => [k.name, k.default_kind]))).toEqual({ page_url: 'ALIAS', properties: 'ALIAS', raw: 'DEFAULT', type: '' });
   });
 
   it('refuses, applying nothing, when an applied file was edited', async () => {

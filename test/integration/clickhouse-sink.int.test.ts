@@ -109,6 +109,15 @@ describe('ClickHouseSink (RowBinary)', () => {
     const { timestamp, received_at, ...rest } = row;
     expect(back).toEqual({ ...rest, ts: String(timestamp), received: String(received_at) });
     expect(back?.kafka_offset).toBe('9007199254740993');
+    // The fields read out of raw (ALIAS columns) come back as sent, awkward text included.
+    const [fields] = await queryRows<Record<string, unknown>>(client, `SELECT page_url, page_title, properties, geo_country, geo_city FROM ${db.name}.events WHERE event_id = 'sink-ev-1'`);
+    expect(fields).toEqual({
+      page_url: `https://shop.example/${awkward.long}`,
+      page_title: awkward.huge,
+      properties: JSON.stringify({ q: awkward.text }),
+      geo_country: 'FR',
+      geo_city: 'Zürich',
+    });
   });
 
   it('writes rows whose last bytes look like line breaks (offset 2570 is 0a 0a 00 …)', async () => {

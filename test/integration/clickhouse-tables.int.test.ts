@@ -5,7 +5,7 @@
  * replayed batch of events adds no duplicates after FINAL.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
-import { toEventRow } from '../../src/clickhouse/event-row';
+import { toEventRow, type EventRow } from '../../src/clickhouse/event-row';
 import { migrate } from '../../src/clickhouse/migrations';
 import { SESSION_FIELDS, type SessionRow } from '../../src/engine/session-row';
 import { parseEvent } from '../../src/events/parse-event';
@@ -154,6 +154,60 @@ describe('events', () => {
     expect(JSON.parse(String(rows[1]?.raw))).toMatchObject({ event_id: 'ev-2', geo: { country: 'fr' } });
     await optimizeAll(client, db.name);
     expect(await countRows('events', "user_key = 'visitor'")).toBe(2);
+  });
+
+  it('reads the event\'s other fields out of raw, with the defaults of the event format', async () => {
+    const full = {
+      event_id: 'al-1',
+      type: 'page_view',
+      name: 'Pricing "plans"',
+      timestamp: 1714557600000,
+      anonymous_id: 'alias-visitor',
+      channel: 'app',
+      page: { url: 'https://ex.com/pricing?x=1', path: '/pricing', title: 'Prix — café', referrer: 'https://google.com/' },
+      campaign: { source: 'newsletter', medium: 'email', name: 'may', term: 't', content: 'c' },
+      device: { type: 'mobile', os: 'iOS', browser: 'Safari', app_version: '1.2.3' },
+      geo: { country: 'de', region: 'BE', city: 'Berlin' },
+      properties: { plan: 'pro', seats: 3, nested: { list: [1, 'é'] } },
+    };
+    const sparse = { event_id: 'al-2', type: 'click', timestamp: 1714557660000, anonymous_id: 'alias-visitor', page: null, campaign: { source: null }, properties: null };
+    // One row from the message's bytes (as the worker writes), one from its text.
+    const rows = [eventRow(full, 200), eventRow(sparse, 201)];
+    rows[0] = { ...(rows[0] as EventRow), raw: Buffer.from(JSON.stringify(full)) };
+    await insertEventRows(client, db.name, rows);
+    const read = await queryRows<Record<string, unknown>>(
+      client,
+      `SELECT name, page_url, page_path, page_title, page_referrer, campaign_source, campaign_medium, campaign_name, campaign_term,
+              campaign_content, device_type, device_os, device_browser, device_app_version, geo_country, geo_region, geo_city, properties
+       FROM ${db.name}.events WHERE user_key = 'alias-visitor' ORDER BY timestamp`,
+    );
+    expect(read[0]).toEqual({
+      name: 'Pricing "plans"',
+      page_url: 'https://ex.com/pricing?x=1',
+      page_path: '/pricing',
+      page_title: 'Prix — café',
+      page_referrer: 'https://google.com/',
+      campaign_source: 'newsletter',
+      campaign_medium: 'email',
+      campaign_name: 'may',
+      campaign_term: 't',
+      campaign_content: 'c',
+      device_type: 'mobile',
+      device_os: 'iOS',
+      device_browser: 'Safari',
+      device_app_version: '1.2.3',
+      geo_country: 'DE',
+      geo_region: 'BE',
+      geo_city: 'Berlin',
+      properties: JSON.stringify(full.properties),
+    });
+    expect(read[1]).toEqual(expect.objectContaining({ name: '', page_url: '', campaign_source: '', device_type: '', geo_country: '', properties: '{}' }));
+  });
+
+  it('refuses an insert that names a column read from raw', async () => {
+    await expect(
+      client.command({ query: `INSERT INTO ${db.name}.events (event_id, user_key, timestamp, type, page_url) VALUES ('x', 'x', now64(3), 't', '/')` }),
+    ).rejects.toThrow(/ALIAS|page_url/);
   });
 
   it('fills the Kafka columns and received_at with defaults when a writer omits them', async () => {

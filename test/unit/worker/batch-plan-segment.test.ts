@@ -18,7 +18,7 @@ function message(offset: number, value: unknown, tagged: boolean): IncomingMessa
 
 describe('planBatch on a Segment topic', () => {
   it('maps tagged messages and hands the mapped event, as JSON, to the sink', () => {
-    const sunk: Array<{ raw: string; ts: number; offset: string }> = [];
+    const sunk: Array<{ raw: string | Uint8Array; ts: number; offset: string }> = [];
     const plan = planBatch([message(0, page, true), message(1, order, true)], -Infinity, Infinity, (_fields, ts, raw, offset) => sunk.push({ raw, ts, offset }));
     expect(plan.rejected).toEqual([]);
     const planned = plan.byUser.get('a-1') ?? [];
@@ -27,7 +27,9 @@ describe('planBatch on a Segment topic', () => {
       ['m-2', false, '', true],
     ]);
     const expected = [page, order].map((m) => segmentToEvent(m, segment));
-    expect(sunk.map((s) => JSON.parse(s.raw))).toEqual(expected.map((r) => (r.ok ? r.event : null)));
+    // The mapped event, as text (not the Segment message's bytes).
+    expect(sunk.every((s) => typeof s.raw === 'string')).toBe(true);
+    expect(sunk.map((s) => JSON.parse(s.raw as string))).toEqual(expected.map((r) => (r.ok ? r.event : null)));
     expect(sunk.map((s) => s.ts)).toEqual([Date.UTC(2024, 4, 1, 12), Date.UTC(2024, 4, 1, 12, 1)]);
     expect(plan.watermark).toBe(Date.UTC(2024, 4, 1, 12, 1));
   });
@@ -47,9 +49,10 @@ describe('planBatch on a Segment topic', () => {
   });
 
   it('parses untagged messages as our own format, and rejects Segment messages there', () => {
-    const sunk: string[] = [];
+    const sunk: Array<string | Uint8Array> = [];
     const plan = planBatch([message(0, own, false), message(1, page, false)], -Infinity, Infinity, (_f, _ts, raw) => sunk.push(raw));
-    expect(sunk).toEqual([JSON.stringify(own)]);
+    // Our own format: the message's bytes themselves, to be copied into the events row.
+    expect(sunk).toEqual([Buffer.from(JSON.stringify(own))]);
     expect(plan.rejected.map((r) => r.error.field)).toEqual(['event_id']);
   });
 });
