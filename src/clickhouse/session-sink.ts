@@ -76,10 +76,31 @@ export function sessionValues(row: SignedSessionRow): SessionValues {
   return SESSION_COLUMNS.map((column) => row[column]);
 }
 
+const SESSION_ENCODER = new RowBinaryEncoder('sessions', SESSION_TABLE_COLUMNS);
+
+/**
+ * Session rows as the body of their insert (RowBinary): what the outbox keeps in Redis, so the
+ * rows are encoded once, and the insert that flushes an entry sends its bytes as they are.
+ */
+export function encodeSessionRows(rows: readonly SessionValues[]): Buffer {
+  return SESSION_ENCODER.encodeArrays(rows);
+}
+
+/**
+ * The insert body of an outbox entry as stored: RowBinary, or, from a worker of an earlier
+ * release, a JSON array of rows (arrays, or objects from older still), encoded here.
+ * Rows encoded in RowBinary start with a session id's length (32), never with `[`.
+ */
+export function outboxBody(payload: Buffer): Buffer {
+  if (payload[0] !== 0x5b) return payload;
+  const rows = JSON.parse(payload.toString('utf8')) as Array<SessionValues | SignedSessionRow>;
+  return encodeSessionRows(rows.map((row) => (Array.isArray(row) ? row : sessionValues(row))));
+}
+
 export type EventRowBatch = RowBinaryBatch<keyof EventRow>;
 
 export class ClickHouseSink {
-  private readonly sessions = new RowBinaryEncoder('sessions', SESSION_TABLE_COLUMNS);
+  private readonly sessions = SESSION_ENCODER;
   private readonly events = new RowBinaryEncoder('events', EVENT_COLUMNS);
   /** Rows built without a Kafka source leave those columns to the table's defaults. */
   private readonly eventsWithoutSource = new RowBinaryEncoder(
@@ -92,9 +113,10 @@ export class ClickHouseSink {
     private readonly database: string,
   ) {}
 
-  insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void> {
+  /** Session rows, as values or already encoded (`encodeSessionRows`, an outbox entry). */
+  insertSessions(rows: readonly SessionValues[] | Buffer, deduplicationToken: string): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
-    return this.insert(this.sessions, this.sessions.encodeArrays(rows), deduplicationToken);
+    return this.insert(this.sessions, Buffer.isBuffer(rows) ? rows : this.sessions.encodeArrays(rows as readonly SessionValues[]), deduplicationToken);
   }
 
   /** Event rows, all built by `toEventRow` with a source, or all without one. */

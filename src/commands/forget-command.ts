@@ -26,12 +26,11 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { LOCAL_SUFFIX } from '../clickhouse/cluster-schema';
 import { createClickHouseClient } from '../clickhouse/client';
-import { ClickHouseSink } from '../clickhouse/session-sink';
+import { ClickHouseSink, outboxBody } from '../clickhouse/session-sink';
 import { loadConfig, type Config } from '../config';
 import { UsageError } from '../errors';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
-import { outboxRows } from '../recalc/recalculate';
 import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
@@ -101,7 +100,7 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
     const sink = new ClickHouseSink(clickhouse, database);
     const touched = new Set([...located.values()].flat().map((found) => `${found.partition.topic}:${found.partition.partition}`));
     for (const entry of await counters.pendingOutbox()) {
-      if (touched.has(`${entry.partition.topic}:${entry.partition.partition}`)) await sink.insertSessions(outboxRows(entry.payload), entry.token);
+      if (touched.has(`${entry.partition.topic}:${entry.partition.partition}`)) await sink.insertSessions(outboxBody(entry.payload), entry.token);
     }
     for (const partition of await counters.partitions()) {
       const { meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites } = partition.keys;

@@ -21,7 +21,7 @@
  * and finds the counters already right (so it does not fence the worker either).
  */
 import { createHash } from 'node:crypto';
-import { sessionValues, type SessionValues, type SignedSessionRow } from '../clickhouse/session-sink';
+import { outboxBody, sessionValues, type SessionValues, type SignedSessionRow } from '../clickhouse/session-sink';
 import { describeError } from '../clickhouse/external-data';
 import { ClickHouseQueryError } from '../errors';
 import { compareSameUser } from '../recompute/event-order';
@@ -121,7 +121,7 @@ export interface UnfinishedUsers {
 export interface RecalculationDeps {
   source: ClickHouseSource;
   /** `sessions` inserts (ClickHouseSink): rows as `SESSION_COLUMNS` arrays, with a deduplication token. */
-  sink: { insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void> };
+  sink: { insertSessions(rows: readonly SessionValues[] | Buffer, deduplicationToken: string): Promise<void> };
   counters: UserCounterStore;
 }
 
@@ -217,7 +217,7 @@ class Recalculation {
     const located = await counters.locate(keys);
     const watermarks = await counters.watermarks();
     for (const entry of await counters.pendingOutbox()) {
-      await this.insert(outboxRows(entry.payload), entry.token, `writing a pending outbox entry of the worker (token ${entry.token})`);
+      await this.insert(outboxBody(entry.payload), entry.token, `writing a pending outbox entry of the worker (token ${entry.token})`);
       this.stats.outboxFlushed += 1;
     }
 
@@ -303,7 +303,7 @@ class Recalculation {
   }
 
   /** An insert into `sessions` whose failure says what was being written and why. */
-  private async insert(values: SessionValues[], token: string, doing: string): Promise<void> {
+  private async insert(values: SessionValues[] | Buffer, token: string, doing: string): Promise<void> {
     try {
       await this.deps.sink.insertSessions(values, token);
     } catch (err) {
@@ -372,12 +372,6 @@ class Recalculation {
     if (watermark == null) return -Infinity;
     return watermark - this.options.latenessMs - this.options.timeoutMs;
   }
-}
-
-/** An outbox payload's rows as the sink takes them (arrays; objects from an older worker are converted). */
-export function outboxRows(payload: string): SessionValues[] {
-  const rows = JSON.parse(payload) as Array<SessionValues | SignedSessionRow>;
-  return rows.map((row) => (Array.isArray(row) ? row : sessionValues(row)));
 }
 
 function sleep(ms: number): Promise<void> {

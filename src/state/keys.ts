@@ -49,7 +49,7 @@ export function globEscape(text: string): string {
  * entry by the partition's log generation, sequence number and content: a sequence number made
  * again after the state went back in time (other rows) is not mistaken for the first one.
  */
-export function outboxToken(topic: string, partition: number, generation: string, seq: number, payload: string): string {
+export function outboxToken(topic: string, partition: number, generation: string, seq: number, payload: string | Buffer): string {
   const digest = createHash('sha1').update(payload).digest('hex').slice(0, 16);
   return `${topic}:${partition}:${generation}:outbox:${seq}:${digest}`;
 }

@@ -216,7 +216,8 @@ export class PartitionStateStore {
     rev: number;
     offset: string;
     watermark: number;
-    payload: string;
+    /** The session rows to write, as their insert body (empty: none). */
+    payload: Buffer;
     /** Random per commit, the same for each attempt of it. */
     commitId: string;
     /** Of the message at `offset`; "" keeps the stored one (a commit that applies no message). */
@@ -224,7 +225,7 @@ export class PartitionStateStore {
     updates: readonly UserUpdate[];
   }): Promise<number> {
     const keys = [this.keys.meta, this.keys.closeDeadlines, this.keys.forgetDeadlines, this.keys.outbox];
-    const args = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint];
+    const args: Array<string | Buffer> = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint];
     for (const update of params.updates) {
       const idle = isIdle(update.state);
       keys.push(this.keys.user(update.state.userKey));
@@ -272,9 +273,9 @@ export class PartitionStateStore {
     return this.redis.zcard(this.keys.closeDeadlines);
   }
 
-  /** Outbox entries not yet confirmed in ClickHouse, oldest first. */
-  async pendingOutbox(): Promise<Array<{ seq: number; payload: string }>> {
-    const entries = await this.redis.hgetall(this.keys.outbox);
+  /** Outbox entries not yet confirmed in ClickHouse, oldest first (payloads as stored: bytes). */
+  async pendingOutbox(): Promise<Array<{ seq: number; payload: Buffer }>> {
+    const entries = await this.redis.hgetallBuffer(this.keys.outbox);
     return Object.entries(entries)
       .map(([seq, payload]) => ({ seq: Number(seq), payload }))
       .sort((a, b) => a.seq - b.seq);

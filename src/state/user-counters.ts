@@ -42,7 +42,7 @@ export interface FoundState {
 export interface PendingOutboxEntry {
   partition: StatePartition;
   seq: number;
-  payload: string;
+  payload: Buffer;
   /** The deduplication token the worker inserts this entry with. */
   token: string;
 }
@@ -152,11 +152,11 @@ export class UserCounterStore {
     const partitions = await this.partitions();
     if (partitions.length === 0) return [];
     // One command per partition (not a pipeline): on Redis Cluster each goes to its own slot.
-    const replies = await Promise.all(partitions.map(async (p) => [await this.redis.hgetall(p.keys.outbox), await this.redis.hget(p.keys.meta, 'gen')] as const));
+    const replies = await Promise.all(partitions.map(async (p) => [await this.redis.hgetallBuffer(p.keys.outbox), await this.redis.hget(p.keys.meta, 'gen')] as const));
     const entries: PendingOutboxEntry[] = [];
     partitions.forEach((partition, i) => {
       const [hash, generation] = replies[i] ?? [{}, null];
-      for (const [seq, payload] of Object.entries((hash ?? {}) as Record<string, string>)) {
+      for (const [seq, payload] of Object.entries((hash ?? {}) as Record<string, Buffer>)) {
         const token = outboxToken(partition.topic, partition.partition, String(generation ?? ''), Number(seq), payload);
         entries.push({ partition, seq: Number(seq), payload, token });
       }

@@ -21,7 +21,7 @@ import { CommitAlreadyAppliedError, StateLogMismatchError } from '../errors';
 import type { EventFields } from '../events/session-event';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { EventRow, EventSource } from '../clickhouse/event-row';
-import { sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
+import { encodeSessionRows, outboxBody, sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
 import { repairRows, type StoredSessionRow } from '../engine/row-repair';
 import type { SessionRow } from '../engine/session-row';
 import { outboxToken } from '../state/keys';
@@ -31,7 +31,7 @@ import { planBatch, type IncomingMessage, type PlannedEvent, type RejectedMessag
 import { withRetry, type RetryHooks } from './retry';
 
 export interface SessionSinkPort {
-  insertSessions(rows: readonly SessionValues[], deduplicationToken: string): Promise<void>;
+  insertSessions(rows: readonly SessionValues[] | Buffer, deduplicationToken: string): Promise<void>;
   eventBatch(withSource: true, messageBytes: number): EventBatchPort;
   insertEventBatch(batch: EventBatchPort, deduplicationToken: string): Promise<void>;
 }
@@ -330,10 +330,10 @@ export class PartitionProcessor {
         updates.push({ state, ...nextDeadlines(state, engine) });
       }
       if (rows.length === 0) continue;
-      const payload = JSON.stringify(rows);
+      const body = encodeSessionRows(rows);
       await this.settleFlush(hooks);
-      const seq = await this.commit(this.appliedOffset, this.watermark, payload, updates, '', hooks);
-      if (seq > 0) this.flushInBackground(seq, payload, rows, hooks);
+      const seq = await this.commit(this.appliedOffset, this.watermark, body, updates, '', hooks);
+      if (seq > 0) this.flushInBackground(seq, body, hooks);
       corrected += rows.length;
     }
     await this.settleFlush(hooks);
@@ -445,7 +445,8 @@ export class PartitionProcessor {
       updates.push({ state, closeAt, forgetAt });
     }
     const rows = signedRows(changes).map(sessionValues);
-    const payload = rows.length > 0 ? JSON.stringify(rows) : '';
+    // The outbox keeps the rows as the insert's body: encoded once, sent as stored.
+    const body = rows.length > 0 ? encodeSessionRows(rows) : NO_ROWS;
     if (before) {
       const writes = changes.flatMap((c): Array<[string, string, SessionRow | null]> => {
         const row = c.write ?? c.cancel;
@@ -456,13 +457,13 @@ export class PartitionProcessor {
     await beforeCommit;
     await this.settleFlush(hooks);
     const commitStarted = this.deps.now();
-    const seq = await this.commit(toOffset, watermark, payload, updates, fingerprint, hooks);
+    const seq = await this.commit(toOffset, watermark, body, updates, fingerprint, hooks);
     metrics.redisScriptSeconds.observe((this.deps.now() - commitStarted) / 1000);
     this.appliedOffset = toOffset;
     this.watermark = watermark;
     if (fingerprint !== '') this.fingerprint = fingerprint;
     countChanges(changes, metrics);
-    if (seq > 0) this.flushInBackground(seq, payload, rows, hooks);
+    if (seq > 0) this.flushInBackground(seq, body, hooks);
   }
 
   /**
@@ -480,8 +481,8 @@ export class PartitionProcessor {
     }
   }
 
-  private flushInBackground(seq: number, payload: string, rows: SessionValues[], hooks: RetryHooks): void {
-    const flush = this.flushOutboxEntry(seq, payload, rows, hooks);
+  private flushInBackground(seq: number, body: Buffer, hooks: RetryHooks): void {
+    const flush = this.flushOutboxEntry(seq, body, hooks);
     // If it fails, the outbox keeps the rows and the next commit sends them again
     // (`settleFlush`); this only reports the failure, also when no next commit comes.
     flush.catch((err: unknown) =>
@@ -490,7 +491,7 @@ export class PartitionProcessor {
     this.flushing = flush;
   }
 
-  private async commit(toOffset: string, watermark: number, payload: string, updates: UserUpdate[], fingerprint: string, hooks: RetryHooks): Promise<number> {
+  private async commit(toOffset: string, watermark: number, payload: Buffer, updates: UserUpdate[], fingerprint: string, hooks: RetryHooks): Promise<number> {
     const params = {
       epoch: this.epoch,
       rev: this.rev,
@@ -524,13 +525,15 @@ export class PartitionProcessor {
   private async flushPendingOutbox(hooks: RetryHooks): Promise<void> {
     const pending = await withRetry('read outbox', () => this.deps.store.pendingOutbox(), hooks);
     for (const entry of pending) {
-      await this.flushOutboxEntry(entry.seq, entry.payload, JSON.parse(entry.payload) as SessionValues[], hooks);
+      await this.flushOutboxEntry(entry.seq, entry.payload, hooks);
     }
   }
 
-  private async flushOutboxEntry(seq: number, payload: string, rows: SessionValues[], hooks: RetryHooks): Promise<void> {
+  /** Inserts an outbox entry's rows (its payload as stored) under the entry's token, then acks it. */
+  private async flushOutboxEntry(seq: number, payload: Buffer, hooks: RetryHooks): Promise<void> {
     const token = outboxToken(this.topic, this.partition, this.generation, seq, payload);
-    await this.timedInsert(() => this.deps.sink.insertSessions(rows, token), hooks);
+    const body = outboxBody(payload);
+    await this.timedInsert(() => this.deps.sink.insertSessions(body, token), hooks);
     await withRetry('ack outbox', () => this.deps.store.ack(this.epoch, seq), hooks);
   }
 
@@ -552,6 +555,9 @@ export class PartitionProcessor {
     );
   }
 }
+
+/** The outbox payload of a commit that writes no session rows. */
+const NO_ROWS = Buffer.alloc(0);
 
 function countChanges(changes: readonly SessionChange[], metrics: WorkerMetrics): void {
   for (const change of changes) {

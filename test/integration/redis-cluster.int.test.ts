@@ -106,7 +106,7 @@ describe('Redis Cluster', () => {
       rev: claim.rev,
       offset: '10',
       watermark: 1,
-      payload: '[]',
+      payload: Buffer.from('[]'),
       commitId: 'c1',
       fingerprint: '10:abc',
       updates: [{ state, closeAt: 100, forgetAt: 200 }, { state: other, closeAt: null, forgetAt: null }],
@@ -136,7 +136,7 @@ describe('Redis Cluster', () => {
   it('WAIT: asking for more replicas than the node has fails after the timeout instead of committing offsets', async () => {
     const store = new PartitionStateStore(redis, newRedisPrefix('cluster_wait'), 'events', 1, TTL, { replicas: 2, timeoutMs: 300 });
     const claim = await store.claim();
-    await store.commit({ epoch: claim.epoch, rev: claim.rev, offset: '1', watermark: 1, payload: '', commitId: 'c1', fingerprint: '', updates: [] });
+    await store.commit({ epoch: claim.epoch, rev: claim.rev, offset: '1', watermark: 1, payload: Buffer.alloc(0), commitId: 'c1', fingerprint: '', updates: [] });
     const started = Date.now();
     const error = await store.waitForReplicas().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(ReplicaAckError);

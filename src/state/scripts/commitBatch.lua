@@ -9,7 +9,7 @@
   KEYS[1] meta hash: epoch, rev, offset, watermark, seq (last outbox sequence number)
   KEYS[2] close zset: user key -> time at which its open session closes
   KEYS[3] forget zset: user key -> watermark at which its oldest session can be forgotten
-  KEYS[4] outbox hash: seq -> JSON array of session rows not yet confirmed in ClickHouse
+  KEYS[4] outbox hash: seq -> session rows not yet confirmed in ClickHouse, as the body of their insert (RowBinary)
   KEYS[5..] one state key per changed user, in the order of the user entries below
 
   ARGV[1] epoch the caller claimed the partition with
