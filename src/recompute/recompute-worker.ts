@@ -2,8 +2,7 @@
  * A worker thread of `recompute` (see recompute.ts, `ThreadPool`). It answers requests in
  * order, each with the same `id`:
  *   parse      a batch of whole input lines (bytes) -> events appended to this worker's bucket
- *              files; replies with the line and event counts and the invalid lines, and hands
- *              the batch's buffer back (transferred) to be filled again
+ *              files; replies with the line and event counts and the invalid lines
  *   endParse   flushes and closes the bucket files; replies with the events per bucket
  *   bucket     sessionizes one bucket (all writers' files) into its output file
  * Failures are replied as `{ type: 'error' }`.
@@ -36,15 +35,13 @@ const sampleHeap = () => {
   peakHeapBytes = Math.max(peakHeapBytes, getHeapStatistics().used_heap_size);
 };
 
-function handle(request: WorkerRequest, transfer: ArrayBuffer[]): Record<string, unknown> {
+function handle(request: WorkerRequest): Record<string, unknown> {
   switch (request.type) {
     case 'parse': {
       const bytes = Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength);
       const result = parseBatch(bytes, (event, line) => writer.add(event, ownFormat ? line : undefined), parse);
       sampleHeap();
-      // Lines were decoded into strings of their own: nothing refers to the buffer any more.
-      transfer.push(request.bytes.buffer as ArrayBuffer);
-      return { ...result, bytes: request.bytes };
+      return { ...result };
     }
     case 'endParse': {
       const files = writer.close();
@@ -59,13 +56,12 @@ parentPort?.on('message', (request: WorkerRequest | { type: 'close' }) => {
   // Let the thread end by itself (which also lets --cpu-prof write this thread's profile).
   if (request.type === 'close') return parentPort?.close();
   let reply: Record<string, unknown>;
-  const transfer: ArrayBuffer[] = [];
   try {
-    reply = { id: request.id, type: 'ok', ...handle(request, transfer) };
+    reply = { id: request.id, type: 'ok', ...handle(request) };
   } catch (err) {
     const error = err as Error;
     reply = { id: request.id, type: 'error', message: error.message, stack: error.stack };
   }
   reply.peakHeapBytes = peakHeapBytes;
-  parentPort?.postMessage(reply, transfer);
+  parentPort?.postMessage(reply);
 });

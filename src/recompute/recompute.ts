@@ -303,12 +303,8 @@ async function recomputeThreaded(
   try {
     // Pass 1: batches of whole lines to the workers; results handled in input order.
     const inFlight: Array<Promise<WorkerReply>> = [];
-    // Batch buffers come back from the workers and are filled again: a fresh one costs more in
-    // page faults than the copy into it.
-    const spare: ArrayBuffer[] = [];
     const settleOldest = async () => {
-      const result = (await inFlight.shift()) as WorkerReply & BatchResult & { bytes: Uint8Array };
-      spare.push(result.bytes.buffer as ArrayBuffer);
+      const result = (await inFlight.shift()) as WorkerReply & BatchResult;
       for (const bad of result.invalid) {
         stats.invalid += 1;
         await options.onInvalid?.(stats.lines + bad.index, bad.line, new InvalidEventError(bad.field, bad.reason));
@@ -330,11 +326,11 @@ async function recomputeThreaded(
         continue;
       }
       pending.push(chunk.subarray(0, newline + 1));
-      await send(concat(pending, pendingBytes + newline + 1, spare));
+      await send(concat(pending, pendingBytes + newline + 1));
       pending = newline + 1 < chunk.length ? [chunk.subarray(newline + 1)] : [];
       pendingBytes = chunk.length - newline - 1;
     }
-    if (pendingBytes > 0) await send(concat(pending, pendingBytes, spare));
+    if (pendingBytes > 0) await send(concat(pending, pendingBytes));
     pending = [];
     while (inFlight.length > 0) await settleOldest();
 
@@ -415,14 +411,9 @@ async function writePieces(pieces: Iterable<Buffer>, output: Writable): Promise<
   if (used > 0 && !output.write(chunk.subarray(0, used))) await once(output, 'drain');
 }
 
-/**
- * Copies pieces into a buffer of its own (to transfer to a worker): a spare one when it is large
- * enough, else a new one (unpooled, not zero-filled) with room for the usual batch.
- */
-function concat(pieces: Buffer[], bytes: number, spare: ArrayBuffer[]): Uint8Array {
-  let buffer = spare.pop();
-  if (buffer === undefined || buffer.byteLength < bytes) buffer = Buffer.allocUnsafeSlow(Math.max(bytes, 2 * BATCH_BYTES + (64 << 10))).buffer;
-  const out = new Uint8Array(buffer, 0, bytes);
+/** Copies pieces into one buffer of its own (unpooled, not zero-filled), to transfer to a worker. */
+function concat(pieces: Buffer[], bytes: number): Uint8Array {
+  const out = Buffer.allocUnsafeSlow(bytes);
   let at = 0;
   for (const piece of pieces) {
     out.set(piece, at);
