@@ -99,9 +99,57 @@ export function decodeEvent(line: string): SessionEvent {
     const v = JSON.parse(line.slice(1)) as unknown[];
     return eventOf(v[0] as string, v[1] as string, v[2] as number, v[3] as boolean, v[4] as boolean, v as string[]);
   }
-  const v = line.split('\x1f');
-  if (v.length !== FIELDS.length) throw new Error(`corrupt spill line (${v.length} fields)`);
-  return eventOf(v[0] as string, v[1] as string, Number(v[2]), v[3] === '1', v[4] === '1', v);
+  return new FieldReader(line).event();
+}
+
+/**
+ * Reads a plain line's fields in order with `indexOf` and `slice`: cheaper than `split`, which
+ * builds an array of them first.
+ */
+class FieldReader {
+  private at = 0;
+  private fields = 0;
+
+  constructor(private readonly line: string) {}
+
+  event(): SessionEvent {
+    const event: SessionEvent = {
+      userKey: this.next(),
+      eventId: this.next(),
+      ts: Number(this.next()),
+      isView: this.next() === '1',
+      keyEvent: this.next() === '1',
+      channel: this.next() as Channel,
+      location: this.next(),
+      anonymousId: this.next(),
+      userId: this.next(),
+      source: this.next(),
+      medium: this.next(),
+      campaign: this.next(),
+      term: this.next(),
+      content: this.next(),
+      deviceType: this.next(),
+      os: this.next(),
+      browser: this.next(),
+      appVersion: this.next(),
+      country: this.next(),
+      region: this.next(),
+      city: this.next(),
+    };
+    if (this.at <= this.line.length) throw new Error(`corrupt spill line (more than ${FIELDS.length} fields)`);
+    return event;
+  }
+
+  private next(): string {
+    const line = this.line;
+    if (this.at > line.length) throw new Error(`corrupt spill line (${this.fields} fields)`);
+    let end = line.indexOf('\x1f', this.at);
+    if (end < 0) end = line.length;
+    const value = line.slice(this.at, end);
+    this.at = end + 1;
+    this.fields += 1;
+    return value;
+  }
 }
 
 function eventOf(userKey: string, eventId: string, ts: number, isView: boolean, keyEvent: boolean, v: string[]): SessionEvent {

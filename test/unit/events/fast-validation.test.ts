@@ -150,6 +150,53 @@ describe('fast event validation agrees with zod', () => {
     );
   });
 
+  it('on toISOString-shaped timestamps, near-valid ones and day, month and year edges', () => {
+    const mostly = (valid: string[], invalid: string[]) =>
+      fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...valid) }, { weight: 1, arbitrary: fc.constantFrom(...invalid) });
+    const digit = mostly(['0', '1', '2', '5', '9'], ['x', '٣', ' ']);
+    const shaped = fc
+      .tuple(
+        fc.constantFrom('1999', '2000', '2023', '2024', '2099', '2100', '0024', '20x4'),
+        fc.constantFrom('00', '01', '02', '04', '12', '13'),
+        fc.constantFrom('00', '01', '28', '29', '30', '31', '32'),
+        mostly(['T', 't'], [' ', 'X']),
+        mostly(['00', '23'], ['24']),
+        mostly(['00', '59'], ['60']),
+        mostly(['00', '59'], ['60']),
+        mostly(['.', ','], [':']),
+        fc.tuple(digit, digit, digit).map((d) => d.join('')),
+        mostly(['Z', 'z'], ['Q', 'ZZ', '']),
+      )
+      .map(([y, mo, d, t, h, mi, s, point, ms, zone]) => `${y}-${mo}-${d}${t}${h}:${mi}:${s}${point}${ms}${zone}`);
+    fc.assert(
+      fc.property(fc.oneof(shaped, fc.integer({ min: MIN_EVENT_TIME_MS, max: MAX_EVENT_TIME_MS }).map((ms) => new Date(ms).toISOString())), (timestamp) => {
+        checkAgreement({ event_id: 'e', type: 'page_view', timestamp, anonymous_id: 'a' });
+      }),
+      { numRuns: 5000 },
+    );
+    for (const day of ['2000-02-29', '2000-02-30', '2023-02-29', '2024-02-29', '2100-02-29', '2099-04-31', '2099-12-31', '1999-12-31']) {
+      for (const time of ['T00:00:00.000Z', 't23:59:59,999z']) checkAgreement({ event_id: 'e', type: 't', timestamp: day + time, user_id: 'u' });
+    }
+  });
+
+  it('on properties nested up to and beyond the limit, and long strings of astral characters', () => {
+    const nest = (levels: number, leaf: unknown, inArray: boolean): unknown => {
+      let value = leaf;
+      for (let i = 0; i < levels; i++) value = inArray && i % 2 === 0 ? [1, value] : { k: value, n: null };
+      return value;
+    };
+    for (let levels = 7; levels <= 12; levels++) {
+      for (const inArray of [false, true]) {
+        for (const leaf of [1, {}, [], null, 'x']) {
+          checkAgreement({ event_id: 'e', type: 't', timestamp: 1714564800000, user_id: 'u', properties: { a: nest(levels, leaf, inArray), b: 2 } });
+        }
+      }
+    }
+    for (const n of [64, 65, 128, 129]) {
+      checkAgreement({ event_id: '😀'.repeat(n), type: '😀'.repeat(n / 2), timestamp: 1714564800000, anonymous_id: '😀'.repeat(n) });
+    }
+  });
+
   it('on values that are not objects', () => {
     for (const value of [null, 0, 'x', [], [{ event_id: 'x' }], true]) checkAgreement(value);
   });
