@@ -178,12 +178,12 @@ export class PartitionStateStore {
   async loadStates(userKeys: readonly string[]): Promise<Map<string, KeyState>> {
     const states = new Map<string, KeyState>();
     if (userKeys.length === 0) return states;
-    const values = await this.redis.mget(userKeys.map((k) => this.keys.user(k)));
+    const values = await this.redis.mgetBuffer(userKeys.map((k) => this.keys.user(k)));
     userKeys.forEach((userKey, i) => {
-      const text = values[i];
-      if (text == null) return;
+      const value = values[i];
+      if (value == null) return;
       try {
-        states.set(userKey, decodeState(userKey, text));
+        states.set(userKey, decodeState(userKey, value));
       } catch (err) {
         throw new StateCorruptError(this.keys.user(userKey), err);
       }
@@ -224,7 +224,7 @@ export class PartitionStateStore {
     updates: readonly UserUpdate[];
   }): Promise<number> {
     const keys = [this.keys.meta, this.keys.closeDeadlines, this.keys.forgetDeadlines, this.keys.outbox];
-    const args = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint];
+    const args: Array<string | Buffer> = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint];
     for (const update of params.updates) {
       const idle = isIdle(update.state);
       keys.push(this.keys.user(update.state.userKey));

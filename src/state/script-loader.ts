@@ -13,7 +13,7 @@ export interface StateCommands {
   claimPartition(meta: string, nonce: string, topicId: string): Promise<[string, string, string, string, string, string, string, string, string]>;
   markRepair(meta: string, close: string, repair: string, epoch: string, until: string, reach: string): Promise<number | [string, string]>;
   clearRepair(meta: string, repair: string, base: string, writes: string, epoch: string): Promise<number>;
-  commitBatch(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
+  commitBatch(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number>;
   ackOutbox(meta: string, outbox: string, epoch: string, seq: string): Promise<number>;
 }
 

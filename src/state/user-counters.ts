@@ -1,13 +1,13 @@
 /**
  * The Redis side of recalculation (docs/recalculation.md): finds where the streaming worker
- * keeps a user's state, and rewrites the state's session counters (`c` = sessions already
- * forgotten, `l` = the last one's id) so that the worker numbers the sessions it still holds,
+ * keeps a user's state, and rewrites the state's session counters (sessions already forgotten,
+ * and the last one's id) so that the worker numbers the sessions it still holds,
  * and every later one, after what recalculation found.
  *
  * The worker loads a state, runs the engine and commits the result with `commitBatch`, which
  * checks only the partition's epoch. A plain SET of a state between its load and its commit
- * would be overwritten, so `adjustUserCounters.lua` writes each state only if it is still what
- * we read, and then bumps the partition's epoch: the worker's next commit is fenced, it
+ * would be overwritten, so `adjustUserCounters.lua` writes each state only if it is still the
+ * bytes we read, and then bumps the partition's epoch: the worker's next commit is fenced, it
  * re-claims the partition and reloads. Users whose sessions must be renumbered are put in the
  * close zset with score 0, so the worker reconciles them at its next batch or tick.
  *
@@ -34,7 +34,7 @@ export interface StatePartition {
 export interface FoundState {
   partition: StatePartition;
   /** The stored value exactly as read: the expected value of the compare-and-set. */
-  text: string;
+  value: Buffer;
   state: KeyState;
 }
 
@@ -50,7 +50,7 @@ export interface PendingOutboxEntry {
 export interface CounterUpdate {
   userKey: string;
   /** The value read (null: there was no state), which must still be there. */
-  expected: string | null;
+  expected: Buffer | null;
   count: number;
   lastId: string;
   /** Whether the worker must reconcile the user promptly (it holds sessions to renumber). */
@@ -58,15 +58,16 @@ export interface CounterUpdate {
 }
 
 interface AdjustCommands {
-  adjustUserCounters(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
+  adjustUserCounters(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>;
 }
 
 /**
- * The stored value with new counters: the state as it is (sessions, seen ids) with `c`/`l`
- * replaced, or a compact record when there was no state.
+ * The stored value with new counters: the state as it is (sessions, seen ids, and the numbering
+ * its rows were written with) with its counters replaced, or a compact record when there was no
+ * state.
  */
-export function withCounters(userKey: string, text: string | null, count: number, lastId: string): string {
-  const state = text === null ? newCompactState(userKey) : decodeState(userKey, text);
+export function withCounters(userKey: string, value: Buffer | null, count: number, lastId: string): Buffer {
+  const state = value === null ? newCompactState(userKey) : decodeState(userKey, value);
   state.forgottenCount = count;
   state.forgottenLastId = lastId;
   return encodeState(state);
@@ -113,20 +114,20 @@ export class UserCounterStore {
     const partitions = await this.partitions();
     if (userKeys.length === 0 || partitions.length === 0) return located;
     // One MGET per partition: its keys share a slot, other partitions' may be on other nodes.
-    const replies = await Promise.all(partitions.map((p) => this.redis.mget(userKeys.map((k) => p.keys.user(k)))));
+    const replies = await Promise.all(partitions.map((p) => this.redis.mgetBuffer(userKeys.map((k) => p.keys.user(k)))));
     partitions.forEach((partition, i) => {
       const values = replies[i] ?? [];
-      values.forEach((text, j) => {
-        if (text == null) return;
+      values.forEach((value, j) => {
+        if (value == null) return;
         const userKey = userKeys[j] as string;
         let state: KeyState;
         try {
-          state = decodeState(userKey, text);
+          state = decodeState(userKey, value);
         } catch (cause) {
           throw new StateCorruptError(partition.keys.user(userKey), cause);
         }
         const list = located.get(userKey);
-        const entry = { partition, text, state };
+        const entry = { partition, value, state };
         if (list) list.push(entry);
         else located.set(userKey, [entry]);
       });
@@ -172,7 +173,7 @@ export class UserCounterStore {
   async adjust(partition: StatePartition, updates: readonly CounterUpdate[]): Promise<string[]> {
     if (updates.length === 0) return [];
     const keys = [partition.keys.meta, partition.keys.closeDeadlines];
-    const args: string[] = [];
+    const args: Array<string | Buffer> = [];
     for (const u of updates) {
       keys.push(partition.keys.user(u.userKey));
       const value = withCounters(u.userKey, u.expected, u.count, u.lastId);

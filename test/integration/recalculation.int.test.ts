@@ -364,24 +364,24 @@ describe('recompute --since --sink clickhouse', () => {
 
     const changed = await store.adjust(partition, [
       { userKey: 'a', expected: liveText, count: 5, lastId: 'p', due: true },
-      { userKey: 'b', expected: '{"c":0,"l":""}', count: 2, lastId: 'q', due: false }, // changed since read
+      { userKey: 'b', expected: Buffer.from('{"c":0,"l":""}'), count: 2, lastId: 'q', due: false }, // changed since read
       { userKey: 'c', expected: null, count: 3, lastId: 'r', due: false }, // no state yet: a compact record
     ]);
     expect(changed).toEqual(['b']);
     expect(await redis.hget(keys.meta, 'epoch')).toBe('recalc-8'); // no worker holds this epoch
-    const a = decodeState('a', (await redis.get(keys.user('a'))) as string);
+    const a = decodeState('a', (await redis.getBuffer(keys.user('a'))) as Buffer);
     expect(a).toMatchObject({ forgottenCount: 5, forgottenLastId: 'p' });
     expect(a.sessions).toEqual(live.sessions);
     expect(await redis.ttl(keys.user('a'))).toBeGreaterThan(900);
     expect(await redis.ttl(keys.user('a'))).toBeLessThanOrEqual(1000);
     expect(await redis.zscore(keys.closeDeadlines, 'a')).toBe('0');
     expect(await redis.get(keys.user('b'))).toBe('{"c":1,"l":"x"}');
-    expect(await redis.get(keys.user('c'))).toBe('{"c":3,"l":"r"}');
+    expect(decodeState('c', (await redis.getBuffer(keys.user('c'))) as Buffer)).toEqual({ ...newKeyState('c'), forgottenCount: 3, forgottenLastId: 'r' });
     expect(await redis.ttl(keys.user('c'))).toBeGreaterThan(4900);
     expect(await redis.zscore(keys.closeDeadlines, 'c')).toBeNull();
 
     // Nothing written: the owner is not fenced.
-    expect(await store.adjust(partition, [{ userKey: 'b', expected: '{"c":9,"l":"z"}', count: 2, lastId: 'q', due: false }])).toEqual(['b']);
+    expect(await store.adjust(partition, [{ userKey: 'b', expected: Buffer.from('{"c":9,"l":"z"}'), count: 2, lastId: 'q', due: false }])).toEqual(['b']);
     expect(await redis.hget(keys.meta, 'epoch')).toBe('recalc-8');
   });
 });

@@ -126,7 +126,7 @@ describe('Redis Cluster', () => {
     const located = await counters.locate(['user-1']);
     const found = located.get('user-1')?.[0];
     expect(found).toBeDefined();
-    expect(await counters.adjust(partition as never, [{ userKey: 'user-1', expected: found?.text ?? null, count: 3, lastId: 'x', due: true }])).toEqual([]); // adjustUserCounters
+    expect(await counters.adjust(partition as never, [{ userKey: 'user-1', expected: found?.value ?? null, count: 3, lastId: 'x', due: true }])).toEqual([]); // adjustUserCounters
 
     // A batch whose keys span two partitions is refused by the cluster: the slot rule is real.
     const elsewhere = new PartitionKeys(prefix, 'events', 6);

@@ -6,6 +6,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
+import type { KeyState } from '../../src/engine/engine';
+import { decodeState } from '../../src/state/codec';
 import { PartitionKeys } from '../../src/state/keys';
 import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
 import { readTopic } from '../support/read-topic';
@@ -263,9 +265,13 @@ describe('sessionizer worker', () => {
     await produce(kafka, topic, [...first, ...later]);
     const redis = createRedis();
     const stateKey = `{${redisPrefix}:${topic}:0}:u:returning-user`;
-    await waitFor(async () => ((await redis.get(stateKey)) ?? '').startsWith('{"c":1,'), 60_000, () => worker.output);
-    const compact = JSON.parse((await redis.get(stateKey)) as string);
-    expect(compact).toEqual({ c: 1, l: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    const stored = async () => {
+      const value = await redis.getBuffer(stateKey);
+      return value ? decodeState('returning-user', value) : null;
+    };
+    await waitFor(async () => (await stored())?.forgottenCount === 1, 60_000, () => worker.output);
+    const compact = (await stored()) as KeyState;
+    expect(compact).toMatchObject({ sessions: [], forgottenCount: 1, forgottenLastId: expect.stringMatching(/^[0-9a-f]{32}$/) });
     const idleBytes = Number(await redis.call('MEMORY', 'USAGE', stateKey));
     const ttl = await redis.ttl(stateKey);
     expect(ttl).toBeGreaterThan(300 * 86_400);
@@ -277,7 +283,7 @@ describe('sessionizer worker', () => {
     const returning = expected.filter((s) => s.user_key === 'returning-user');
     expect(returning.map((s) => s.session_number)).toEqual([1, 2]);
     expect(returning[1]?.previous_session_id).toBe(returning[0]?.session_id);
-    expect(returning[0]?.session_id).toBe(compact.l);
+    expect(returning[0]?.session_id).toBe(compact.forgottenLastId);
     console.log(`redis bytes for an idle known user (compact record): ${idleBytes}`);
     await redis.quit();
   });
