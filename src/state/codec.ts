@@ -23,13 +23,18 @@
  *     byte mask of FIRST_NON_EMPTY fields · each present: string value, ref
  *   uint n · n × (string event id, int time): seen ids in no session (none, normally)
  *   where ref = uint j < k: the session's j-th event; j = k: int time − start, string event id.
- * A key whose sessions were all forgotten is the header alone: its count and last id number the
- * user's next session even months later.
+ * A state without sessions is the header alone (the worker keeps those as idle records instead;
+ * one is found under a key only where recalculation rewrote a compact record of an earlier
+ * release).
  *
  * **JSON** (`encodeStateJson`): the form of earlier releases, `{c, l, s: [[summary, row]], d}`.
  * It still loads (a rolling upgrade finds it), and `encodeState` falls back to it for a state
  * the binary form would not give back exactly: a session not reconciled since its last event,
  * irregular numbering, numbers that are not integers.
+ *
+ * **Idle record** (`encodeIdleRecord`): what is left of a key whose sessions were all forgotten,
+ * kept in the partition's idle hashes rather than under its own key (partition-state-store.ts):
+ *   byte 1 (format) · uint32 big-endian expiry, minutes since the epoch · uint count · string last id
  */
 import type { KeyState, TrackedSession } from '../engine/engine';
 import { SESSION_FIELDS, sessionRowOf, type SessionRow } from '../engine/session-row';
@@ -37,6 +42,7 @@ import { FIRST_NON_EMPTY, type Pick, type SessionSummary } from '../engine/summa
 import { ByteReader, ByteWriter, Unrepresentable } from './bytes';
 
 const FORMAT_BINARY = 1;
+const FORMAT_IDLE = 1;
 const JSON_OPEN = 0x7b; // '{'
 
 const OPEN = 1;
@@ -325,6 +331,43 @@ function readPick(r: ByteReader, start: number, ids: readonly string[], times: r
   const value = r.string(true);
   readRef(r, start, ids, times);
   return [value, refTs, refId];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle records
+// ---------------------------------------------------------------------------------------------
+
+export interface IdleRecord {
+  /** Sessions of the key so far (all forgotten) and the last one's id. */
+  count: number;
+  lastId: string;
+  /** When the record expires (USER_RECORD_TTL_DAYS after it was written): minutes since the epoch. */
+  expiresAtMinute: number;
+}
+
+export function encodeIdleRecord(record: IdleRecord): Buffer {
+  const w = writer;
+  w.reset();
+  w.byte(FORMAT_IDLE);
+  w.uint32(Math.min(0xffffffff, Math.max(0, Math.ceil(record.expiresAtMinute))));
+  w.uint(record.count);
+  w.string(record.lastId, false);
+  return w.take();
+}
+
+export function decodeIdleRecord(value: Buffer): IdleRecord {
+  if (value[0] !== FORMAT_IDLE) throw new Error(`unknown idle record format ${value[0] ?? '(empty)'}`);
+  const r = new ByteReader(value, 1);
+  const expiresAtMinute = r.uint32();
+  const count = r.uint();
+  const lastId = r.string(false);
+  if (!r.done) throw new RangeError('idle record has trailing bytes');
+  return { count, lastId, expiresAtMinute };
+}
+
+/** The minute (since the epoch) at which a record written at `nowMs` with this TTL expires. */
+export function expiryMinute(nowMs: number, ttlSeconds: number): number {
+  return Math.ceil((nowMs + ttlSeconds * 1000) / 60_000);
 }
 
 // ---------------------------------------------------------------------------------------------

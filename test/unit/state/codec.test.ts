@@ -10,7 +10,8 @@ import { sessionIdOf } from '../../../src/engine/session-row';
 import { parseSessionEvent } from '../../../src/events/parse-event';
 import type { SessionEvent } from '../../../src/events/session-event';
 import { generateTraffic, type TrafficOptions } from '../../../src/loadgen/traffic';
-import { decodeState, encodeState, encodeStateJson } from '../../../src/state/codec';
+import { decodeIdleRecord, decodeState, encodeIdleRecord, encodeState, encodeStateJson, expiryMinute } from '../../../src/state/codec';
+import { storedState } from '../../../src/state/partition-state-store';
 import { withCounters } from '../../../src/state/user-counters';
 
 const MINUTE = 60_000;
@@ -130,7 +131,7 @@ describe('binary state', () => {
     for (const [userKey, state] of memory) {
       if (state.sessions.length === 0) continue;
       adjusted += 1;
-      const value = withCounters(userKey, stored.get(userKey) as Buffer, state.forgottenCount + 3, 'f'.repeat(32));
+      const value = withCounters(userKey, { where: 'key', bytes: stored.get(userKey) as Buffer }, state.forgottenCount + 3, 'f'.repeat(32), Date.now(), 3600);
       expect(value[0]).toBe(1);
       const loaded = decodeState(userKey, value);
       expect(loaded.forgottenCount).toBe(state.forgottenCount + 3);
@@ -228,5 +229,31 @@ describe('states of earlier releases (JSON)', () => {
     const events = eventsOf({ users: 20, startMs: START, spanMs: 86_400_000, seed: 11 }, 400);
     const { memory } = runBoth(events, { timeoutMs: 30 * MINUTE, latenessMs: 15 * MINUTE }, 40);
     for (const state of memory.values()) expect(snapshot(decodeState(state.userKey, encodeStateJson(state)))).toEqual(snapshot(state));
+  });
+});
+
+describe('idle records', () => {
+  it('hold the count, the last id and the expiry in a few bytes', () => {
+    const record = { count: 300, lastId: sessionIdOf('u', START), expiresAtMinute: expiryMinute(START, 400 * 86_400) };
+    const value = encodeIdleRecord(record);
+    expect(value.length).toBeLessThanOrEqual(24);
+    expect(value[0]).toBe(1);
+    expect(value.readUInt32BE(1)).toBe(record.expiresAtMinute); // where the sweep script reads it
+    expect(decodeIdleRecord(value)).toEqual(record);
+    expect(decodeIdleRecord(encodeIdleRecord({ count: 1, lastId: 'not hex', expiresAtMinute: 5 }))).toEqual({ count: 1, lastId: 'not hex', expiresAtMinute: 5 });
+  });
+
+  it('count as absent once expired', () => {
+    const value = encodeIdleRecord({ count: 2, lastId: 'a', expiresAtMinute: 1000 });
+    expect(storedState('u', { where: 'idle', bytes: value }, 999 * MINUTE)).toEqual({ ...newKeyState('u'), forgottenCount: 2, forgottenLastId: 'a' });
+    expect(storedState('u', { where: 'idle', bytes: value }, 1000 * MINUTE)).toBeNull();
+  });
+
+  it('get new counters from recalculation with their expiry kept, or a fresh one', () => {
+    const old = encodeIdleRecord({ count: 2, lastId: 'a', expiresAtMinute: 1000 });
+    expect(decodeIdleRecord(withCounters('u', { where: 'idle', bytes: old }, 5, 'b', 0, 60))).toEqual({ count: 5, lastId: 'b', expiresAtMinute: 1000 });
+    expect(decodeIdleRecord(withCounters('u', null, 5, 'b', 10 * MINUTE, 120))).toEqual({ count: 5, lastId: 'b', expiresAtMinute: 12 });
+    // A compact record of an earlier release, under the user's key, stays a state there.
+    expect(decodeState('u', withCounters('u', { where: 'key', bytes: Buffer.from('{"c":1,"l":"x"}') }, 4, 'y', 0, 60))).toEqual({ ...newKeyState('u'), forgottenCount: 4, forgottenLastId: 'y' });
   });
 });
