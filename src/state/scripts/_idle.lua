@@ -14,14 +14,16 @@
     buckets  = 0 .. 2^level + split - 1
 
   When the partition holds more than IDLE_LOAD records per bucket, bucket `split` is divided
-  between itself and bucket `split + 2^level` (commitBatch does it, a few per commit). Buckets
-  are never merged. The meta hash of the partition holds idle_level, idle_split, idle_count (the
+  between itself and bucket `split + 2^level` (commitBatch does it, as the records come). Buckets
+  are never merged. A bucket not yet split in the current round holds up to twice the average,
+  so IDLE_LOAD = 32 keeps the fullest ones (about 64, and rarely above 100) below Redis's default
+  hash-max-listpack-entries of 128. The meta hash of the partition holds idle_level, idle_split, idle_count (the
   records, expired ones included until swept) and idle_sweep (the sweep's next bucket).
 
   A record carries its own expiry (bytes 2-5, minutes since the epoch, big-endian): readers treat
   an expired record as absent, and sweepIdle deletes them bucket by bucket.
 ]]
-local IDLE_LOAD = 48
+local IDLE_LOAD = 32
 
 local function idleShape(meta)
   local v = redis.call('HMGET', meta, 'idle_level', 'idle_split', 'idle_count')

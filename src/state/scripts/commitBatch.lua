@@ -55,6 +55,16 @@ end
 local prefix = ARGV[8]
 local level, split, count = idleShape(meta)
 local idleChanged = false
+-- Grow the buckets with the records (those recalculation added too): a split, which reads one
+-- bucket, whenever the records outnumber IDLE_LOAD a bucket, as each record comes, so that no
+-- bucket outgrows the listpack limit meanwhile (Redis never turns a hash back into a listpack).
+local function grow()
+  while count > IDLE_LOAD * (2 ^ level + split) do
+    level, split = idleSplit(prefix, level, split)
+    idleChanged = true
+  end
+end
+grow()
 for i = 5, #KEYS do
   local base = 9 + 7 * (i - 5)
   local member = ARGV[base]
@@ -66,6 +76,7 @@ for i = 5, #KEYS do
   elseif what == 'i' then
     count = count + redis.call('HSET', idleBucket(prefix, member, level, split), member, value)
     idleChanged = true
+    grow()
   else
     redis.call('DEL', KEYS[i])
   end
@@ -87,12 +98,6 @@ for i = 5, #KEYS do
   end
 end
 if idleChanged then
-  -- Grow the buckets with the records, a few splits per commit (each reads one bucket).
-  local splits = 0
-  while count > IDLE_LOAD * (2 ^ level + split) and splits < 16 do
-    level, split = idleSplit(prefix, level, split)
-    splits = splits + 1
-  end
   redis.call('HSET', meta, 'idle_level', string.format('%d', level), 'idle_split', string.format('%d', split), 'idle_count', string.format('%d', count))
 end
 
