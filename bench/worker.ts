@@ -23,6 +23,7 @@ import { createClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { migrate } from '../src/clickhouse/migrations';
+import { decodeState } from '../src/state/codec';
 import { deleteRedisKeys } from '../test/support/isolation';
 import { resolveServices } from '../test/support/resolve-services';
 import { produceTraffic } from './produce-traffic';
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
     const open = last?.bytesPerOpenSession ?? null;
     const idle = last?.bytesPerIdleUser ?? null;
     log(`redis bytes per open session (user state with one open session): ${open ?? 'not sampled'} (target ≤ ${TARGET_OPEN_BYTES}) ${open !== null && open <= TARGET_OPEN_BYTES ? 'PASS' : 'FAIL'}`);
-    log(`redis bytes per idle known user (compact record): ${idle ?? 'not sampled'} (target ≤ ${TARGET_IDLE_BYTES}) ${idle !== null && idle <= TARGET_IDLE_BYTES ? 'PASS' : 'FAIL'}`);
+    log(`redis bytes per idle known user (idle record in the partition's idle buckets): ${idle ?? 'not sampled'} (target ≤ ${TARGET_IDLE_BYTES}) ${idle !== null && idle <= TARGET_IDLE_BYTES ? 'PASS' : 'FAIL'}`);
     if (ratio < TARGET_RATIO || open === null || open > TARGET_OPEN_BYTES || idle === null || idle > TARGET_IDLE_BYTES) process.exitCode = 1;
   } finally {
     await clickhouse.close();
@@ -236,35 +237,38 @@ async function workerSeconds(topic: string, name: string, clickhouse: ReturnType
   }
 }
 
-/** Average MEMORY USAGE of user state keys that hold exactly one open session. */
+/** Average MEMORY USAGE of user state keys (`…:u:<user key>`) that hold exactly one session, open. */
 async function sampleOpenSessionBytes(redis: Redis, prefix: string): Promise<number | null> {
   const sizes: number[] = [];
-  for (const key of await scanUserKeys(redis, prefix, 2_000)) {
-    const value = await redis.get(key);
+  for (const key of await scanKeys(redis, `{${prefix}:*}:u:*`, 2_000)) {
+    const value = await redis.getBuffer(key);
     if (!value) continue;
-    const state = JSON.parse(value) as { s?: Array<[unknown, unknown[] | null]> };
-    const open = (state.s ?? []).filter(([, row]) => row && row[row.length - 2] === 1).length;
-    if (open === 1 && (state.s ?? []).length === 1) sizes.push(Number(await redis.call('MEMORY', 'USAGE', key)));
+    const state = decodeState(key.slice(key.indexOf('}:u:') + 4), value);
+    if (state.sessions.length === 1 && state.sessions[0]?.written?.is_open === 1) sizes.push(Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')));
     if (sizes.length >= 500) break;
   }
   return sizes.length >= 50 ? Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length) : null;
 }
 
+/**
+ * Bytes per idle known user: idle records are fields of the partitions' idle buckets
+ * (`…:i:<n>`), so the MEMORY USAGE of every bucket (key, headers and records) over the records.
+ */
 async function sampleIdleBytes(redis: Redis, prefix: string): Promise<number | null> {
-  const sizes: number[] = [];
-  for (const key of await scanUserKeys(redis, prefix, 5_000)) {
-    const value = await redis.get(key);
-    if (value && !value.includes('"s":')) sizes.push(Number(await redis.call('MEMORY', 'USAGE', key)));
-    if (sizes.length >= 500) break;
+  let bytes = 0;
+  let records = 0;
+  for (const bucket of await scanKeys(redis, `{${prefix}:*}:i:*`, Infinity)) {
+    bytes += Number(await redis.call('MEMORY', 'USAGE', bucket, 'SAMPLES', '0'));
+    records += await redis.hlen(bucket);
   }
-  return sizes.length > 0 ? Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length) : null;
+  return records > 0 ? Math.round(bytes / records) : null;
 }
 
-async function scanUserKeys(redis: Redis, prefix: string, limit: number): Promise<string[]> {
+async function scanKeys(redis: Redis, pattern: string, limit: number): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `{${prefix}:*}:u:*`, 'COUNT', 1000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     keys.push(...found);
   } while (cursor !== '0' && keys.length < limit);

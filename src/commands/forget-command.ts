@@ -8,8 +8,8 @@
  * worker keys its state and sessions by.
  *
  * What, in this order:
- * 1. Redis: each user key's state in every partition of the event topics, and its place in the
- *    close and forget queues; the partition's worker is fenced, so it does not write back a
+ * 1. Redis: each user key's state (or idle record) in every partition of the event topics, and
+ *    its place in the close and forget queues; the partition's worker is fenced, so it does not write back a
  *    state it held in memory. Session rows committed to a partition's outbox but not yet
  *    confirmed in ClickHouse are inserted first, with the worker's own deduplication token, so
  *    they cannot land after the erasure.
@@ -105,7 +105,7 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
     for (const partition of await counters.partitions()) {
       const { meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites } = partition.keys;
       const keys = [meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites, ...ids.map((id) => partition.keys.user(id))];
-      await (redis as unknown as ForgetCommands).forgetUsers(keys.length, ...keys, ...ids);
+      await (redis as unknown as ForgetCommands).forgetUsers(keys.length, ...keys, partition.keys.idle, ...ids);
     }
     // 2. ClickHouse, every table that names the person, waited for.
     const onCluster = config.clickhouse.cluster ? ` ON CLUSTER '${config.clickhouse.cluster.replace(/'/g, "\\'")}'` : '';

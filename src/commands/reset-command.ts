@@ -1,8 +1,8 @@
 /**
  * `sessionizer reset (--dry-run | --yes) [--topics a,b] [--offsets]`: starts a worker pool over,
  * like Kafka Streams' application reset tool: it deletes the pool's state in Redis for the given
- * topics (every key with a partition's hash tag: users, close and forget queues, outbox, repair
- * log and meta hash; on a Redis Cluster, from every master), and with
+ * topics (every key with a partition's hash tag: users' states, idle-record buckets, close and
+ * forget queues, outbox, repair log and meta hash; on a Redis Cluster, from every master), and with
  * `--offsets` moves the consumer group's committed offsets back to the earliest, so the next
  * worker re-reads the topics from their start.
  *

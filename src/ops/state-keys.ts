@@ -11,8 +11,13 @@ export interface PartitionKeySet {
   topic: string;
   partition: number;
   keys: string[];
-  /** Users with stored state (`…:u:<user key>`). */
+  /**
+   * Users with stored state: state keys (`…:u:<user key>`), plus, after `scanPartitionKeys`, the
+   * records in the idle buckets.
+   */
   users: number;
+  /** The partition's idle-record buckets (`…:i:<n>`, hashes of user key → record). */
+  idleKeys: string[];
   /** Keys of the outbox hash (session rows committed but perhaps not yet in ClickHouse). */
   outboxKey: string | null;
 }
@@ -28,10 +33,11 @@ export function groupPartitionKeys(prefix: string, topic: string, keys: readonly
     if (!/^\d+$/.test(middle)) continue;
     const partition = Number(middle);
     let set = byPartition.get(partition);
-    if (!set) byPartition.set(partition, (set = { topic, partition, keys: [], users: 0, outboxKey: null }));
+    if (!set) byPartition.set(partition, (set = { topic, partition, keys: [], users: 0, idleKeys: [], outboxKey: null }));
     set.keys.push(key);
     const rest = key.slice(close + 2);
     if (rest.startsWith('u:')) set.users += 1;
+    else if (rest.startsWith('i:')) set.idleKeys.push(key);
     else if (rest === 'outbox') set.outboxKey = key;
   }
   return [...byPartition.values()].sort((a, b) => a.partition - b.partition);
@@ -44,7 +50,10 @@ export function groupPartitionKeys(prefix: string, topic: string, keys: readonly
  */
 export async function scanPartitionKeys(redis: Redis, prefix: string, topic: string): Promise<PartitionKeySet[]> {
   const found = await scanKeys(redis, `${globEscape(`{${prefix}:${topic}:`)}*`);
-  return groupPartitionKeys(prefix, topic, [...new Set(found)]);
+  const sets = groupPartitionKeys(prefix, topic, [...new Set(found)]);
+  // Idle records are fields of the buckets: count them (one command per bucket, each in its partition's slot).
+  for (const set of sets) for (const count of await Promise.all(set.idleKeys.map((key) => redis.hlen(key)))) set.users += count;
+  return sets;
 }
 
 /**

@@ -268,7 +268,7 @@ class Recalculation {
       if (found && found.state.forgottenCount === wanted.count && found.state.forgottenLastId === wanted.lastId) return;
       if (!found && wanted.count === 0) return;
       const group = updates.get(partitionId(partition.topic, partition.partition)) ?? { partition, list: [] };
-      group.list.push({ userKey, expected: found?.text ?? null, count: wanted.count, lastId: wanted.lastId, due: retained !== undefined });
+      group.list.push({ userKey, expected: found?.stored ?? null, count: wanted.count, lastId: wanted.lastId, due: retained !== undefined });
       updates.set(partitionId(partition.topic, partition.partition), group);
     };
 

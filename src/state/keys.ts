@@ -16,6 +16,11 @@ export class PartitionKeys {
   readonly repairBase: string;
   /** Per `user NUL session id`: the last row written for it while repairing ("" = retracted). */
   readonly repairWrites: string;
+  /**
+   * Prefix of the partition's idle-record buckets, `{prefix:topic:partition}:i:<n>`: hashes of
+   * the records of users whose sessions were all forgotten (scripts/_idle.lua).
+   */
+  readonly idle: string;
   /** `{prefix:topic:partition}`: every key of the partition starts with it. */
   readonly tag: string;
   private readonly userPrefix: string;
@@ -30,6 +35,7 @@ export class PartitionKeys {
     this.repair = `${tag}:repair`;
     this.repairBase = `${tag}:repair:base`;
     this.repairWrites = `${tag}:repair:writes`;
+    this.idle = `${tag}:i:`;
     this.userPrefix = `${tag}:u:`;
   }
 

@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
-import { isIdle, type KeyState } from '../engine/engine';
+import { isIdle, newKeyState, type KeyState } from '../engine/engine';
 import type { SessionRow } from '../engine/session-row';
 import { CommitAlreadyAppliedError, PartitionFencedError, ReplicaAckError, StateCorruptError, StateDivergedError } from '../errors';
-import { decodeState, encodeState } from './codec';
+import { decodeIdleRecord, decodeState, encodeIdleRecord, encodeState, expiryMinute } from './codec';
 import { PartitionKeys, globEscape } from './keys';
 import { scanKeys } from './redis-client';
 import type { StateCommands } from './script-loader';
@@ -54,6 +54,48 @@ export interface RepairLog {
   writes: Map<string, Map<string, SessionRow | null>>;
 }
 
+/**
+ * A user's stored value as read: the state under its key (binary, or JSON from an earlier
+ * release), or its idle record (codec.ts) in the partition's idle buckets.
+ */
+export interface StoredValue {
+  where: 'key' | 'idle';
+  bytes: Buffer;
+}
+
+/**
+ * Users' stored values in one partition: one MGET of their state keys, then, for the users
+ * without one, one script that reads their idle records. Null: nothing stored.
+ */
+export async function readStoredValues(redis: Redis, keys: PartitionKeys, userKeys: readonly string[]): Promise<Array<StoredValue | null>> {
+  if (userKeys.length === 0) return [];
+  const values = await redis.mgetBuffer(userKeys.map((k) => keys.user(k)));
+  const missing: number[] = [];
+  const stored = values.map((bytes, i): StoredValue | null => {
+    if (bytes) return { where: 'key', bytes };
+    missing.push(i);
+    return null;
+  });
+  if (missing.length === 0) return stored;
+  const records = await (redis as Redis & StateCommands).readIdleBuffer(keys.meta, keys.idle, ...missing.map((i) => userKeys[i] as string));
+  missing.forEach((i, j) => {
+    const bytes = records[j];
+    if (bytes) stored[i] = { where: 'idle', bytes };
+  });
+  return stored;
+}
+
+/** The state a stored value holds; null for an idle record that expired at or before `nowMs`. */
+export function storedState(userKey: string, stored: StoredValue, nowMs: number): KeyState | null {
+  if (stored.where === 'key') return decodeState(userKey, stored.bytes);
+  const record = decodeIdleRecord(stored.bytes);
+  if (record.expiresAtMinute * 60_000 <= nowMs) return null;
+  const state = newKeyState(userKey);
+  state.forgottenCount = record.count;
+  state.forgottenLastId = record.lastId;
+  return state;
+}
+
 export interface UserUpdate {
   state: KeyState;
   closeAt: number | null;
@@ -63,7 +105,7 @@ export interface UserUpdate {
 export interface StateTtl {
   /** For a key with sessions that may still change. */
   activeSeconds: number;
-  /** For the compact record of a key whose sessions were all forgotten. */
+  /** For the idle record of a key whose sessions were all forgotten (its expiry, see sweepIdle). */
   idleSeconds: number;
 }
 
@@ -74,8 +116,20 @@ export interface ReplicaAck {
   timeoutMs: number;
 }
 
+/**
+ * Calls of `sweepIdle` that go once round a partition's idle buckets: at the worker's pace of one
+ * call per `IDLE_SWEEP_INTERVAL_MS`, expired records are deleted within a day.
+ */
+export const IDLE_SWEEP_CALLS_PER_ROUND = 8_640;
+export const IDLE_SWEEP_INTERVAL_MS = 10_000;
+
 export class PartitionStateStore {
   readonly keys: PartitionKeys;
+  /**
+   * Where each state `loadStates` returned was stored (a state key, an idle record), so that
+   * `commit` clears the old place when a user's value moves to the other one.
+   */
+  private readonly origins = new WeakMap<KeyState, 'k' | 'i'>();
 
   constructor(
     private readonly redis: Redis & StateCommands,
@@ -84,6 +138,8 @@ export class PartitionStateStore {
     readonly partition: number,
     private readonly ttl: StateTtl,
     private readonly replicaAck: ReplicaAck = { replicas: 0, timeoutMs: 0 },
+    /** Wall-clock time: when idle records expire. */
+    private readonly now: () => number = Date.now,
   ) {
     this.keys = new PartitionKeys(prefix, topic, partition);
   }
@@ -164,7 +220,7 @@ export class PartitionStateStore {
   }
 
   /**
-   * Deletes every key of this partition (states, deadlines, outbox, meta): the operator's choice
+   * Deletes every key of this partition (states, idle records, deadlines, outbox, meta): the operator's choice
    * when the state belongs to another log. SCAN, not KEYS, so a shared Redis is not blocked.
    */
   async reset(): Promise<number> {
@@ -175,18 +231,27 @@ export class PartitionStateStore {
     return deleted;
   }
 
+  /**
+   * The users' states: from their state keys, else from their idle records. A user with an idle
+   * record that has expired gets an empty state (as one with nothing stored), which `commit`
+   * knows to clear the record of.
+   */
   async loadStates(userKeys: readonly string[]): Promise<Map<string, KeyState>> {
     const states = new Map<string, KeyState>();
     if (userKeys.length === 0) return states;
-    const values = await this.redis.mget(userKeys.map((k) => this.keys.user(k)));
+    const stored = await readStoredValues(this.redis, this.keys, userKeys);
+    const now = this.now();
     userKeys.forEach((userKey, i) => {
-      const text = values[i];
-      if (text == null) return;
+      const value = stored[i];
+      if (!value) return;
+      let state: KeyState | null;
       try {
-        states.set(userKey, decodeState(userKey, text));
+        state = storedState(userKey, value, now) ?? newKeyState(userKey);
       } catch (err) {
-        throw new StateCorruptError(this.keys.user(userKey), err);
+        throw new StateCorruptError(value.where === 'key' ? this.keys.user(userKey) : `${this.keys.idle}… field ${userKey}`, err);
       }
+      this.origins.set(state, value.where === 'key' ? 'k' : 'i');
+      states.set(userKey, state);
     });
     return states;
   }
@@ -225,16 +290,30 @@ export class PartitionStateStore {
     updates: readonly UserUpdate[];
   }): Promise<number> {
     const keys = [this.keys.meta, this.keys.closeDeadlines, this.keys.forgetDeadlines, this.keys.outbox];
-    const args: Array<string | Buffer> = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint];
+    const args: Array<string | Buffer> = [params.epoch, String(params.rev), params.offset, String(params.watermark), params.payload, params.commitId, params.fingerprint, this.keys.idle];
+    const idleExpiry = expiryMinute(this.now(), this.ttl.idleSeconds);
     for (const update of params.updates) {
-      const idle = isIdle(update.state);
-      keys.push(this.keys.user(update.state.userKey));
+      const state = update.state;
+      keys.push(this.keys.user(state.userKey));
+      let what: 'k' | 'i' | 'd';
+      let value: Buffer | string = '';
+      if (!isIdle(state)) {
+        what = 'k';
+        value = encodeState(state);
+      } else if (state.forgottenCount > 0 || state.forgottenLastId !== '') {
+        what = 'i';
+        value = encodeIdleRecord({ count: state.forgottenCount, lastId: state.forgottenLastId, expiresAtMinute: idleExpiry });
+      } else {
+        what = 'd'; // nothing to number a next session by: as if the user had never been seen
+      }
       args.push(
-        update.state.userKey,
-        encodeState(update.state),
-        String(idle ? this.ttl.idleSeconds : this.ttl.activeSeconds),
+        state.userKey,
+        value,
+        String(this.ttl.activeSeconds),
         update.closeAt === null ? '' : String(update.closeAt),
         update.forgetAt === null ? '' : String(update.forgetAt),
+        what,
+        this.origins.get(state) ?? '',
       );
     }
     const result = await this.redis.commitBatch(keys.length, ...keys, ...args);
@@ -263,6 +342,18 @@ export class PartitionStateStore {
     if (err) throw err;
     if (Number(acknowledged) < replicas) throw new ReplicaAckError(this.topic, this.partition, Number(acknowledged), replicas, timeoutMs);
     return Number(acknowledged);
+  }
+
+  /**
+   * Deletes the expired idle records of the next few idle buckets (scripts/sweepIdle-1.lua):
+   * called every `IDLE_SWEEP_INTERVAL_MS`, it goes round every bucket within a day. Returns the
+   * records deleted. A record is treated as absent from its expiry on, swept or not.
+   */
+  async sweepIdle(epoch: string): Promise<number> {
+    const minute = Math.floor(this.now() / 60_000);
+    const result = await this.redis.sweepIdle(this.keys.meta, epoch, this.keys.idle, String(minute), String(IDLE_SWEEP_CALLS_PER_ROUND));
+    if (result === ScriptResult.Fenced) throw new PartitionFencedError(this.topic, this.partition, epoch);
+    return result;
   }
 
   /**

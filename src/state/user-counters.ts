@@ -1,15 +1,17 @@
 /**
  * The Redis side of recalculation (docs/recalculation.md): finds where the streaming worker
- * keeps a user's state, and rewrites the state's session counters (`c` = sessions already
- * forgotten, `l` = the last one's id) so that the worker numbers the sessions it still holds,
- * and every later one, after what recalculation found.
+ * keeps a user's state, and rewrites the state's session counters (sessions already forgotten,
+ * and the last one's id) so that the worker numbers the sessions it still holds, and every later
+ * one, after what recalculation found.
  *
- * The worker loads a state, runs the engine and commits the result with `commitBatch`, which
- * checks only the partition's epoch. A plain SET of a state between its load and its commit
- * would be overwritten, so `adjustUserCounters.lua` writes each state only if it is still what
- * we read, and then bumps the partition's epoch: the worker's next commit is fenced, it
- * re-claims the partition and reloads. Users whose sessions must be renumbered are put in the
- * close zset with score 0, so the worker reconciles them at its next batch or tick.
+ * A user's value is a state under its own key, or, once its sessions were all forgotten, an idle
+ * record in the partition's idle buckets (partition-state-store.ts). The worker loads a state,
+ * runs the engine and commits the result with `commitBatch`, which checks only the partition's
+ * epoch. A plain write of a value between its load and its commit would be overwritten, so
+ * `adjustUserCounters.lua` writes each value only if it is still the bytes we read, and then
+ * bumps the partition's epoch: the worker's next commit is fenced, it re-claims the partition
+ * and reloads. Users whose sessions must be renumbered are put in the close zset with score 0,
+ * so the worker reconciles them at its next batch or tick.
  *
  * Partitions are found by their meta hash (`{prefix:topic:N}:meta`, see keys.ts), which the
  * worker creates when it first claims a partition: one SCAN per topic at start-up, which walks
@@ -18,10 +20,11 @@
  * partitions' slots may be on different nodes.
  */
 import type Redis from 'ioredis';
-import { isIdle, type KeyState } from '../engine/engine';
+import { isIdle, newKeyState, type KeyState } from '../engine/engine';
 import { StateCorruptError } from '../errors';
-import { decodeState, encodeState } from './codec';
+import { decodeIdleRecord, encodeIdleRecord, encodeState, expiryMinute } from './codec';
 import { PartitionKeys, globEscape, outboxToken } from './keys';
+import { readStoredValues, storedState, type StoredValue } from './partition-state-store';
 import { scanKeys } from './redis-client';
 
 export interface StatePartition {
@@ -34,7 +37,7 @@ export interface StatePartition {
 export interface FoundState {
   partition: StatePartition;
   /** The stored value exactly as read: the expected value of the compare-and-set. */
-  text: string;
+  stored: StoredValue;
   state: KeyState;
 }
 
@@ -49,8 +52,8 @@ export interface PendingOutboxEntry {
 
 export interface CounterUpdate {
   userKey: string;
-  /** The value read (null: there was no state), which must still be there. */
-  expected: string | null;
+  /** The value read (null: there was none, or an expired idle record), which must still be there. */
+  expected: StoredValue | null;
   count: number;
   lastId: string;
   /** Whether the worker must reconcile the user promptly (it holds sessions to renumber). */
@@ -58,22 +61,23 @@ export interface CounterUpdate {
 }
 
 interface AdjustCommands {
-  adjustUserCounters(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
+  adjustUserCounters(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>;
 }
 
 /**
- * The stored value with new counters: the state as it is (sessions, seen ids) with `c`/`l`
- * replaced, or a compact record when there was no state.
+ * The value to store with new counters, in the place it was read from: the state as it is
+ * (sessions, seen ids, and the numbering its rows were written with) with its counters replaced,
+ * or an idle record (keeping its expiry; a new one expires `idleTtlSeconds` after `nowMs`).
  */
-export function withCounters(userKey: string, text: string | null, count: number, lastId: string): string {
-  const state = text === null ? newCompactState(userKey) : decodeState(userKey, text);
-  state.forgottenCount = count;
-  state.forgottenLastId = lastId;
-  return encodeState(state);
-}
-
-function newCompactState(userKey: string): KeyState {
-  return { userKey, sessions: [], seen: new Map(), forgottenCount: 0, forgottenLastId: '', retracted: [] };
+export function withCounters(userKey: string, stored: StoredValue | null, count: number, lastId: string, nowMs: number, idleTtlSeconds: number): Buffer {
+  if (stored?.where === 'key') {
+    const state = storedState(userKey, stored, nowMs) ?? newKeyState(userKey);
+    state.forgottenCount = count;
+    state.forgottenLastId = lastId;
+    return encodeState(state);
+  }
+  const expiresAtMinute = stored ? decodeIdleRecord(stored.bytes).expiresAtMinute : expiryMinute(nowMs, idleTtlSeconds);
+  return encodeIdleRecord({ count, lastId, expiresAtMinute });
 }
 
 export class UserCounterStore {
@@ -83,8 +87,10 @@ export class UserCounterStore {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly topics: readonly string[],
-    /** TTL of a compact record we create, as the worker's USER_RECORD_TTL_DAYS. */
+    /** TTL of an idle record we create, as the worker's USER_RECORD_TTL_DAYS. */
     private readonly idleTtlSeconds: number,
+    /** Wall-clock time: when idle records expire. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Partitions of the configured topics that hold worker state, ordered by topic and number. */
@@ -112,21 +118,23 @@ export class UserCounterStore {
     const located = new Map<string, FoundState[]>();
     const partitions = await this.partitions();
     if (userKeys.length === 0 || partitions.length === 0) return located;
-    // One MGET per partition: its keys share a slot, other partitions' may be on other nodes.
-    const replies = await Promise.all(partitions.map((p) => this.redis.mget(userKeys.map((k) => p.keys.user(k)))));
+    // One read per partition: its keys share a slot, other partitions' may be on other nodes.
+    const replies = await Promise.all(partitions.map((p) => readStoredValues(this.redis, p.keys, userKeys)));
+    const now = this.now();
     partitions.forEach((partition, i) => {
       const values = replies[i] ?? [];
-      values.forEach((text, j) => {
-        if (text == null) return;
+      values.forEach((stored, j) => {
+        if (stored == null) return;
         const userKey = userKeys[j] as string;
-        let state: KeyState;
+        let state: KeyState | null;
         try {
-          state = decodeState(userKey, text);
+          state = storedState(userKey, stored, now);
         } catch (cause) {
-          throw new StateCorruptError(partition.keys.user(userKey), cause);
+          throw new StateCorruptError(stored.where === 'key' ? partition.keys.user(userKey) : `${partition.keys.idle}… field ${userKey}`, cause);
         }
+        if (!state) return; // an expired idle record: as good as none
         const list = located.get(userKey);
-        const entry = { partition, text, state };
+        const entry = { partition, stored, state };
         if (list) list.push(entry);
         else located.set(userKey, [entry]);
       });
@@ -165,19 +173,20 @@ export class UserCounterStore {
   }
 
   /**
-   * Writes the counters of users of one partition, each only if its state is still the one read
+   * Writes the counters of users of one partition, each only if its value is still the one read
    * (`expected`), and fences the partition's owner when any was written. Returns the user keys
-   * whose state had changed meanwhile (read them again and retry).
+   * whose value had changed meanwhile (read them again and retry).
    */
   async adjust(partition: StatePartition, updates: readonly CounterUpdate[]): Promise<string[]> {
     if (updates.length === 0) return [];
     const keys = [partition.keys.meta, partition.keys.closeDeadlines];
-    const args: string[] = [];
+    const now = this.now();
+    const args: Array<string | Buffer> = [partition.keys.idle, String(Math.floor(now / 60_000))];
     for (const u of updates) {
       keys.push(partition.keys.user(u.userKey));
-      const value = withCounters(u.userKey, u.expected, u.count, u.lastId);
-      const newlyIdle = u.expected === null;
-      args.push(u.userKey, u.expected ?? '', value, newlyIdle ? String(this.idleTtlSeconds) : '', u.due ? '1' : '0');
+      const value = withCounters(u.userKey, u.expected, u.count, u.lastId, now, this.idleTtlSeconds);
+      const where = u.expected === null ? '' : u.expected.where === 'key' ? 'k' : 'i';
+      args.push(u.userKey, where, u.expected?.bytes ?? '', value, u.due ? '1' : '0');
     }
     const results = await (this.redis as unknown as AdjustCommands).adjustUserCounters(keys.length, ...keys, ...args);
     return updates.filter((_, i) => Number(results[i]) !== 1).map((u) => u.userKey);

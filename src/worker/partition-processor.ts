@@ -25,7 +25,7 @@ import { encodeSessionRows, outboxBody, sessionValues, signedRows, type SessionV
 import { repairRows, type StoredSessionRow } from '../engine/row-repair';
 import type { SessionRow } from '../engine/session-row';
 import { outboxToken } from '../state/keys';
-import type { PartitionClaim, PartitionStateStore, RepairMark, UserUpdate } from '../state/partition-state-store';
+import { IDLE_SWEEP_INTERVAL_MS, type PartitionClaim, type PartitionStateStore, type RepairMark, type UserUpdate } from '../state/partition-state-store';
 import { decideStart, messageFingerprint, type LogBounds } from './log-position';
 import { planBatch, type IncomingMessage, type PlannedEvent, type RejectedMessage } from './batch-plan';
 import { withRetry, type RetryHooks } from './retry';
@@ -123,6 +123,8 @@ export class PartitionProcessor {
    * in order and a failing ClickHouse still stops consumption.
    */
   private flushing: Promise<void> = Promise.resolve();
+  /** When expired idle records were last swept (`sweepIdleIfDue`). */
+  private lastSweepAt = -Infinity;
 
   constructor(
     readonly topic: string,
@@ -218,6 +220,7 @@ export class PartitionProcessor {
     return this.serialised(async () => {
       if (!this.epoch) return;
       await this.repairIfDue(hooks);
+      await this.sweepIdleIfDue(hooks);
       if (!this.caughtUp || !Number.isFinite(this.watermark)) return;
       await this.advance(new Map(), this.appliedOffset, hooks);
     });
@@ -292,6 +295,20 @@ export class PartitionProcessor {
     metrics.consumerLag.set(lagLabels, Number(BigInt(highWatermark) - 1n - BigInt(lastOffset)));
     metrics.batchSeconds.observe((this.deps.now() - started) / 1000);
     await this.repairIfDue(hooks);
+    // Here too, not only on the clock tick: a partition that always has a batch under way gets no tick.
+    await this.sweepIdleIfDue(hooks);
+  }
+
+  /**
+   * Every `IDLE_SWEEP_INTERVAL_MS`: deletes the expired idle records of the next few buckets, so
+   * that every record past USER_RECORD_TTL_DAYS is gone within a day (until then it is only
+   * ignored). One small script; fenced like a commit.
+   */
+  private async sweepIdleIfDue(hooks: RetryHooks): Promise<void> {
+    const now = this.deps.now();
+    if (now - this.lastSweepAt < IDLE_SWEEP_INTERVAL_MS) return;
+    this.lastSweepAt = now;
+    await withRetry('sweep idle records', () => this.deps.store.sweepIdle(this.epoch), hooks);
   }
 
   /**

@@ -6,6 +6,7 @@
 import { runForget } from '../../src/commands/forget-command';
 import { runMigrate } from '../../src/commands/migrate-command';
 import { loadConfig } from '../../src/config';
+import { encodeIdleRecord } from '../../src/state/codec';
 import { PartitionKeys } from '../../src/state/keys';
 import { createKafka, createRedis, deleteRedisKeys, getClickHouse, newRedisPrefix, uniqueName, useTestDatabase } from '../support';
 import { createTopic, produce, waitFor, WorkerProcess, workerEnv } from '../support/worker-harness';
@@ -84,9 +85,13 @@ it('forget erases a person everywhere (the identity links and a repair log inclu
       await redis.hset(keys.repairBase, 'fa-1\u0000', '', 'keep-1\u0000', '');
       await redis.hset(keys.repairWrites, 'fa-1\u0000s1', '', 'keep-1\u0000s2', '');
     }
+    // fa-9's sessions were forgotten long ago: only its idle record is left, in a bucket of partition 0.
+    await redis.hset(`${keysOf[0]?.idle}0`, 'fa-9', encodeIdleRecord({ count: 3, lastId: 'x', expiresAtMinute: 2 ** 31 }), 'keep-9', encodeIdleRecord({ count: 1, lastId: 'y', expiresAtMinute: 2 ** 31 }));
     const done = await runForget({ userId: 'u-forget', yes: true }, { config, write });
     expect(done.ids).toEqual(['fa-1', 'fa-2', 'fa-9', 'u-forget']);
     expect(done.executed).toBe(true);
+    expect(done.redisStates).toBe(3);
+    expect(await redis.hkeys(`${keysOf[0]?.idle}0`)).toEqual(['keep-9']);
     const person = "user_key IN ('fa-1','fa-2','fa-9') OR user_id = 'u-forget'";
     for (const table of ['events', 'sessions', 'users_daily']) expect(await countWhere(table, person.replace('OR user_id', table === 'users_daily' ? 'OR user_key' : 'OR user_id'))).toBe(0);
     expect(await countWhere('identity_map', "user_id = 'u-forget'")).toBe(0);

@@ -23,7 +23,7 @@ import { applyEvent, newKeyState, reconcile } from '../../src/engine/engine';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
 import { ClickHouseSource } from '../../src/recalc/clickhouse-source';
 import { recalculate } from '../../src/recalc/recalculate';
-import { decodeState, encodeState } from '../../src/state/codec';
+import { decodeIdleRecord, decodeState, encodeIdleRecord, encodeState } from '../../src/state/codec';
 import { PartitionKeys } from '../../src/state/keys';
 import { defineStateCommands } from '../../src/state/script-loader';
 import { UserCounterStore, type FoundState } from '../../src/state/user-counters';
@@ -343,7 +343,7 @@ describe('recompute --since --sink clickhouse', () => {
     expect(await worker.stop()).toBe(0);
   });
 
-  it('adjustUserCounters sets each state only if unchanged, keeps its TTL, marks the user due and fences the partition once', async () => {
+  it('adjustUserCounters sets each value only if unchanged (state key or idle record), keeps its expiry, marks the user due and fences the partition once', async () => {
     const prefix = newRedisPrefix('adjust');
     prefixes.push(prefix);
     const keys = new PartitionKeys(prefix, 'events', 3);
@@ -353,35 +353,55 @@ describe('recompute --since --sink clickhouse', () => {
     if (event instanceof Error) throw event;
     applyEvent(live, event, { timeoutMs: MINUTE, latenessMs: HOUR }, t0);
     reconcile(live, { timeoutMs: MINUTE, latenessMs: HOUR }, t0);
-    const liveText = encodeState(live);
-    await redis.set(keys.user('a'), liveText, 'EX', 1000);
-    await redis.set(keys.user('b'), '{"c":1,"l":"x"}', 'EX', 1000);
+    const liveValue = encodeState(live);
+    await redis.set(keys.user('a'), liveValue, 'EX', 1000);
+    await redis.set(keys.user('b'), '{"c":1,"l":"x"}', 'EX', 1000); // a compact record of an earlier release
+    // An idle record that has expired (not swept yet): as good as none.
+    await redis.hset(`${keys.idle}0`, 'd', encodeIdleRecord({ count: 9, lastId: 'old', expiresAtMinute: 1 }));
+    await redis.hset(keys.meta, 'idle_count', '1');
     const store = new UserCounterStore(redis, prefix, ['events'], 5000);
     const [partition, ...others] = await store.partitions();
     expect(others).toEqual([]);
     expect(partition).toMatchObject({ topic: 'events', partition: 3 });
     if (!partition) return;
+    expect([...(await store.locate(['a', 'b', 'c', 'd'])).keys()]).toEqual(['a', 'b']);
 
     const changed = await store.adjust(partition, [
-      { userKey: 'a', expected: liveText, count: 5, lastId: 'p', due: true },
-      { userKey: 'b', expected: '{"c":0,"l":""}', count: 2, lastId: 'q', due: false }, // changed since read
-      { userKey: 'c', expected: null, count: 3, lastId: 'r', due: false }, // no state yet: a compact record
+      { userKey: 'a', expected: { where: 'key', bytes: liveValue }, count: 5, lastId: 'p', due: true },
+      { userKey: 'b', expected: { where: 'key', bytes: Buffer.from('{"c":0,"l":""}') }, count: 2, lastId: 'q', due: false }, // changed since read
+      { userKey: 'c', expected: null, count: 3, lastId: 'r', due: false }, // nothing stored yet: an idle record
+      { userKey: 'd', expected: null, count: 4, lastId: 's', due: false }, // replaces the expired record
     ]);
     expect(changed).toEqual(['b']);
     expect(await redis.hget(keys.meta, 'epoch')).toBe('recalc-8'); // no worker holds this epoch
-    const a = decodeState('a', (await redis.get(keys.user('a'))) as string);
+    const a = decodeState('a', (await redis.getBuffer(keys.user('a'))) as Buffer);
     expect(a).toMatchObject({ forgottenCount: 5, forgottenLastId: 'p' });
     expect(a.sessions).toEqual(live.sessions);
     expect(await redis.ttl(keys.user('a'))).toBeGreaterThan(900);
     expect(await redis.ttl(keys.user('a'))).toBeLessThanOrEqual(1000);
     expect(await redis.zscore(keys.closeDeadlines, 'a')).toBe('0');
     expect(await redis.get(keys.user('b'))).toBe('{"c":1,"l":"x"}');
-    expect(await redis.get(keys.user('c'))).toBe('{"c":3,"l":"r"}');
-    expect(await redis.ttl(keys.user('c'))).toBeGreaterThan(4900);
+    expect(await redis.exists(keys.user('c'), keys.user('d'))).toBe(0);
+    const located = await store.locate(['c', 'd']);
+    const c = located.get('c')?.[0] as FoundState;
+    expect(c.stored.where).toBe('idle');
+    expect(c.state).toMatchObject({ sessions: [], forgottenCount: 3, forgottenLastId: 'r' });
+    const expiry = decodeIdleRecord(c.stored.bytes).expiresAtMinute;
+    expect(expiry * MINUTE).toBeGreaterThan(Date.now() + 4900 * SECOND);
+    expect(located.get('d')?.[0]?.state).toMatchObject({ forgottenCount: 4, forgottenLastId: 's' });
+    expect(await redis.hget(keys.meta, 'idle_count')).toBe('2'); // c new, d replaced
     expect(await redis.zscore(keys.closeDeadlines, 'c')).toBeNull();
 
     // Nothing written: the owner is not fenced.
-    expect(await store.adjust(partition, [{ userKey: 'b', expected: '{"c":9,"l":"z"}', count: 2, lastId: 'q', due: false }])).toEqual(['b']);
+    expect(await store.adjust(partition, [{ userKey: 'b', expected: { where: 'key', bytes: Buffer.from('{"c":9,"l":"z"}') }, count: 2, lastId: 'q', due: false }])).toEqual(['b']);
     expect(await redis.hget(keys.meta, 'epoch')).toBe('recalc-8');
+
+    // An idle record is compare-and-set too, and keeps its expiry.
+    expect(await store.adjust(partition, [{ userKey: 'c', expected: c.stored, count: 6, lastId: 't', due: false }])).toEqual([]);
+    expect(await store.adjust(partition, [{ userKey: 'c', expected: c.stored, count: 7, lastId: 'u', due: false }])).toEqual(['c']);
+    const again = (await store.locate(['c'])).get('c')?.[0] as FoundState;
+    expect(again.state).toMatchObject({ forgottenCount: 6, forgottenLastId: 't' });
+    expect(decodeIdleRecord(again.stored.bytes).expiresAtMinute).toBe(expiry);
+    expect(await redis.hget(keys.meta, 'epoch')).toBe('recalc-9');
   });
 });

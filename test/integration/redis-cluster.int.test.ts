@@ -101,6 +101,7 @@ describe('Redis Cluster', () => {
     if (event instanceof Error) throw event;
     applyEvent(state, event, { timeoutMs: 60_000, latenessMs: 60_000 }, Date.parse('2024-05-01T10:00:00Z'));
     const other = newKeyState('{user-2}');
+    const idle = { ...newKeyState('user-3'), forgottenCount: 2, forgottenLastId: 'last' }; // an idle record, in a bucket
     const seq = await store.commit({
       epoch: claim.epoch,
       rev: claim.rev,
@@ -109,7 +110,7 @@ describe('Redis Cluster', () => {
       payload: Buffer.from('[]'),
       commitId: 'c1',
       fingerprint: '10:abc',
-      updates: [{ state, closeAt: 100, forgetAt: 200 }, { state: other, closeAt: null, forgetAt: null }],
+      updates: [{ state, closeAt: 100, forgetAt: 200 }, { state: other, closeAt: null, forgetAt: null }, { state: idle, closeAt: null, forgetAt: null }],
     }); // commitBatch
     expect(seq).toBe(1);
     expect(await store.waitForReplicas()).toBe(1);
@@ -119,6 +120,8 @@ describe('Redis Cluster', () => {
     expect((await store.repairLog()).users).toEqual(['user-1']);
     await store.clearRepair(claim.epoch); // clearRepair
     expect((await store.loadStates(['user-1'])).get('user-1')?.userKey).toBe('user-1');
+    expect((await store.loadStates(['user-3'])).get('user-3')).toMatchObject({ forgottenCount: 2, forgottenLastId: 'last' }); // readIdle
+    expect(await store.sweepIdle(claim.epoch)).toBe(0); // sweepIdle
 
     const counters = new UserCounterStore(redis, prefix, ['events'], 7200);
     const [partition] = await counters.partitions();
@@ -126,7 +129,7 @@ describe('Redis Cluster', () => {
     const located = await counters.locate(['user-1']);
     const found = located.get('user-1')?.[0];
     expect(found).toBeDefined();
-    expect(await counters.adjust(partition as never, [{ userKey: 'user-1', expected: found?.text ?? null, count: 3, lastId: 'x', due: true }])).toEqual([]); // adjustUserCounters
+    expect(await counters.adjust(partition as never, [{ userKey: 'user-1', expected: found?.stored ?? null, count: 3, lastId: 'x', due: true }])).toEqual([]); // adjustUserCounters
 
     // A batch whose keys span two partitions is refused by the cluster: the slot rule is real.
     const elsewhere = new PartitionKeys(prefix, 'events', 6);

@@ -6,6 +6,7 @@
 import { runReset } from '../../src/commands/reset-command';
 import { runMigrate } from '../../src/commands/migrate-command';
 import { loadConfig } from '../../src/config';
+import { encodeIdleRecord } from '../../src/state/codec';
 import { PartitionKeys } from '../../src/state/keys';
 import { createKafka, createRedis, deleteRedisKeys, getClickHouse, newRedisPrefix, uniqueName, useTestDatabase } from '../support';
 import { createTopic, produce, waitFor, WorkerProcess, workerEnv } from '../support/worker-harness';
@@ -56,11 +57,13 @@ it('deletes the pool state and rewinds offsets only when told, and only for the 
     await redis.zadd(repairKeys.repair, 0, 'reset-a');
     await redis.hset(repairKeys.repairBase, 'reset-a\u0000', '');
     await redis.hset(repairKeys.repairWrites, 'reset-a\u0000s1', '');
+    // Idle records live in buckets under the same tag: counted as users' state, and deleted.
+    await redis.hset(`${repairKeys.idle}0`, 'reset-c', encodeIdleRecord({ count: 1, lastId: 'x', expiresAtMinute: 2 ** 31 }));
     const keysBefore = (await redis.keys(`{${prefix}:${topic}:*`)).sort();
-    expect(keysBefore).toEqual(expect.arrayContaining([repairKeys.repair, repairKeys.repairBase, repairKeys.repairWrites]));
+    expect(keysBefore).toEqual(expect.arrayContaining([repairKeys.repair, repairKeys.repairBase, repairKeys.repairWrites, `${repairKeys.idle}0`]));
     const dry = await runReset({ dryRun: true, offsets: true }, { config, write });
     expect(dry.executed).toBe(false);
-    expect(dry.plan.partitions.reduce((n, p) => n + p.users, 0)).toBe(2);
+    expect(dry.plan.partitions.reduce((n, p) => n + p.users, 0)).toBe(3);
     expect(dry.plan.offsets.length).toBeGreaterThan(0);
     expect((await redis.keys(`{${prefix}:${topic}:*`)).sort()).toEqual(keysBefore);
     expect(out.join('')).toContain('dry run, nothing changed');

@@ -6,7 +6,11 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../../src/clickhouse/migrations';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
+import type { KeyState } from '../../src/engine/engine';
+import { decodeIdleRecord } from '../../src/state/codec';
 import { PartitionKeys } from '../../src/state/keys';
+import { readStoredValues, storedState, type StoredValue } from '../../src/state/partition-state-store';
+import { defineStateCommands } from '../../src/state/script-loader';
 import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
 import { readTopic } from '../support/read-topic';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -251,7 +255,7 @@ describe('sessionizer worker', () => {
     await proxy.cut();
   });
 
-  it('numbers a returning user right after their sessions were forgotten, from a compact record', async () => {
+  it('numbers a returning user right after their sessions were forgotten, from an idle record', async () => {
     const { topic, database, redisPrefix, start } = await setUp('returning', { partitions: 1, timeoutMinutes: 1, latenessMinutes: 0 });
     const worker = start();
     const t0 = Date.parse('2024-06-01T10:00:00Z');
@@ -261,14 +265,23 @@ describe('sessionizer worker', () => {
     const later = [ev('o1', 'other-user', t0 + 3_600_000)];
     const back = [ev('r3', 'returning-user', t0 + 7_200_000)];
     await produce(kafka, topic, [...first, ...later]);
-    const redis = createRedis();
-    const stateKey = `{${redisPrefix}:${topic}:0}:u:returning-user`;
-    await waitFor(async () => ((await redis.get(stateKey)) ?? '').startsWith('{"c":1,'), 60_000, () => worker.output);
-    const compact = JSON.parse((await redis.get(stateKey)) as string);
-    expect(compact).toEqual({ c: 1, l: expect.stringMatching(/^[0-9a-f]{32}$/) });
-    const idleBytes = Number(await redis.call('MEMORY', 'USAGE', stateKey));
-    const ttl = await redis.ttl(stateKey);
-    expect(ttl).toBeGreaterThan(300 * 86_400);
+    const redis = defineStateCommands(createRedis());
+    const keys = new PartitionKeys(redisPrefix, topic, 0);
+    const storedOf = async () => (await readStoredValues(redis, keys, ['returning-user']))[0];
+    await waitFor(async () => (await storedOf())?.where === 'idle', 60_000, () => worker.output);
+    // No key of its own: a record of a few bytes in one of the partition's idle buckets.
+    expect(await redis.exists(keys.user('returning-user'))).toBe(0);
+    const stored = (await storedOf()) as StoredValue;
+    const compact = storedState('returning-user', stored, Date.now()) as KeyState;
+    expect(compact).toMatchObject({ sessions: [], forgottenCount: 1, forgottenLastId: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(decodeIdleRecord(stored.bytes).expiresAtMinute * 60_000).toBeGreaterThan(Date.now() + 300 * 86_400_000);
+    const buckets = await redis.keys(`${keys.idle}*`);
+    let bucketBytes = 0;
+    let records = 0;
+    for (const bucket of buckets) {
+      bucketBytes += Number(await redis.call('MEMORY', 'USAGE', bucket, 'SAMPLES', '0'));
+      records += await redis.hlen(bucket);
+    }
 
     await produce(kafka, topic, back);
     const all = [...first, ...later, ...back];
@@ -277,8 +290,11 @@ describe('sessionizer worker', () => {
     const returning = expected.filter((s) => s.user_key === 'returning-user');
     expect(returning.map((s) => s.session_number)).toEqual([1, 2]);
     expect(returning[1]?.previous_session_id).toBe(returning[0]?.session_id);
-    expect(returning[0]?.session_id).toBe(compact.l);
-    console.log(`redis bytes for an idle known user (compact record): ${idleBytes}`);
+    expect(returning[0]?.session_id).toBe(compact.forgottenLastId);
+    // Back with a session: a state key again, and the record is gone.
+    await waitFor(async () => (await storedOf())?.where === 'key', 30_000, () => worker.output);
+    expect(await redis.readIdleBuffer(keys.meta, keys.idle, 'returning-user')).toEqual([null]);
+    console.log(`redis bytes of the idle buckets per record: ${Math.round(bucketBytes / records)} (${records} record(s), ${buckets.length} bucket(s))`);
     await redis.quit();
   });
 

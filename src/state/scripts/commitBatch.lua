@@ -20,8 +20,16 @@
   ARGV[5] outbox payload, "" when the batch wrote no rows
   ARGV[6] commit id: random per commit, the same for every attempt of it
   ARGV[7] fingerprint of the message at the applied offset ("" keeps the stored one)
-  ARGV[8 + 5*(i-1) ...] user entry i: member (the user key), state value ("" deletes the key),
-          TTL in seconds, close deadline ("" = none), forget deadline ("" = none)
+  ARGV[8] prefix of the partition's idle buckets (see _idle.lua)
+  ARGV[9 + 7*(i-1) ...] user entry i: member (the user key), value, TTL in seconds (of a state
+          key), close deadline ("" = none), forget deadline ("" = none), what the value is, and
+          where the caller found the user's previous value:
+            what  "k": a state, SET under the user's key with the TTL;
+                  "i": an idle record, put in the user's idle bucket;
+                  "d": nothing to keep (the user's key and record go);
+            where "k" the user's key, "i" an idle record, "" neither: the other place is
+                  cleared when the value moves (a state key after its sessions were forgotten
+                  becomes an idle record, and back when the user returns)
 
   Returns the outbox sequence number of the payload (0 when there was none), or
   -1 when the epoch moved on (another worker claimed the partition), or
@@ -31,6 +39,7 @@
      caller left it (Redis restored from an older copy, a failover to a lagging replica), so the
      caller must reload it and re-read Kafka from the state's offset. Never success.
 ]]
+--!include _idle.lua
 local meta = KEYS[1]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then
   return -1
@@ -43,14 +52,39 @@ if rev ~= ARGV[2] then
   return -3
 end
 
+local prefix = ARGV[8]
+local level, split, count = idleShape(meta)
+local idleChanged = false
+-- Grow the buckets with the records (those recalculation added too): a split, which reads one
+-- bucket, whenever the records outnumber IDLE_LOAD a bucket, as each record comes, so that no
+-- bucket outgrows the listpack limit meanwhile (Redis never turns a hash back into a listpack).
+local function grow()
+  while count > IDLE_LOAD * (2 ^ level + split) do
+    level, split = idleSplit(prefix, level, split)
+    idleChanged = true
+  end
+end
+grow()
 for i = 5, #KEYS do
-  local base = 8 + 5 * (i - 5)
+  local base = 9 + 7 * (i - 5)
   local member = ARGV[base]
   local value = ARGV[base + 1]
-  if value == '' then
-    redis.call('DEL', KEYS[i])
-  else
+  local what = ARGV[base + 5]
+  local where = ARGV[base + 6]
+  if what == 'k' then
     redis.call('SET', KEYS[i], value, 'EX', ARGV[base + 2])
+  elseif what == 'i' then
+    count = count + redis.call('HSET', idleBucket(prefix, member, level, split), member, value)
+    idleChanged = true
+    grow()
+  else
+    redis.call('DEL', KEYS[i])
+  end
+  if where == 'k' and what ~= 'k' then
+    redis.call('DEL', KEYS[i])
+  elseif where == 'i' and what ~= 'i' then
+    count = count - redis.call('HDEL', idleBucket(prefix, member, level, split), member)
+    idleChanged = true
   end
   if ARGV[base + 3] == '' then
     redis.call('ZREM', KEYS[2], member)
@@ -62,6 +96,9 @@ for i = 5, #KEYS do
   else
     redis.call('ZADD', KEYS[3], ARGV[base + 4], member)
   end
+end
+if idleChanged then
+  redis.call('HSET', meta, 'idle_level', string.format('%d', level), 'idle_split', string.format('%d', split), 'idle_count', string.format('%d', count))
 end
 
 redis.call('HSET', meta, 'rev', tostring(tonumber(rev) + 1), 'offset', ARGV[3], 'watermark', ARGV[4], 'commit', ARGV[6])

@@ -1,26 +1,31 @@
 --[[
-  Erases users' state in one partition (`sessionizer forget`): deletes each user's state key,
-  takes the users out of the close and forget queues and out of a pending repair (its user set,
-  and the rows it recorded per `user NUL session id`), and, when anything was deleted, bumps the
-  partition's epoch. The bump fences the worker that owns the partition: its next commit is
-  refused, it re-claims the partition and reloads its states, so a state it held in memory is
-  not written back.
+  Erases users' state in one partition (`sessionizer forget`): deletes each user's state key and
+  idle record, takes the users out of the close and forget queues and out of a pending repair
+  (its user set, and the rows it recorded per `user NUL session id`), and, when anything was
+  deleted, bumps the partition's epoch. The bump fences the worker that owns the partition: its
+  next commit is refused, it re-claims the partition and reloads its states, so a state it held
+  in memory is not written back.
 
-  KEYS[1] meta hash of the partition (epoch)
+  KEYS[1] meta hash of the partition (epoch, the shape of its idle buckets: see _idle.lua)
   KEYS[2] close-deadline zset
   KEYS[3] forget-deadline zset
   KEYS[4] repair zset (users whose rows a repair checks)
   KEYS[5] repair base hash, KEYS[6] repair writes hash (fields `user NUL session id`)
   KEYS[7..] the users' state keys
-  ARGV[i] the user key of KEYS[i + 6] (the member name in the zsets)
+  ARGV[1] prefix of the partition's idle buckets
+  ARGV[i + 1] the user key of KEYS[i + 6] (the member name in the zsets)
 
-  Returns the number of state keys deleted.
+  Returns the number of state keys and idle records deleted.
 ]]
+--!include _idle.lua
 local deleted = 0
 local users = {}
+local level, split, count = idleShape(KEYS[1])
+local records = 0
 for i = 7, #KEYS do
-  local user = ARGV[i - 6]
+  local user = ARGV[i - 5]
   deleted = deleted + redis.call('DEL', KEYS[i])
+  records = records + redis.call('HDEL', idleBucket(ARGV[1], user, level, split), user)
   redis.call('ZREM', KEYS[2], user)
   redis.call('ZREM', KEYS[3], user)
   redis.call('ZREM', KEYS[4], user)
@@ -33,6 +38,10 @@ for k = 5, 6 do
     local nul = string.find(field, '\0', 1, true)
     if nul and users[string.sub(field, 1, nul)] then redis.call('HDEL', KEYS[k], field) end
   end
+end
+deleted = deleted + records
+if records > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'idle_count', string.format('%d', math.max(0, count - records)))
 end
 if deleted > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
   -- A new epoch of the claim's form (a string): the owner's next commit no longer matches it.

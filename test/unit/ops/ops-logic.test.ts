@@ -11,6 +11,11 @@ describe('groupPartitionKeys', () => {
       [11, 1, 0, null],
     ]);
   });
+
+  it('keeps the idle-record buckets apart (their records are counted by HLEN when scanning)', () => {
+    const sets = groupPartitionKeys('sz', 'ev', ['{sz:ev:0}:u:a', '{sz:ev:0}:i:0', '{sz:ev:0}:i:17', '{sz:ev:0}:u:i:x']);
+    expect(sets.map((s) => [s.partition, s.keys.length, s.users, s.idleKeys])).toEqual([[0, 4, 2, ['{sz:ev:0}:i:0', '{sz:ev:0}:i:17']]]);
+  });
 });
 
 describe('dead letters', () => {
