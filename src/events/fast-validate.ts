@@ -13,7 +13,7 @@
  */
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { eventJsonSchema, MAX_PROPERTIES_DEPTH, nestingDepth, type ValidEvent } from './event-schema';
-import { MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTimestamp } from './timestamp';
+import { digitsAt, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTimestamp } from './timestamp';
 
 let compiled: ValidateFunction | null = null;
 
@@ -167,17 +167,6 @@ function utcMillisTimestamp(text: string): number {
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/** The decimal number in `count` characters from `start`, NaN if one is not an ASCII digit. */
-function digitsAt(text: string, start: number, count: number): number {
-  let value = 0;
-  for (let i = start; i < start + count; i++) {
-    const d = text.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return NaN;
-    value = value * 10 + d;
-  }
-  return value;
-}
 
 /** The schema's geo.country pattern (no `u` flag, as zod's). */
 const COUNTRY = /^([A-Za-z]{2})?$/;

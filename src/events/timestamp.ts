@@ -92,10 +92,10 @@ function formatEventTime(ms: number): string {
  */
 export function parseFormattedTimestamp(text: string): number {
   if (text.length !== 24 || text.charCodeAt(23) !== 90 /* Z */ || text.charCodeAt(10) !== 84 /* T */) return Date.parse(text);
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const time = digits(text, 11, 2) * 3_600_000 + digits(text, 14, 2) * 60_000 + digits(text, 17, 2) * 1000 + digits(text, 20, 3);
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const time = digitsAt(text, 11, 2) * 3_600_000 + digitsAt(text, 14, 2) * 60_000 + digitsAt(text, 17, 2) * 1000 + digitsAt(text, 20, 3);
   if (Number.isNaN(year + month + day + time)) return Date.parse(text);
   const y = month <= 2 ? year - 1 : year;
   const era = Math.floor(y / 400);
@@ -105,8 +105,8 @@ export function parseFormattedTimestamp(text: string): number {
   return (era * 146_097 + dayOfEra - 719_468) * 86_400_000 + time;
 }
 
-/** The decimal number in `count` characters from `start`, or NaN if one is not a digit. */
-function digits(text: string, start: number, count: number): number {
+/** The decimal number in `count` characters from `start`, or NaN if one is not an ASCII digit. */
+export function digitsAt(text: string, start: number, count: number): number {
   let value = 0;
   for (let i = start; i < start + count; i++) {
     const d = text.charCodeAt(i) - 48;
