@@ -13,9 +13,11 @@ const FATAL_CLICKHOUSE_CODES = new Set(['16', '27', '36', '47', '53', '60', '62'
 /**
  * Redis error replies that pass by themselves (a replica loading or being promoted, a cluster
  * resharding, a busy script); every other reply (a script error, WRONGTYPE, NOPERM, NOAUTH)
- * stays whatever we do.
+ * stays whatever we do. A script that reached a key whose slot is moving to another node fails
+ * with "non local key": the reshard ends by itself, and our scripts read every key they may
+ * write before writing (commitBatch.lua), so such a failure wrote nothing and may be retried.
  */
-const TRANSIENT_REDIS_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|MOVED|ASK|UNBLOCKED)\b/;
+const TRANSIENT_REDIS_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|MOVED|ASK|UNBLOCKED)\b|^ERR Script attempted to access a non local key in a cluster node\b/;
 
 /**
  * Whether retrying may help, for the errors of every client we use. Connection failures and

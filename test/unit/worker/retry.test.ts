@@ -29,6 +29,8 @@ describe('isTransient', () => {
     expect(isTransient(replyError('READONLY You can\'t write against a read only replica.'))).toBe(true);
     expect(isTransient(replyError('ERR Error running script (call to f_x): @user_script:1: oops'))).toBe(false);
     expect(isTransient(replyError('NOPERM this user has no permissions'))).toBe(false);
+    // A key of a slot that a reshard is moving: it passes once the slot has moved.
+    expect(isTransient(replyError('ERR Script attempted to access a non local key in a cluster node script: cab0397b, on @user_script:99.'))).toBe(true);
     expect(isTransient(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(true);
   });
 
