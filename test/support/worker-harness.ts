@@ -3,6 +3,7 @@
  * the TypeScript sources, so no build is needed), fed by a real producer, checked against the
  * offline recalculation of the same events.
  */
+import { appendFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -38,7 +39,10 @@ export class WorkerProcess {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // TEST_WORKER_LOG=FILE keeps every worker's whole output (the failure message shows the end).
+    const logFile = process.env.TEST_WORKER_LOG;
     const keep = (chunk: Buffer) => {
+      if (logFile) appendFileSync(logFile, chunk);
       this.output += chunk.toString();
       if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
     };
