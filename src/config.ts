@@ -95,6 +95,7 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
   CONNECT_TIMEOUT_SECONDS: positive.default(15),
   STALL_LIMIT_SECONDS: positive.default(300),
+  CONSUMER_STALL_SECONDS: positive.default(15),
   STATE_LOG_MISMATCH: z.enum(['fail', 'reset']).default('fail'),
 
   // The `collect` HTTP server (docs/collect.md).
@@ -173,6 +174,8 @@ export interface Config {
   connectTimeoutMs: number;
   /** A partition whose batch has failed and retried this long makes /healthz fail. */
   stallLimitMs: number;
+  /** A partition with messages to read and no batch for this long makes the worker rebuild its Kafka consumer. */
+  consumerStallMs: number;
   /** A partition whose Redis state belongs to another log: stop the worker, or drop that state. */
   onLogMismatch: RawConfig['STATE_LOG_MISMATCH'];
   collect: CollectConfig;
@@ -282,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     connectTimeoutMs: c.CONNECT_TIMEOUT_SECONDS * 1000,
     stallLimitMs: c.STALL_LIMIT_SECONDS * 1000,
+    consumerStallMs: c.CONSUMER_STALL_SECONDS * 1000,
     onLogMismatch: c.STATE_LOG_MISMATCH,
     collect: {
       writeKeys,

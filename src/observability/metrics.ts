@@ -29,6 +29,8 @@ export class WorkerMetrics {
   readonly deadLettersReplaced: Counter;
   readonly repairedRows: Counter;
   readonly partitionStalledSeconds: Gauge;
+  readonly consumerRestarts: Counter;
+  readonly fetchesAhead: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -70,6 +72,15 @@ export class WorkerMetrics {
       help: 'Partitions this worker owns since the last rebalance.',
       registers: [registry],
     });
+    this.consumerRestarts = counter(
+      'consumer_restarts_total',
+      'Kafka consumers thrown away and built anew: reason="crash" (kafkajs gave up) or "stall" (a partition with messages to read got no batch for CONSUMER_STALL_SECONDS).',
+      ['reason'],
+    );
+    this.fetchesAhead = counter(
+      'consumer_fetches_ahead_total',
+      'Batches fetched past the next unapplied message: dropped, and the consumer sent back to it (nothing skipped).',
+    );
     this.stateRewinds = counter(
       'state_rewinds_total',
       'Claims that found the Redis state behind the committed Kafka offset (Redis lost writes) and read the partition again from the state.',

@@ -98,6 +98,11 @@ export class PartitionProcessor {
   private generation = '';
   /** Where the consumer must seek to before the next batch counts (null: nothing to do). */
   private seekTarget: string | null = null;
+  /**
+   * The first offset the next batch may start from, when it is not the one after the applied
+   * offset: where the last seek sent the consumer (the log's start after retention or a reset).
+   */
+  private readFloor = -1n;
   /** The first message read after a claim must be this one (the state's last applied message). */
   private verify: { offset: bigint; fingerprint: string } | null = null;
   /**
@@ -184,7 +189,29 @@ export class PartitionProcessor {
   takeSeek(): string | null {
     const target = this.seekTarget;
     this.seekTarget = null;
+    if (target !== null) this.readFloor = BigInt(target);
     return target;
+  }
+
+  /**
+   * The offset of the next message to apply: a batch fetched from further on would skip
+   * messages never applied (the worker sends the consumer back instead).
+   */
+  get nextOffset(): bigint {
+    const next = BigInt(this.appliedOffset) + 1n;
+    return next > this.readFloor ? next : this.readFloor;
+  }
+
+  /** Retention deleted the log up to `low` before these messages were applied: counted, read on from there. */
+  skipDeleted(low: bigint): void {
+    const lost = low - this.nextOffset;
+    if (lost <= 0n) return;
+    this.readFloor = low;
+    this.deps.metrics.eventsDeletedUnapplied.inc(Number(lost));
+    this.deps.log.error(
+      { topic: this.topic, partition: this.partition, appliedOffset: this.appliedOffset, logStart: low.toString(), messages: lost.toString() },
+      'messages were deleted from Kafka (retention) before the worker applied them: they are lost to the stream; if they reached the events table, recalculation counts them',
+    );
   }
 
   private adopt(claim: PartitionClaim): void {

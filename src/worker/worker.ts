@@ -8,11 +8,13 @@
  * is called while a batch waits on a failing dependency, so the group does not evict us; an
  * unresolved batch is fetched again; `isStale()` tells a batch that lost its partition.
  */
-import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { PartitionFencedError, StateDivergedError } from '../errors';
 import type { SegmentMappingOptions } from '../events/segment';
+import { ConsumerSupervisor, errorLine } from '../kafka/consumer-supervisor';
+import { consumerTimings } from '../kafka/kafka-client';
 import { DeadLetterPublisher } from '../kafka/dead-letter';
 import { TopicIds } from '../kafka/topic-ids';
 import { createTopics } from '../kafka/topic-spec';
@@ -22,7 +24,7 @@ import type { PartitionStateStore } from '../state/partition-state-store';
 import type { IncomingMessage } from './batch-plan';
 import type { LogBounds } from './log-position';
 import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
-import { isTransient, type RetryHooks } from './retry';
+import { isTransient, withRetry, type RetryHooks } from './retry';
 import { within } from '../preflight/deadline';
 
 export interface WorkerDeps {
@@ -39,17 +41,21 @@ export interface WorkerDeps {
   pingClickHouse: () => Promise<boolean>;
 }
 
-/** Consecutive consumer crashes within this window that make the worker give up (exit 1). */
-const CRASH_LIMIT = 5;
-const CRASH_WINDOW_MS = 5 * 60_000;
 const TICK_MS = 1_000;
 /** Longest a readiness probe waits for Redis or ClickHouse. */
 const READINESS_PROBE_MS = 500;
 /** A partition that had no batch for this long is checked against its high watermark. */
 const IDLE_CHECK_MS = 2_000;
+/**
+ * How often a batch that waits (on ClickHouse or Redis, for minutes if need be) tells the group
+ * it is alive; kafkajs sends at most one heartbeat per `heartbeatInterval` whatever we ask.
+ */
+const BATCH_HEARTBEAT_MS = 1_000;
+/** Longest wait for one read of log offsets (a broker answers in milliseconds when it answers). */
+const OFFSETS_TIMEOUT_MS = 5_000;
 
 export class Worker implements HealthSource {
-  private readonly consumer: Consumer;
+  private readonly consumer: ConsumerSupervisor;
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly deadLetter: DeadLetterPublisher;
@@ -60,6 +66,14 @@ export class Worker implements HealthSource {
   /** Partitions of our latest assignment, as `topic:partition`. */
   private assigned = new Set<string>();
   private readonly lastBatchAt = new Map<string, number>();
+  /** When the latest assignment or consumer rebuild happened: a partition's silence counts from then at the earliest. */
+  private quietSince = 0;
+  /**
+   * Per assigned partition with messages to read that the consumer stopped delivering: since
+   * when (cleared by its next batch). The watchdog rebuilds the consumer; health fails only
+   * when that has not brought progress back within STALL_LIMIT_SECONDS.
+   */
+  private readonly unfedSince = new Map<string, number>();
   /** Per owned partition: its state store (open-sessions gauge) and the last offset we resolved (lag while idle). */
   private readonly stores = new Map<string, PartitionStateStore>();
   private readonly resolvedOffsets = new Map<string, bigint>();
@@ -67,8 +81,9 @@ export class Worker implements HealthSource {
   private readonly stalledSince = new Map<string, number>();
   private tickTimer: NodeJS.Timeout | null = null;
   private ticking = false;
+  /** Since when reading log offsets has failed on every tick (null: it works; logged once per episode). */
+  private offsetsFailingSince: number | null = null;
   private running = false;
-  private crashes: number[] = [];
   private fatalError: unknown = null;
   private lastLoopAt = 0;
   private connectedToKafka = false;
@@ -89,15 +104,24 @@ export class Worker implements HealthSource {
     // `recompute --format segment` of the same message would, so both agree.
     this.segmentOptions = { keyEvents: new Set(config.keyEvents) };
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    this.consumer = deps.kafka.consumer({
-      groupId: config.kafka.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
-      maxBytesPerPartition: config.kafka.batchMaxBytes,
-      maxBytes: config.kafka.batchMaxBytes * 4,
-      maxWaitTimeInMs: config.kafka.maxWaitMs,
-      allowAutoTopicCreation: false,
-      retry: { retries: 8, restartOnFailure: (err) => this.shouldRestart(err) },
+    this.consumer = new ConsumerSupervisor({
+      kafka: deps.kafka,
+      consumer: {
+        groupId: config.kafka.groupId,
+        ...consumerTimings,
+        maxBytesPerPartition: config.kafka.batchMaxBytes,
+        maxBytes: config.kafka.batchMaxBytes * 4,
+        maxWaitTimeInMs: config.kafka.maxWaitMs,
+        allowAutoTopicCreation: false,
+      },
+      topics: config.kafka.topics,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.eachBatch(payload),
+      onAssignment: (assignment) => this.onAssignment(assignment),
+      onRebuild: () => this.onConsumerRebuild(),
+      onConnectionChange: (connected) => (this.connectedToKafka = connected),
+      countRestart: (reason) => deps.metrics.consumerRestarts.inc({ reason }),
+      log: deps.log,
     });
     this.producer = deps.kafka.producer({
       allowAutoTopicCreation: config.kafka.createTopics,
@@ -118,24 +142,11 @@ export class Worker implements HealthSource {
     await this.admin.connect();
     if (kafka.createTopics) await this.createTopics();
     await this.producer.connect();
-    await this.consumer.connect();
-    this.connectedToKafka = true;
-    const { CRASH, GROUP_JOIN, DISCONNECT, CONNECT } = this.consumer.events;
-    this.consumer.on(GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
-    this.consumer.on(CONNECT, () => (this.connectedToKafka = true));
-    this.consumer.on(DISCONNECT, () => (this.connectedToKafka = false));
-    this.consumer.on(CRASH, ({ payload }) => {
-      if (!payload.restart) this.fail(payload.error);
-    });
-    await this.consumer.subscribe({ topics: kafka.topics, fromBeginning: true });
     this.running = true;
     this.lastLoopAt = this.now();
-    await this.consumer.run({
-      eachBatchAutoResolve: false,
-      autoCommit: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
+    this.quietSince = this.now();
+    await this.consumer.start();
+    this.connectedToKafka = true;
     this.tickTimer = setInterval(() => void this.tick(), TICK_MS);
     this.deps.log.info({ topics: kafka.topics, segmentTopics: kafka.segmentTopics, groupId: kafka.groupId }, 'worker started');
   }
@@ -150,7 +161,7 @@ export class Worker implements HealthSource {
     );
     await Promise.race([
       (async () => {
-        await this.consumer.disconnect();
+        await this.consumer.stop();
         // Session rows of the last commits still on their way to ClickHouse.
         await Promise.all([...this.processors.values()].map((pending) => pending.then((processor) => processor.drain(), () => undefined)));
         await this.producer.disconnect();
@@ -169,7 +180,7 @@ export class Worker implements HealthSource {
     const loopFresh = now - this.lastLoopAt < 30_000;
     // A partition that cannot progress for longer than the limit fails liveness: the
     // orchestrator restarts us, and the alert on the stalled gauge says which one.
-    const stuck = [...this.stalledSince].filter(([, since]) => now - since > this.config.stallLimitMs).map(([key]) => key);
+    const stuck = [...this.stalledSince, ...this.unfedSince].filter(([, since]) => now - since > this.config.stallLimitMs).map(([key]) => key);
     const checks = { running: this.running, kafka: this.connectedToKafka, loop: loopFresh, progressing: stuck.length === 0 };
     const status: HealthStatus = !this.running || this.fatalError || stuck.length > 0 ? 'error' : checks.kafka && loopFresh ? 'ok' : 'degraded';
     return { status, checks };
@@ -190,23 +201,35 @@ export class Worker implements HealthSource {
     this.lastLoopAt = this.now();
     const { topic, partition } = batch;
     const key = `${topic}:${partition}`;
+    this.lastBatchAt.set(key, this.now());
+    this.unfedSince.delete(key);
+    // The batch may wait on ClickHouse or Redis for minutes: heartbeats go on meanwhile, so the
+    // group keeps us. A heartbeat that fails (a rebalance, or the group forgot us) ends the
+    // batch's retries, and its error goes to kafkajs, which rejoins.
+    let heartbeatError: unknown = null;
+    const beat = setInterval(() => {
+      heartbeat().catch((err: unknown) => {
+        heartbeatError ??= err;
+      });
+    }, BATCH_HEARTBEAT_MS);
     const hooks: RetryHooks = {
-      beforeRetry: async (err, attempt) => {
+      beforeRetry: (err, attempt) => {
         this.deps.metrics.retries.inc({ operation: 'batch' });
         if (!this.stalledSince.has(key)) this.stalledSince.set(key, this.now());
-        if (attempt === 1 || attempt % 10 === 0) this.deps.log.warn({ err, topic, partition, attempt }, 'transient failure, retrying');
-        await heartbeat();
+        if (attempt === 1 || attempt % 10 === 0) this.deps.log.warn({ err: errorLine(err), topic, partition, attempt }, 'transient failure, retrying');
       },
-      shouldContinue: () => isRunning() && !isStale(),
+      shouldContinue: () => heartbeatError === null && isRunning() && !isStale(),
     };
     try {
       const processor = await this.processorFor(topic, partition, hooks);
       // The claim decided where to read from (the state's offset, not the group's): a batch
       // that does not start there is left unresolved and read again after the seek.
       if (this.seekFor(processor) || isStale()) return;
+      if (!(await this.connectsToState(processor, batch, hooks))) return;
       await processor.handleBatch(this.incoming(topic, batch.messages), batch.highWatermark, hooks);
       if (this.seekFor(processor) || isStale()) return;
     } catch (err) {
+      if (heartbeatError !== null) throw heartbeatError;
       if (err instanceof PartitionFencedError || err instanceof StateDivergedError) {
         this.processors.delete(key);
         if (err instanceof StateDivergedError) {
@@ -222,19 +245,48 @@ export class Worker implements HealthSource {
         return;
       }
       // Retrying cannot fix this (missing schema, corrupt state): stop with an error so the
-      // orchestrator restarts us with its back-off, instead of spinning here.
-      if (!isTransient(err) && this.running) setImmediate(() => this.fail(err));
+      // orchestrator restarts us with its back-off, instead of spinning here. Errors of the
+      // consumer itself (a lost membership, a broker gone) are kafkajs' to handle: it rejoins,
+      // or crashes and the supervisor builds a new consumer.
+      if (!isTransient(err) && !isKafkaError(err) && this.running) setImmediate(() => this.fail(err));
       throw err;
     } finally {
+      clearInterval(beat);
       // A stall spans one batch that keeps retrying; however it ends, the next one starts afresh.
       this.clearStall(key);
     }
+    if (heartbeatError !== null) throw heartbeatError;
     this.lastBatchAt.set(key, this.now());
     const lastOffset = batch.lastOffset();
     resolveOffset(lastOffset);
     this.resolvedOffsets.set(key, BigInt(lastOffset));
     await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
     await heartbeat();
+  }
+
+  /**
+   * Whether the batch was fetched from where the state needs the next message (or before it,
+   * whose repeats the processor skips). A fetch that starts past it would skip messages that
+   * were never applied — and committing after it would make that loss permanent — so such a
+   * batch is dropped and the consumer sent back. The one exception is retention: messages the
+   * log no longer holds cannot be read, and are counted as deleted before they were applied.
+   */
+  private async connectsToState(processor: PartitionProcessor, batch: EachBatchPayload['batch'], hooks: RetryHooks): Promise<boolean> {
+    const fetched = fetchedOffsetOf(batch);
+    const next = processor.nextOffset;
+    if (fetched === null || fetched <= next) return true;
+    const { low } = await withRetry('read log offsets', () => this.logBounds(processor.topic, processor.partition), hooks);
+    if (low > next) {
+      processor.skipDeleted(low);
+      return true;
+    }
+    this.deps.metrics.fetchesAhead.inc();
+    this.deps.log.warn(
+      { topic: processor.topic, partition: processor.partition, fetchedOffset: fetched.toString(), nextOffset: next.toString() },
+      'the consumer fetched past the next unapplied message; reading again from it (nothing applied, nothing committed)',
+    );
+    this.consumer.seek(processor.topic, processor.partition, next.toString());
+    return false;
   }
 
   /** A batch's messages as the processor takes them: those of a Segment topic tagged as such. */
@@ -277,6 +329,7 @@ export class Worker implements HealthSource {
     const assigned = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) assigned.add(`${topic}:${p}`);
     this.assigned = assigned;
+    this.quietSince = this.now();
     this.deps.metrics.rebalances.inc();
     this.deps.metrics.assignedPartitions.set(assigned.size);
     for (const key of [...this.processors.keys()]) if (!assigned.has(key)) this.processors.delete(key);
@@ -297,17 +350,55 @@ export class Worker implements HealthSource {
     this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).then(
       (processor) => this.seekFor(processor),
       (err) => {
-        if (!isTransient(err) && this.running) this.fail(err);
-        else this.deps.log.warn({ err, partition: key }, 'claim failed; retried on the next batch or tick');
+        if (!isTransient(err) && !isKafkaError(err) && this.running) this.fail(err);
+        else this.deps.log.warn({ err: errorLine(err), partition: key }, 'claim failed; retried on the next batch or tick');
       },
     );
+  }
+
+  /**
+   * The supervisor threw the consumer away: every partition is claimed again once the new one
+   * has its assignment, so each reads on from its state exactly as after a restart.
+   */
+  private onConsumerRebuild(): void {
+    this.processors.clear();
+    this.quietSince = this.now();
+  }
+
+  /**
+   * The watchdog, once a tick: an assigned partition with messages to read (lag > 0) that got no
+   * batch for CONSUMER_STALL_SECONDS, while none of its batches is under way, means the consumer
+   * stopped fetching it (a dead broker kept in its metadata, say): build a new consumer.
+   */
+  private watchConsumer(highs: ReadonlyMap<string, string>, ready: ReadonlyMap<string, PartitionProcessor>): void {
+    const now = this.now();
+    const starved: string[] = [];
+    // Kafka that cannot even tell the log's end is no reason to wait: a partition silent for
+    // the whole while counts as stalled too.
+    const blind = this.offsetsFailingSince !== null && now - this.offsetsFailingSince >= this.config.consumerStallMs;
+    for (const key of this.assigned) {
+      const high = highs.get(key);
+      const processor = ready.get(key);
+      if (processor?.busy || this.stalledSince.has(key)) continue;
+      const behind = high !== undefined && processor !== undefined ? BigInt(high) > processor.nextOffset : blind;
+      if (!behind) {
+        if (high !== undefined) this.unfedSince.delete(key);
+        continue;
+      }
+      const silentFor = now - Math.max(this.lastBatchAt.get(key) ?? 0, this.quietSince);
+      if (silentFor < this.config.consumerStallMs) continue;
+      if (!this.unfedSince.has(key)) this.unfedSince.set(key, now - silentFor);
+      starved.push(key);
+    }
+    if (starved.length === 0) return;
+    void this.consumer.restart('stall', `no batch for ${Math.round(this.config.consumerStallMs / 1000)} s on ${starved.length} partition(s) with messages to read (${starved.slice(0, 3).join(', ')})`);
   }
 
   /** Seeks the consumer where the processor needs the next batch to start; whether it did. */
   private seekFor(processor: PartitionProcessor): boolean {
     const offset = processor.takeSeek();
     if (offset === null) return false;
-    this.consumer.seek({ topic: processor.topic, partition: processor.partition, offset });
+    this.consumer.seek(processor.topic, processor.partition, offset);
     return true;
   }
 
@@ -343,10 +434,14 @@ export class Worker implements HealthSource {
     if (!this.offsetsAdmin) {
       const admin = this.deps.kafka.admin();
       this.offsetsAdmin = admin.connect().then(() => admin);
+      // Awaited below; a failed connect is also seen there.
+      this.offsetsAdmin.catch(() => undefined);
     }
     const pending = this.offsetsAdmin;
     try {
-      return await read(await pending);
+      // Bounded: a kafkajs request to a broker that died mid-request can stay unanswered for
+      // good, and what waits on it (a claim, the tick and its watchdog) must not.
+      return await within(OFFSETS_TIMEOUT_MS, pending.then(read));
     } catch (err) {
       if (this.offsetsAdmin === pending) this.offsetsAdmin = null;
       void pending.then((admin) => admin.disconnect()).catch(() => undefined);
@@ -372,15 +467,30 @@ export class Worker implements HealthSource {
         try {
           for (const { partition, high } of await this.offsets((admin) => admin.fetchTopicOffsets(topic))) highs.set(`${topic}:${partition}`, high);
         } catch (err) {
-          if (!isUnknownTopic(err)) throw err;
+          if (!isUnknownTopic(err)) {
+            // Once per episode: a broker that is gone fails this every second until it is back.
+            if (this.offsetsFailingSince === null) {
+              this.offsetsFailingSince = this.now();
+              this.deps.log.warn({ err: errorLine(err), topic }, 'cannot read log offsets; partitions that get no batch meanwhile count as stalled');
+            }
+            continue;
+          }
           this.topicGone(topic);
         }
       }
+      if (highs.size > 0) this.offsetsFailingSince = null;
       const hooks: RetryHooks = { shouldContinue: () => this.running };
       for (const [key, since] of this.stalledSince) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), (this.now() - since) / 1000);
+      const ready = new Map<string, PartitionProcessor>();
       for (const [key, pending] of this.processors) {
+        // A claim still under way (retrying against a broker that is gone, say) must not hold
+        // up the other partitions' ticks, nor the watchdog.
+        const processor = await Promise.race([pending, NOT_READY]).catch(() => null);
+        if (processor !== null && processor !== 'not ready') ready.set(key, processor);
+      }
+      this.watchConsumer(highs, ready);
+      for (const [key, processor] of ready) {
         try {
-          const processor = await pending;
           // A batch is under way (maybe retrying for long): a tick would only queue behind it
           // and hold up every other partition's tick.
           if (processor.busy) continue;
@@ -392,7 +502,7 @@ export class Worker implements HealthSource {
           if (err instanceof PartitionFencedError) {
             this.processors.delete(key); // claimed again on the next tick if still ours
           } else {
-            this.deps.log.warn({ err, partition: key }, 'tick failed');
+            this.deps.log.warn({ err: errorLine(err), partition: key }, 'tick failed');
           }
         }
       }
@@ -446,14 +556,6 @@ export class Worker implements HealthSource {
     this.deps.log.info({ topics: missing, partitions: topicPartitions, replicationFactor: replication.replicationFactor ?? 'broker default' }, 'created topics');
   }
 
-  /** kafkajs asks before each restart: give up after CRASH_LIMIT crashes within CRASH_WINDOW_MS. */
-  private async shouldRestart(err: Error): Promise<boolean> {
-    const now = this.now();
-    this.crashes = [...this.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
-    this.deps.log.error({ err, crashes: this.crashes.length }, 'consumer crashed');
-    return this.crashes.length < CRASH_LIMIT;
-  }
-
   private fail(err: unknown): void {
     if (this.fatalError) return;
     this.fatalError = err;
@@ -461,7 +563,7 @@ export class Worker implements HealthSource {
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.deps.log.fatal({ err }, 'worker gave up');
     const disconnect = Promise.allSettled([
-      this.consumer.disconnect(),
+      this.consumer.stop(),
       this.producer.disconnect(),
       this.admin.disconnect(),
       this.topicIds.close(),
@@ -470,6 +572,23 @@ export class Worker implements HealthSource {
     const bound = new Promise((resolve) => setTimeout(resolve, this.config.shutdownTimeoutMs).unref());
     void Promise.race([disconnect, bound]).then(() => this.resolveStopped(err));
   }
+}
+
+/** Raced against a claim: what a tick sees of a partition whose claim has not finished. */
+const NOT_READY = Promise.resolve('not ready' as const);
+
+/** Errors of the Kafka client itself: handled by kafkajs (rejoin) or the supervisor (rebuild), never fatal. */
+function isKafkaError(err: unknown): boolean {
+  return typeof (err as { name?: unknown })?.name === 'string' && (err as { name: string }).name.startsWith('KafkaJS');
+}
+
+/**
+ * The offset a batch's fetch asked for. kafkajs keeps it on the batch (it drops the messages
+ * of a record batch before it) but leaves it out of its types.
+ */
+function fetchedOffsetOf(batch: EachBatchPayload['batch']): bigint | null {
+  const fetched = (batch as unknown as { fetchedOffset?: unknown }).fetchedOffset;
+  return typeof fetched === 'string' || typeof fetched === 'number' ? BigInt(fetched) : null;
 }
 
 function partitionLabels(key: string): { topic: string; partition: string } {
