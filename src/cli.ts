@@ -3,6 +3,7 @@
  * The `sessionizer` command line (README.md, "What you get"). Exit codes: 0 success, 1 runtime failure, 2 bad
  * usage or an unreadable input, with a one-line reason on stderr.
  */
+import { installLastResortHandlers } from './observability/last-resort';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -350,6 +351,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  installLastResortHandlers();
   main(process.argv).then(
     (code) => {
       process.exitCode = code;
