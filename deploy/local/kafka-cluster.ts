@@ -35,9 +35,25 @@ export interface LocalKafkaCluster {
   /** `127.0.0.1:port` of every broker: the value of KAFKA_BROKERS. */
   brokers: string[];
   stop(): Promise<void>;
+  /** Sends a signal to one node's JVM (SIGKILL, SIGTERM, SIGSTOP, SIGCONT: fault tests). */
+  signal(nodeId: number, signal: NodeJS.Signals): void;
+  /** Stops one node cleanly (SIGTERM, waiting for it to exit). */
+  stopNode(nodeId: number): Promise<void>;
+  /** Starts a stopped or killed node again on its data, and waits until it answers. */
+  startNode(nodeId: number): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 180_000;
+
+/** A node's formatted storage and configuration: what starting its JVM needs. */
+interface PreparedNode {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  propertiesFile: string;
+  logFile: string;
+  nodeDir: string;
+}
 
 export async function startKafkaCluster(options: { dir: string; size?: number; basePort?: number }): Promise<LocalKafkaCluster> {
   const size = options.size ?? 3;
@@ -61,7 +77,7 @@ export async function startKafkaCluster(options: { dir: string; size?: number; b
   };
   try {
     // Formatted one after the other (each is a short JVM run), started together.
-    const prepared = [];
+    const prepared: PreparedNode[] = [];
     for (const [i, { port, controllerPort }] of ports.entries()) {
       const nodeDir = path.join(options.dir, `node-${i + 1}`);
       const dataDir = path.join(nodeDir, 'data');
@@ -78,13 +94,15 @@ export async function startKafkaCluster(options: { dir: string; size?: number; b
       prepared.push({ nodeId: i + 1, port, controllerPort, propertiesFile, logFile, nodeDir });
     }
     const jvm = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true'];
-    for (const node of prepared) {
-      const pid = spawnDaemon({
+    const spawnNode = (node: PreparedNode): number =>
+      spawnDaemon({
         command: 'java',
         args: [...jvm, log4j, `-Dkafka.logs.dir=${node.nodeDir}`, '-cp', classpath, 'kafka.Kafka', node.propertiesFile],
         logFile: node.logFile,
         cwd: node.nodeDir,
       });
+    for (const node of prepared) {
+      const pid = spawnNode(node);
       nodes.push({ nodeId: node.nodeId, port: node.port, controllerPort: node.controllerPort, pid, marker: node.propertiesFile, logFile: node.logFile });
     }
     const brokers = nodes.map((node) => `127.0.0.1:${node.port}`);
@@ -92,7 +110,31 @@ export async function startKafkaCluster(options: { dir: string; size?: number; b
       await waitUntilReady(() => brokerAnswers(`127.0.0.1:${node.port}`), { what: `Kafka node ${node.nodeId}`, ...node, timeoutMs: READY_TIMEOUT_MS });
     }
     await waitForBrokers(brokers, size);
-    return { nodes, brokers, stop };
+    const nodeOf = (nodeId: number): KafkaClusterNode => {
+      const node = nodes.find((n) => n.nodeId === nodeId);
+      if (!node) throw new Error(`no Kafka node ${nodeId}`);
+      return node;
+    };
+    return {
+      nodes,
+      brokers,
+      stop,
+      signal: (nodeId, signal) => {
+        const node = nodeOf(nodeId);
+        if (isOurs(node.pid, node.marker)) process.kill(node.pid, signal);
+      },
+      stopNode: async (nodeId) => {
+        const node = nodeOf(nodeId);
+        await stopDaemon(node.pid, node.marker, 30_000);
+      },
+      startNode: async (nodeId) => {
+        const node = nodeOf(nodeId);
+        const spec = prepared.find((p) => p.nodeId === nodeId) as PreparedNode;
+        node.pid = spawnNode(spec);
+        await waitUntilReady(() => brokerAnswers(`127.0.0.1:${node.port}`), { what: `Kafka node ${node.nodeId}`, ...node, timeoutMs: READY_TIMEOUT_MS });
+        await waitForBrokers(brokers, size);
+      },
+    };
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;

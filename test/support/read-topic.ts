@@ -9,6 +9,9 @@ export interface ReadMessage {
   /** The value's bytes as sent (`value` is their UTF-8 decoding, lossy for other bytes). */
   raw: Buffer | null;
   headers: Record<string, string>;
+  offset: string;
+  /** The message's timestamp (the producer's CreateTime), epoch ms. */
+  timestamp: number;
 }
 
 /**
@@ -25,7 +28,15 @@ export async function readTopic(kafka: Kafka, topic: string, count: number, time
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-        messages.push({ partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', raw: message.value, headers });
+        messages.push({
+          partition,
+          key: message.key?.toString() ?? null,
+          value: message.value?.toString() ?? '',
+          raw: message.value,
+          headers,
+          offset: message.offset,
+          timestamp: Number(message.timestamp),
+        });
       },
     });
     const deadline = Date.now() + timeoutMs;
