@@ -8,7 +8,8 @@
  * `d`/`domain` (one domain or a comma-separated list; absent: the URL's host), `r`/`referrer`,
  * `p`/`props` (also `m`/`meta`; an object or its JSON text), `$`/`revenue`, `h`/`hashMode`
  * (1: the URL's `#fragment` is part of the path). `i`/`interactive` and the script's version `v`
- * are read by nobody here; `sd` and `e` belong to `engagement` pings, which are not events.
+ * and the screen width `w` are read by nobody here; `sd` and `e` belong to `engagement` pings,
+ * which are not events.
  *
  * The limits are Plausible's: a name of at most 120 characters, a URL of at most 2000, at most
  * 30 properties of flat values, keys up to 300 bytes and values up to 2000. What breaks them is
