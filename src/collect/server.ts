@@ -75,6 +75,15 @@ class HttpError extends Error {
 /** What one message became: an event to produce, or nothing because a bot sent it. */
 type Prepared = { kind: 'event'; event: OutgoingEvent } | { kind: 'bot' };
 
+/** What every message of one request shares: read from the request once. */
+interface RequestFacts {
+  receivedAt: string;
+  headerUa: string;
+  headerHints: ReturnType<typeof hintsFromHeaders>;
+  /** Enrichment per client (IP and User-Agent), made once per request. */
+  enrichments: Map<string, Enrichment>;
+}
+
 export async function buildCollectorApp(deps: CollectorAppDeps): Promise<FastifyInstance> {
   const { config, metrics, log } = deps;
   const now = deps.now ?? Date.now;
@@ -205,22 +214,20 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
     await limit(request);
   };
 
-  const headerUaOf = (request: FastifyRequest) => String(request.headers['user-agent'] ?? '');
-
   /**
    * One message of a request for `site`: its client (the request's, or the visitor a server
    * names in the context), enrichment (cached per request), a cookieless id when it has none,
    * the mapping, and the site stamped on the event.
    */
-  const prepare = async (message: Message, index: number, site: Site, request: FastifyRequest, receivedAt: string, enrichments: Map<string, Enrichment>): Promise<Prepared> => {
-    const headerUa = headerUaOf(request);
+  const prepare = async (message: Message, index: number, site: Site, request: FastifyRequest, facts: RequestFacts): Promise<Prepared> => {
+    const { headerUa, enrichments, receivedAt } = facts;
     const context = message.context && typeof message.context === 'object' ? (message.context as Message) : {};
     // A server speaking for a visitor (analytics-node, a store's POS) may name the visitor's IP
     // and User-Agent in the context, as Segment's spec allows; otherwise the request's own.
     const client: ClientInfo = {
       ip: typeof context.ip === 'string' && context.ip ? context.ip : request.ip,
       userAgent: typeof context.userAgent === 'string' && context.userAgent ? context.userAgent : visitorAgent(headerUa),
-      hints: hintsFromContext(context) ?? hintsFromHeaders(request.headers),
+      hints: hintsFromContext(context) ?? facts.headerHints,
     };
     const cacheKey = `${client.ip}\n${client.userAgent}`;
     let enrichment = enrichments.get(cacheKey);
@@ -256,8 +263,12 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
 
   /** Prepares every message (all or nothing) and delivers the events; resolves once Kafka acknowledged them. */
   const collect = async (items: ReadonlyArray<{ message: Message; site: Site }>, request: FastifyRequest): Promise<{ events: number; bots: number }> => {
-    const receivedAt = new Date(now()).toISOString();
-    const enrichments = new Map<string, Enrichment>();
+    const facts: RequestFacts = {
+      receivedAt: new Date(now()).toISOString(),
+      headerUa: String(request.headers['user-agent'] ?? ''),
+      headerHints: hintsFromHeaders(request.headers),
+      enrichments: new Map(),
+    };
     const outgoing: OutgoingEvent[] = [];
     const counted: Array<[string, string]> = [];
     for (let i = 0; i < items.length; i++) {
@@ -265,7 +276,7 @@ export async function buildCollectorApp(deps: CollectorAppDeps): Promise<Fastify
       const type = String(message.type);
       let prepared: Prepared;
       try {
-        prepared = await prepare(message, i, site, request, receivedAt, enrichments);
+        prepared = await prepare(message, i, site, request, facts);
       } catch (err) {
         if (err instanceof HttpError && err.reason === 'invalid') metrics.events.inc({ type, outcome: 'invalid' }, items.length);
         throw err;
