@@ -160,3 +160,21 @@ describe('POST /api/event', () => {
     expect(JSON.parse(res.body)).toEqual({ errors: { request: [expect.any(String)] } });
   });
 });
+
+describe('POST /api/event and KEY_EVENTS', () => {
+  it('makes a custom event whose name is a configured key event a key event', async () => {
+    const t = await testApp({ plausibleDomains: new Map([['shop.example', 'shop']]), cookieless: true }, { keyEvents: ['Purchase'], visitorIds: { idFor: async () => 'c-x' } as unknown as VisitorIds });
+    try {
+      for (const n of ['Purchase', 'Other']) {
+        const res = await t.call({ url: '/api/event', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ n, u: 'https://shop.example/', d: 'shop.example' }) });
+        expect(res.statusCode).toBe(202);
+      }
+      expect(t.sender.events().map((e) => [e.name, e.key_event === true])).toEqual([
+        ['Purchase', true],
+        ['Other', false],
+      ]);
+    } finally {
+      await t.app.close();
+    }
+  });
+});
