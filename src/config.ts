@@ -8,7 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { plausibleDomainKey } from './collect/plausible';
 import { InvalidConfigError } from './errors';
+import { DEFAULT_SITE, isValidSite } from './events/visitor-key';
 
 const csv = z
   .string()
@@ -115,6 +117,18 @@ export const configSchema = z.object({
   COLLECT_RATE_LIMIT_PER_IP: int(0).default(6_000),
   COLLECT_GEOIP_DATABASES: z.string().default('bundled'),
   COLLECT_COOKIELESS: bool.default(true),
+  // Plausible's Events API: `domain:site,…`, the domains whose events are taken, and their sites.
+  COLLECT_PLAUSIBLE_DOMAINS: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      try {
+        return parsePlausibleDomains(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
@@ -183,8 +197,13 @@ export interface Config {
 
 /** The `collect` server's options; every one is documented in README.md and docs/collect.md. */
 export interface CollectConfig {
-  /** Write key → site id. A request whose key is not here gets 401. */
+  /** Write key → site. A request whose key is not here gets 401. Several keys may name one site. */
   writeKeys: ReadonlyMap<string, string>;
+  /**
+   * Plausible Events API: domain (lower case, without `www.`) → site. Events for a domain not
+   * here are dropped (202 with `x-plausible-dropped`, as Plausible answers for an unknown site).
+   */
+  plausibleDomains: ReadonlyMap<string, string>;
   port: number;
   host: string;
   /** Topic the collected events are produced to (default: the first of KAFKA_TOPICS). */
@@ -302,6 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimit: { windowMs: c.COLLECT_RATE_LIMIT_WINDOW_SECONDS * 1000, perKey: c.COLLECT_RATE_LIMIT_PER_KEY, perIp: c.COLLECT_RATE_LIMIT_PER_IP },
       geoipDatabases: c.COLLECT_GEOIP_DATABASES === 'bundled' ? 'bundled' : splitList(c.COLLECT_GEOIP_DATABASES === 'off' ? '' : c.COLLECT_GEOIP_DATABASES),
       cookieless: c.COLLECT_COOKIELESS,
+      plausibleDomains: c.COLLECT_PLAUSIBLE_DOMAINS,
     },
   };
 }
@@ -311,20 +331,45 @@ function splitList(text: string): string[] {
 }
 
 /**
- * `key1:site1,key2:site2` → write key → site id. A key without `:site` is its own site id. The
- * site id goes into the cookieless hash, so two sites never share a visitor id.
+ * `key1:site1,key2:site2` → write key → site. Several keys may name one site (a shop's web
+ * script and its tills: one site, so a visit that moves between them is one session); a key
+ * without `:site` belongs to the site `default`. The site is stamped on every event the key
+ * sends and goes into the cookieless hash, so two sites never share a visitor id.
  */
 export function parseWriteKeys(text: string): Map<string, string> {
   const keys = new Map<string, string>();
   for (const entry of splitList(text)) {
     const at = entry.indexOf(':');
     const key = (at < 0 ? entry : entry.slice(0, at)).trim();
-    const site = (at < 0 ? entry : entry.slice(at + 1)).trim();
-    if (!key || !site) throw new InvalidConfigError(`invalid configuration: COLLECT_WRITE_KEYS: "${entry}" is not key:site`);
+    const site = at < 0 ? DEFAULT_SITE : entry.slice(at + 1).trim();
+    if (!key || !site) throw new InvalidConfigError('invalid configuration: COLLECT_WRITE_KEYS: an entry is not key:site');
+    // The key is a secret: the messages name the site, never the key.
+    if (!isValidSite(site)) throw new InvalidConfigError(`invalid configuration: COLLECT_WRITE_KEYS: "${site}" is not a site name (${SITE_RULE})`);
     if (keys.has(key)) throw new InvalidConfigError('invalid configuration: COLLECT_WRITE_KEYS: a write key is listed twice');
     keys.set(key, site);
   }
   return keys;
+}
+
+const SITE_RULE = '1-64 of a-z 0-9 . _ -, starting with a letter or digit';
+
+/**
+ * `example.com:shop,blog.example.com:blog` → Plausible domain → site. Domains are compared as
+ * Plausible compares them: trimmed, without a leading `www.`, and (here) in lower case. Several
+ * domains may name one site; one domain cannot name two.
+ */
+export function parsePlausibleDomains(text: string): Map<string, string> {
+  const domains = new Map<string, string>();
+  for (const entry of splitList(text)) {
+    const at = entry.lastIndexOf(':');
+    const domain = at < 0 ? '' : plausibleDomainKey(entry.slice(0, at));
+    const site = at < 0 ? '' : entry.slice(at + 1).trim();
+    if (!domain || !site) throw new Error(`"${entry}" is not domain:site`);
+    if (!isValidSite(site)) throw new Error(`"${site}" is not a site name (${SITE_RULE})`);
+    if (domains.has(domain)) throw new Error(`the domain ${domain} is listed twice`);
+    domains.set(domain, site);
+  }
+  return domains;
 }
 
 /**

@@ -72,7 +72,11 @@ export class Collector implements HealthSource {
       : null;
     const app = await buildCollectorApp({ config, delivery, visitorIds, geo, metrics, log, keyEvents: options.keyEvents, now: options.now });
     await app.listen({ port: config.port, host: config.host });
-    log.info({ port: (app.server.address() as AddressInfo).port, topic: config.topic, sites: config.writeKeys.size, geo: geoFiles.length > 0 }, 'collector listening');
+    const sites = new Set([...config.writeKeys.values(), ...config.plausibleDomains.values()]).size;
+    log.info(
+      { port: (app.server.address() as AddressInfo).port, topic: config.topic, sites, writeKeys: config.writeKeys.size, plausibleDomains: config.plausibleDomains.size, geo: geoFiles.length > 0 },
+      'collector listening',
+    );
     return new Collector(app, delivery, metrics, sender, redis, options);
   }
 

@@ -14,7 +14,9 @@ import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 
 export async function runCollect(config: Config): Promise<number> {
-  if (config.collect.writeKeys.size === 0) throw new InvalidConfigError('invalid configuration: collect needs COLLECT_WRITE_KEYS (key:site,…)');
+  if (config.collect.writeKeys.size === 0 && config.collect.plausibleDomains.size === 0) {
+    throw new InvalidConfigError('invalid configuration: collect needs COLLECT_WRITE_KEYS (key:site,…) or COLLECT_PLAUSIBLE_DOMAINS (domain:site,…)');
+  }
   const log = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) }).child({ command: 'collect' });
   // Kafka (and the topic) must answer at start, or one line says why, as for the worker. Redis is
   // not checked: the collector serves without it (cookieless requests get 503 + Retry-After).

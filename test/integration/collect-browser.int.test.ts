@@ -19,6 +19,7 @@ import { migrate } from '../../src/clickhouse/migrations';
 import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
 import { KEY } from '../support/collect-app';
 import { startCollector, type RunningCollector } from '../support/collect-harness';
+import { readTopic } from '../support/read-topic';
 import { WorkerProcess, createTopic, currentSessions, waitFor, workerEnv } from '../support/worker-harness';
 
 jest.setTimeout(180_000);
@@ -119,6 +120,17 @@ describe('the browser script in a real browser', () => {
     const collectorPage = await browser.newPage();
     await collectorPage.goto(`${running.url}/s.js`);
     expect(await collectorPage.evaluate('[localStorage.length, sessionStorage.length, document.cookie]')).toEqual([0, 0, '']);
+
+    // Every event on the topic is channel web (sessionizer.track() included) and carries the
+    // write key's site.
+    const messages = (await readTopic(kafka, topic, 5, 30_000)).map((m) => JSON.parse(m.value) as Record<string, unknown>);
+    expect(messages.map((m) => [m.type, m.channel, m.site])).toEqual([
+      ['page_view', 'web', 'site-1'],
+      ['page_view', 'web', 'site-1'],
+      ['page_view', 'web', 'site-1'],
+      ['page_view', 'web', 'site-1'],
+      ['track', 'web', 'site-1'],
+    ]);
 
     // The session, through collector → Kafka → worker → ClickHouse.
     let rows: Awaited<ReturnType<typeof currentSessions>> = [];

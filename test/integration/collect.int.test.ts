@@ -9,6 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Analytics } from '@segment/analytics-node';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../../src/clickhouse/migrations';
+import { DEFAULT_SITE } from '../../src/events/visitor-key';
 import { createClickHouseClient, createKafka, createRedis, deleteRedisKeys, newRedisPrefix, uniqueName } from '../support';
 import { AUTH, CHROME_MAC, KEY } from '../support/collect-app';
 import { recomputeSegment, startCollector, type RunningCollector } from '../support/collect-harness';
@@ -48,7 +49,9 @@ describe('sessionizer collect, end to end', () => {
     await createTopic(kafka, topic, 4);
     await migrate(admin, { database, cluster: '' });
     worker = new WorkerProcess(await workerEnv({ topic, groupId: uniqueName('collect_group'), redisPrefix, database }));
-    running = await startCollector(kafka, redisPrefix, { topic, cookieless: true, geoipDatabases: 'bundled', trustedProxies: ['127.0.0.1'] });
+    // The key's site is `default`, so the sessions equal what `recompute --format segment` makes
+    // of the same messages, which name no site.
+    running = await startCollector(kafka, redisPrefix, { topic, cookieless: true, geoipDatabases: 'bundled', trustedProxies: ['127.0.0.1'], writeKeys: new Map([[KEY, DEFAULT_SITE]]) });
     await worker.ready();
 
     // 1. Segment's server SDK, pointed at the collector; its requests are kept as sent.
@@ -121,6 +124,7 @@ describe('sessionizer collect, end to end', () => {
     // Privacy: the IP and the raw User-Agent are nowhere.
     const messages = await readTopic(kafka, topic, 18, 30_000);
     expect(messages).toHaveLength(18);
+    expect(new Set(messages.map((m) => (JSON.parse(m.value) as { site?: string }).site))).toEqual(new Set([DEFAULT_SITE]));
     const kafkaText = JSON.stringify(messages.map((m) => [m.key, m.value]));
     const clickhouseText = await dumpDatabase(admin, database);
     expect(clickhouseText).toContain('London'); // the dump is real: the geo of the visit is there

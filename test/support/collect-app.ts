@@ -21,6 +21,7 @@ export const CHROME_MAC =
 export function collectConfig(overrides: Partial<CollectConfig> = {}): CollectConfig {
   return {
     writeKeys: new Map([[KEY, 'site-1']]),
+    plausibleDomains: new Map(),
     port: 0,
     host: '127.0.0.1',
     topic: 'events',

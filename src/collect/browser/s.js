@@ -28,7 +28,9 @@
 
   function send(type, body) {
     var now = new Date().toISOString();
-    var ctx = { page: { url: location.href, path: location.pathname, title: document.title, referrer: lastUrl || document.referrer }, library: { name: 'sessionizer-s.js', version: '1' } };
+    // channel: everything this script sends comes from a browser (a track call would be
+    // `server` by the Segment mapping's default otherwise).
+    var ctx = { channel: 'web', page: { url: location.href, path: location.pathname, title: document.title, referrer: lastUrl || document.referrer }, library: { name: 'sessionizer-s.js', version: '1' } };
     var uad = navigator.userAgentData;
     if (uad) ctx.userAgentData = { brands: uad.brands, mobile: uad.mobile, platform: uad.platform };
     body.writeKey = key;

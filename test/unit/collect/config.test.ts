@@ -45,6 +45,19 @@ describe('collect configuration', () => {
     }
   });
 
+  it('reads Plausible domains: domain:site, compared without www. and in lower case', () => {
+    expect(loadConfig({}).collect.plausibleDomains.size).toBe(0);
+    const { collect } = loadConfig({ COLLECT_PLAUSIBLE_DOMAINS: 'www.Shop.example:shop, shop.example.co.uk:shop,blog.example:blog' });
+    expect([...collect.plausibleDomains]).toEqual([
+      ['shop.example', 'shop'],
+      ['shop.example.co.uk', 'shop'],
+      ['blog.example', 'blog'],
+    ]);
+    for (const bad of ['shop.example', 'shop.example:', ':shop', 'shop.example:Shop', 'a.example:a,www.a.example:b']) {
+      expect(() => loadConfig({ COLLECT_PLAUSIBLE_DOMAINS: bad })).toThrow(/COLLECT_PLAUSIBLE_DOMAINS/);
+    }
+  });
+
   it('refuses malformed keys and limits', () => {
     expect(() => loadConfig({ COLLECT_WRITE_KEYS: 'k1:a,k1:b' })).toThrow(InvalidConfigError);
     expect(() => loadConfig({ COLLECT_MAX_BATCH_KB: '0' })).toThrow(InvalidConfigError);

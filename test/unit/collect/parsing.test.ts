@@ -10,14 +10,22 @@ import { siteOf, writeKeyOfHeader } from '../../../src/collect/write-keys';
 import { InvalidConfigError } from '../../../src/errors';
 
 describe('write keys', () => {
-  it('parses key:site lists from configuration', () => {
-    expect([...parseWriteKeys('k1:site1, k2:site2,k3')]).toEqual([
+  it('parses key:site lists from configuration; several keys may name one site; no site: default', () => {
+    expect([...parseWriteKeys('k1:site1, k2:site2,k3,k4:site1')]).toEqual([
       ['k1', 'site1'],
       ['k2', 'site2'],
-      ['k3', 'k3'],
+      ['k3', 'default'],
+      ['k4', 'site1'],
     ]);
     expect(() => parseWriteKeys('k1:a,k1:b')).toThrow(InvalidConfigError);
     expect(() => parseWriteKeys(':a')).toThrow(InvalidConfigError);
+  });
+
+  it('refuses a site that is not a site name, without quoting the key (a secret)', () => {
+    for (const bad of ['k_secret:Shop', 'k_secret:-shop', 'k_secret:shop web', `k_secret:${'s'.repeat(65)}`]) {
+      expect(() => parseWriteKeys(bad)).toThrow(InvalidConfigError);
+      expect(() => parseWriteKeys(bad)).not.toThrow(/k_secret/);
+    }
   });
 
   it('reads the Basic user as the key, and falls back to the body', () => {

@@ -248,3 +248,77 @@ describe('rate limits', () => {
     }
   });
 });
+
+describe('sites', () => {
+  it('stamps every event with the site of its write key; two keys of one site give that site, and the cookieless hash uses it', async () => {
+    const seen: Array<[string, string]> = [];
+    const ids = { idFor: async (site: string, ip: string) => (seen.push([site, ip]), `c-${site}`) } as unknown as VisitorIds;
+    const keys = new Map([
+      ['wk_web', 'shop'],
+      ['wk_till', 'shop'],
+      ['wk_blog', 'blog'],
+    ]);
+    const t = await testApp({ writeKeys: keys, cookieless: true }, { visitorIds: ids });
+    try {
+      const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
+      await t.call({ url: '/v1/page', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ writeKey: 'wk_web', messageId: 'w-1', name: 'Home' }) });
+      await t.call({ url: '/v1/batch', headers: { authorization: basic('wk_till') }, payload: { batch: [track({ type: 'track', messageId: 't-1', userId: 'member-1' })] } });
+      await t.call({ url: '/v1/track', headers: { authorization: basic('wk_blog') }, payload: track({ messageId: 'b-1' }) });
+      expect(t.sender.events().map((e) => [e.event_id, e.site])).toEqual([
+        ['w-1', 'shop'],
+        ['t-1', 'shop'],
+        ['b-1', 'blog'],
+      ]);
+      // The id of the cookieless page view was made with the stamped site, not the key.
+      expect(seen).toEqual([['shop', '127.0.0.1']]);
+      expect(t.sender.events()[0]?.anonymous_id).toBe('c-shop');
+      // The write key (a secret) is in no event.
+      expect(JSON.stringify(t.sender.sent)).not.toMatch(/wk_/);
+    } finally {
+      await t.app.close();
+    }
+  });
+});
+
+describe('bodies that are not UTF-8', () => {
+  let t: TestApp;
+  beforeEach(async () => {
+    t = await testApp();
+  });
+  afterEach(async () => {
+    await t.app.close();
+  });
+
+  // `"event":"bad\xff\xfename"`: Node's decoder would make it "bad\ufffd\ufffdname" and pass it on.
+  const badTrack = () => {
+    const text = JSON.stringify(track({ event: 'bad@@name' }));
+    const at = text.indexOf('@@');
+    return { bytes: Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from([0xff, 0xfe]), Buffer.from(text.slice(at + 2))]), offset: Buffer.byteLength(text.slice(0, at)) };
+  };
+
+  it('answers 400 naming the byte offset, on a single call and in a batch, and sends nothing', async () => {
+    const { bytes, offset } = badTrack();
+    const single = await t.call({ url: '/v1/track', headers: { authorization: AUTH, 'content-type': 'application/json' }, payload: bytes });
+    expect(single.statusCode).toBe(400);
+    expect(single.json()).toEqual({ success: false, message: `the body is not valid UTF-8 (byte 0xff at offset ${offset})` });
+    const batchBytes = Buffer.concat([Buffer.from('{"batch":['), bytes.subarray(0, bytes.length - 1), Buffer.from(',"type":"track"}]}')]);
+    const batch = await t.call({ url: '/v1/batch', headers: { authorization: AUTH, 'content-type': 'application/json' }, payload: batchBytes });
+    expect(batch.statusCode).toBe(400);
+    expect(batch.json().message).toBe(`the body is not valid UTF-8 (byte 0xff at offset ${offset + '{"batch":['.length})`);
+    expect(t.sender.sent).toHaveLength(0);
+    expect(await metricValue(t.metrics, 'sessionizer_collect_rejections_total', { reason: 'malformed' })).toBe(2);
+  });
+
+  it('checks gzip bodies after inflating them (the offset is in the inflated bytes)', async () => {
+    const { bytes, offset } = badTrack();
+    const res = await t.call({ url: '/v1/track', headers: { authorization: AUTH, 'content-type': 'application/json', 'content-encoding': 'gzip' }, payload: gzipSync(bytes) });
+    expect([res.statusCode, res.json().message]).toEqual([400, `the body is not valid UTF-8 (byte 0xff at offset ${offset})`]);
+    expect(t.sender.sent).toHaveLength(0);
+  });
+
+  it('still takes valid multi-byte UTF-8 as it is', async () => {
+    const res = await t.call({ url: '/v1/track', headers: { authorization: AUTH, 'content-type': 'application/json' }, payload: Buffer.from(JSON.stringify(track({ event: 'Café ☕ 𝄞' }))) });
+    expect(res.statusCode).toBe(200);
+    expect(t.sender.events()[0]?.name).toBe('Café ☕ 𝄞');
+  });
+});
