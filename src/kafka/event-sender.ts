@@ -5,7 +5,16 @@
  * so a key lands on the same partition whichever client produced it.
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { within } from '../preflight/deadline';
+import { isTransient } from '../worker/retry';
 import { createTopics } from './topic-spec';
+
+/**
+ * How long one batch is retried through broker failures (a leader moving, a broker restarting)
+ * before the command gives up. A retried batch may have been written once already: delivery is
+ * at least once, and the worker counts each event_id once.
+ */
+const SEND_RETRY_MS = 60_000;
 
 /** `anonymous_id ?? user_id`, the first non-empty string; null when the event has neither. */
 export function userKeyOfJson(event: Record<string, unknown>): string | null {
@@ -31,7 +40,8 @@ export class EventSender {
   private readonly maxBytes: number;
 
   private constructor(
-    private readonly producer: Producer,
+    private readonly kafka: Kafka,
+    private producer: Producer | null,
     readonly topic: string,
     options: EventSenderOptions,
   ) {
@@ -41,9 +51,7 @@ export class EventSender {
 
   /** Connects a producer for `topic`. */
   static async connect(kafka: Kafka, topic: string, options: EventSenderOptions = {}): Promise<EventSender> {
-    const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    return new EventSender(producer, topic, options);
+    return new EventSender(kafka, await newProducer(kafka), topic, options);
   }
 
   /** Messages acknowledged by the brokers so far. */
@@ -65,7 +73,22 @@ export class EventSender {
     const messages = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    await this.producer.send({ topic: this.topic, acks: -1, messages });
+    const deadline = Date.now() + SEND_RETRY_MS;
+    for (let pause = 250; ; pause = Math.min(pause * 2, 4_000)) {
+      try {
+        this.producer ??= await newProducer(this.kafka);
+        await this.producer.send({ topic: this.topic, acks: -1, messages });
+        break;
+      } catch (err) {
+        if (!isTransient(err) || Date.now() + pause > deadline) throw err;
+        // A producer that lost a broker can keep its dead connections and stale leaders: the
+        // next try starts a new one, from fresh metadata.
+        const old = this.producer;
+        this.producer = null;
+        if (old) await within(5_000, old.disconnect()).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
     this.sentCount += messages.length;
   }
 
@@ -74,15 +97,21 @@ export class EventSender {
     try {
       await this.flush();
     } finally {
-      await this.producer.disconnect();
+      await this.producer?.disconnect();
     }
   }
 
   /** Disconnects without sending what is queued (after a failure). */
   async abort(): Promise<void> {
     this.batch = [];
-    await this.producer.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
   }
+}
+
+async function newProducer(kafka: Kafka): Promise<Producer> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  return producer;
 }
 
 /** Creates `topic` with `partitions` partitions when it does not exist (KAFKA_CREATE_TOPICS), replicated on a cluster (topic-spec.ts). */
