@@ -54,10 +54,6 @@ export interface ForgetResult {
   oldPartsLifetimeSeconds: number | null;
 }
 
-interface ForgetCommands {
-  forgetUsers(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
-}
-
 export async function runForget(options: ForgetCommandOptions, deps: { config?: Config; write?: (text: string) => void } = {}): Promise<ForgetResult> {
   if ((options.userId === undefined) === (options.anonymousId === undefined)) throw new UsageError('forget: give exactly one of --user-id or --anonymous-id');
   const given = (options.userId ?? options.anonymousId) as string;
@@ -102,11 +98,7 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
     for (const entry of await counters.pendingOutbox()) {
       if (touched.has(`${entry.partition.topic}:${entry.partition.partition}`)) await sink.insertSessions(outboxBody(entry.payload), entry.token);
     }
-    for (const partition of await counters.partitions()) {
-      const { meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites } = partition.keys;
-      const keys = [meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites, ...ids.map((id) => partition.keys.user(id))];
-      await (redis as unknown as ForgetCommands).forgetUsers(keys.length, ...keys, partition.keys.idle, ...ids);
-    }
+    for (const partition of await counters.partitions()) await counters.forget(partition, ids);
     // 2. ClickHouse, every table that names the person, waited for.
     const onCluster = config.clickhouse.cluster ? ` ON CLUSTER '${config.clickhouse.cluster.replace(/'/g, "\\'")}'` : '';
     for (const [table, columns] of tables) {

@@ -18,6 +18,11 @@
  * the whole key space once (every master of a Redis Cluster), and needs no connection to Kafka.
  * Reads of several partitions are one command per partition, not a pipeline: on a cluster the
  * partitions' slots may be on different nodes.
+ *
+ * While a Redis Cluster reshard moves a partition's slot, the scripts that reach its idle buckets
+ * (readIdle, adjustUserCounters, forgetUsers) fail with nothing written until the slot is whole
+ * on one node again (scripts/_idle.lua, idleTouch); those failures, and the cluster's own
+ * TRYAGAIN, are retried here for up to `retryForMs`.
  */
 import type Redis from 'ioredis';
 import { isIdle, newKeyState, type KeyState } from '../engine/engine';
@@ -26,6 +31,7 @@ import { decodeIdleRecord, encodeIdleRecord, encodeState, expiryMinute } from '.
 import { PartitionKeys, globEscape, outboxToken } from './keys';
 import { readStoredValues, storedState, type StoredValue } from './partition-state-store';
 import { scanKeys } from './redis-client';
+import { withRetry } from '../worker/retry';
 
 export interface StatePartition {
   topic: string;
@@ -60,9 +66,13 @@ export interface CounterUpdate {
   due: boolean;
 }
 
-interface AdjustCommands {
+interface CounterCommands {
   adjustUserCounters(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>;
+  forgetUsers(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
 }
+
+/** How long a read or write of one partition is retried while it fails transiently (a reshard, a failover). */
+export const DEFAULT_RETRY_FOR_MS = 120_000;
 
 /**
  * The value to store with new counters, in the place it was read from: the state as it is
@@ -91,7 +101,19 @@ export class UserCounterStore {
     private readonly idleTtlSeconds: number,
     /** Wall-clock time: when idle records expire. */
     private readonly now: () => number = Date.now,
+    /** How long a transient failure (a reshard moving a partition's slot, a failover) is retried. */
+    private readonly retryForMs: number = DEFAULT_RETRY_FOR_MS,
   ) {}
+
+  /**
+   * `work` again while it fails transiently (`isTransient`: TRYAGAIN, a script refused because a
+   * key of it is not on the node, a lost connection), for up to `retryForMs`. Only for work that
+   * a failure leaves undone, or that can be done twice (the scripts here: compare and set, delete).
+   */
+  private retry<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    const until = Date.now() + this.retryForMs;
+    return withRetry(operation, work, { shouldContinue: () => Date.now() < until });
+  }
 
   /** Partitions of the configured topics that hold worker state, ordered by topic and number. */
   async partitions(): Promise<StatePartition[]> {
@@ -119,7 +141,7 @@ export class UserCounterStore {
     const partitions = await this.partitions();
     if (userKeys.length === 0 || partitions.length === 0) return located;
     // One read per partition: its keys share a slot, other partitions' may be on other nodes.
-    const replies = await Promise.all(partitions.map((p) => readStoredValues(this.redis, p.keys, userKeys)));
+    const replies = await Promise.all(partitions.map((p) => this.retry('read stored values', () => readStoredValues(this.redis, p.keys, userKeys))));
     const now = this.now();
     partitions.forEach((partition, i) => {
       const values = replies[i] ?? [];
@@ -188,8 +210,22 @@ export class UserCounterStore {
       const where = u.expected === null ? '' : u.expected.where === 'key' ? 'k' : 'i';
       args.push(u.userKey, where, u.expected?.bytes ?? '', value, u.due ? '1' : '0');
     }
-    const results = await (this.redis as unknown as AdjustCommands).adjustUserCounters(keys.length, ...keys, ...args);
+    // A retry after a reply was lost finds its own values in place of `expected`: those users come
+    // back as changed, and the caller reads them again (and finds nothing left to do).
+    const results = await this.retry('adjust user counters', () => (this.redis as unknown as CounterCommands).adjustUserCounters(keys.length, ...keys, ...args));
     return updates.filter((_, i) => Number(results[i]) !== 1).map((u) => u.userKey);
+  }
+
+  /**
+   * Erases users' state in one partition (scripts/forgetUsers.lua): state keys, idle records,
+   * deadlines, repair notes; fences the partition's owner when anything was deleted. Returns the
+   * state keys and idle records deleted.
+   */
+  async forget(partition: StatePartition, userKeys: readonly string[]): Promise<number> {
+    if (userKeys.length === 0) return 0;
+    const { meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites } = partition.keys;
+    const keys = [meta, closeDeadlines, forgetDeadlines, repair, repairBase, repairWrites, ...userKeys.map((u) => partition.keys.user(u))];
+    return this.retry('forget users', () => (this.redis as unknown as CounterCommands).forgetUsers(keys.length, ...keys, partition.keys.idle, ...userKeys));
   }
 }
 

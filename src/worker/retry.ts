@@ -14,8 +14,9 @@ const FATAL_CLICKHOUSE_CODES = new Set(['16', '27', '36', '47', '53', '60', '62'
  * Redis error replies that pass by themselves (a replica loading or being promoted, a cluster
  * resharding, a busy script); every other reply (a script error, WRONGTYPE, NOPERM, NOAUTH)
  * stays whatever we do. A script that reached a key whose slot is moving to another node fails
- * with "non local key": the reshard ends by itself, and our scripts read every key they may
- * write before writing (commitBatch.lua), so such a failure wrote nothing and may be retried.
+ * with "non local key": the reshard ends by itself, and every script of ours that computes keys
+ * touches all of them before its first write (idleTouch in state/scripts/_idle.lua), so such a
+ * failure wrote nothing and may be retried.
  */
 const TRANSIENT_REDIS_REPLIES = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS|MOVED|ASK|UNBLOCKED)\b|^ERR Script attempted to access a non local key in a cluster node\b/;
 

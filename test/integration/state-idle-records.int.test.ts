@@ -10,7 +10,7 @@ import { PartitionFencedError } from '../../src/errors';
 import { parseSessionEvent } from '../../src/events/parse-event';
 import { decodeIdleRecord, decodeState, encodeStateJson } from '../../src/state/codec';
 import { IDLE_SWEEP_CALLS_PER_ROUND, PartitionStateStore, readStoredValues, type UserUpdate } from '../../src/state/partition-state-store';
-import { defineStateCommands } from '../../src/state/script-loader';
+import { defineStateCommands, scriptText } from '../../src/state/script-loader';
 import { createRedis, deleteRedisKeys, newRedisPrefix } from '../support';
 
 const redis = defineStateCommands(createRedis());
@@ -169,4 +169,50 @@ it('loads the JSON states of the previous release and moves them to the new layo
   expect(backValue?.where).toBe('key');
   expect(decodeState('old-back', backValue?.bytes as Buffer)).toMatchObject({ forgottenCount: 2, forgottenLastId: 'x' });
   expect(decodeState('old-back', backValue?.bytes as Buffer).sessions[0]?.written).toMatchObject({ session_number: 3, previous_session_id: 'x' });
+});
+
+it('lists exactly the buckets a commit may touch (idleBucketsTouched): every bucket its splits divide or fill, and each record’s bucket under every shape on the way', async () => {
+  // Against a plain replay: the shapes one at a time as the records come, each member's bucket
+  // under each. The function must list the same set (a bucket more would, during a reshard, wait
+  // for a key that no script makes; one fewer would let a script write where it did not look).
+  const check = `${scriptText('_idle.lua')}
+    local members = {}
+    for i = 1, tonumber(ARGV[4]) do members[i] = 'm' .. i end
+    local level, split = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local growTo = ARGV[3] ~= '' and tonumber(ARGV[3]) or nil
+    local listed = idleBucketsTouched('b:', members, level, split, growTo)
+    local expected, l, s = {}, level, split
+    local function shape()
+      for _, m in ipairs(members) do expected[idleBucket('b:', m, l, s)] = true end
+    end
+    shape()
+    while growTo and growTo > IDLE_LOAD * (2 ^ l + s) do
+      expected['b:' .. string.format('%d', s)] = true
+      expected['b:' .. string.format('%d', s + 2 ^ l)] = true
+      s = s + 1
+      if s >= 2 ^ l then l = l + 1; s = 0 end
+      shape()
+    end
+    local seen, extra, missing = {}, {}, {}
+    for _, key in ipairs(listed) do
+      if seen[key] then return redis.error_reply('listed twice: ' .. key) end
+      seen[key] = true
+      if not expected[key] then extra[#extra + 1] = key end
+    end
+    for key in pairs(expected) do if not seen[key] then missing[#missing + 1] = key end end
+    table.sort(extra)
+    table.sort(missing)
+    return { #listed, extra, missing }`;
+  const cases: Array<[number, number, string, number]> = [
+    [0, 0, '', 1], // one record, the first bucket
+    [2, 1, '', 200], // no growth: each member's one bucket
+    [0, 0, '500', 300], // from one bucket to 16
+    [3, 5, '900', 50], // mid-round, across a level
+    [4, 15, '545', 120], // the last split of a level, then one more
+  ];
+  for (const [level, split, growTo, members] of cases) {
+    const [count, extra, missing] = (await redis.eval(check, 0, level, split, growTo, members)) as [number, string[], string[]];
+    expect({ level, split, growTo, extra, missing }).toEqual({ level, split, growTo, extra: [], missing: [] });
+    expect(count).toBeGreaterThan(0);
+  }
 });

@@ -34,14 +34,87 @@ local function idleHash(member)
   return tonumber(string.sub(redis.sha1hex(member), 1, 8), 16)
 end
 
-local function idleBucket(prefix, member, level, split)
-  local h = idleHash(member)
+-- The number of the bucket of a record whose hash is h, under the shape (level, split).
+local function idleBucketNumber(h, level, split)
   local n = 2 ^ level
   local b = h % n
   if b < split then
     b = h % (2 * n)
   end
-  return prefix .. string.format('%d', b)
+  return b
+end
+
+local function idleBucket(prefix, member, level, split)
+  return prefix .. string.format('%d', idleBucketNumber(idleHash(member), level, split))
+end
+
+--[[
+  Redis Cluster reshards. The buckets are keys a script computes, not keys it declares, so the
+  node cannot check them before the script starts. While a reshard moves the partition's slot to
+  another node, its keys move one by one: the script may run on the old node after a bucket has
+  left it, or (sent there by ASK, once its declared keys have moved) on the new node before a
+  bucket has arrived. On the old node, a command on a key that left fails the script; on the new
+  node, a one-key command on a key not there yet just finds nothing (HGET answers nil, HSET
+  makes a second copy of the bucket, which then stops the reshard). A command on several keys
+  is refused on either node while any of them is missing.
+
+  So each script that computes keys passes all of them, before its first write (and before it
+  reads any of them), to idleTouch: one EXISTS of the meta key and those keys. While the slot
+  moves, it fails the script, with nothing written, unless every key is on this node; the caller
+  retries that reply ("Script attempted to access a non local key") until the reshard is over.
+  A bucket that does not exist yet (nor on either node) fails it too: that only waits for the
+  reshard to end. Outside a reshard it is one cheap command.
+]]
+local function idleTouch(meta, keys)
+  for i = 1, #keys, 256 do
+    redis.call('EXISTS', meta, unpack(keys, i, math.min(i + 255, #keys)))
+  end
+end
+
+--[[
+  The buckets a script may read or write for the records of `members`, in the order met: each
+  member's bucket under the shape (level, split). With growTo (commitBatch, which splits buckets
+  as records come: see grow() there) the shape first grows until it holds growTo records, and
+  the list also has the buckets those splits divide and fill, and each member's bucket under
+  every shape on the way. The actual count can only stay below growTo (a record replaced, or
+  removed, adds nothing), so the shapes a commit passes through are among these.
+  Without growTo (nil), the shape stays as it is.
+]]
+local function idleBucketsTouched(prefix, members, level, split, growTo)
+  local keys, seen = {}, {}
+  local function add(n)
+    if not seen[n] then
+      seen[n] = true
+      keys[#keys + 1] = prefix .. string.format('%d', n)
+    end
+  end
+  local l, s = level, split
+  while growTo and growTo > IDLE_LOAD * (2 ^ l + s) do
+    add(s)
+    add(s + 2 ^ l)
+    s = s + 1
+    if s >= 2 ^ l then
+      l = l + 1
+      s = 0
+    end
+  end
+  -- At each level k passed through, the split goes from `from` to `to`; a record whose bucket
+  -- b = h mod 2^k is at or above the split stays in b, and is in h mod 2^(k+1) once b is split.
+  for _, member in ipairs(members) do
+    local h = idleHash(member)
+    for k = level, l do
+      local from = k == level and split or 0
+      local to = k == l and s or 2 ^ k
+      local b = h % (2 ^ k)
+      if b >= from then
+        add(b)
+      end
+      if b < to then
+        add(h % (2 ^ (k + 1)))
+      end
+    end
+  end
+  return keys
 end
 
 -- The expiry minute of a record; nil for a value that is not a record of format 1.

@@ -27,12 +27,28 @@
   changed since the caller read it (the caller reads again and retries).
   When any entry was written, the partition's epoch is bumped: the worker holding the partition
   gets -1 (fenced) from its next commitBatch, re-claims it and reloads the states it needs.
+  While a Redis Cluster reshard moves the partition's slot, may fail with nothing written, to be
+  retried (see idleTouch in _idle.lua).
 ]]
 --!include _idle.lua
 local meta = KEYS[1]
 local prefix = ARGV[1]
 local now = tonumber(ARGV[2])
 local level, split, count = idleShape(meta)
+-- The bucket of every entry not under its own key, touched before any write: on a Redis Cluster
+-- whose slot is being moved, the script fails here with nothing written (idleTouch, _idle.lua).
+-- This script adds records without splitting buckets (the owner's next commit does), so the shape
+-- stays as it is.
+do
+  local members = {}
+  for i = 3, #KEYS do
+    local base = 3 + 5 * (i - 3)
+    if ARGV[base + 1] ~= 'k' then
+      members[#members + 1] = ARGV[base]
+    end
+  end
+  idleTouch(meta, idleBucketsTouched(prefix, members, level, split, nil))
+end
 local results = {}
 local written = 0
 local added = 0

@@ -56,47 +56,22 @@ local prefix = ARGV[8]
 local level, split, count = idleShape(meta)
 local idleChanged = false
 
--- On a Redis Cluster, the partition's slot may be moving to another node (a reshard). The idle
--- buckets are not declared keys, so the node cannot refuse the script up front when one of them
--- has moved already: the script would fail at that bucket, keeping the writes made before it.
--- So every bucket this commit may read or write is read first, before any write: if one has
--- moved, the script fails here having written nothing, and the worker retries once the slot is
--- whole again. The candidates: the buckets the new records can split (the shape can only grow
--- by them), and each user's bucket under every level from now to the last.
+-- Every bucket this commit may read or write, touched before any write: on a Redis Cluster whose
+-- slot is being moved, the script fails here with nothing written (see idleTouch in _idle.lua).
 do
+  local members = {}
   local adding = 0
   for i = 5, #KEYS do
-    if ARGV[9 + 7 * (i - 5) + 5] == 'i' then
+    local base = 9 + 7 * (i - 5)
+    local what, where = ARGV[base + 5], ARGV[base + 6]
+    if what == 'i' then
       adding = adding + 1
     end
-  end
-  local seen = {}
-  local function touch(n)
-    local key = prefix .. string.format('%d', n)
-    if not seen[key] then
-      seen[key] = true
-      redis.call('EXISTS', key)
+    if what == 'i' or where == 'i' then
+      members[#members + 1] = ARGV[base]
     end
   end
-  local l, s = level, split
-  while count + adding > IDLE_LOAD * (2 ^ l + s) do
-    touch(s)
-    touch(s + 2 ^ l)
-    s = s + 1
-    if s >= 2 ^ l then
-      l = l + 1
-      s = 0
-    end
-  end
-  for i = 5, #KEYS do
-    local base = 9 + 7 * (i - 5)
-    if ARGV[base + 5] == 'i' or ARGV[base + 6] == 'i' then
-      local h = idleHash(ARGV[base])
-      for k = level, l + 1 do
-        touch(h % (2 ^ k))
-      end
-    end
-  end
+  idleTouch(meta, idleBucketsTouched(prefix, members, level, split, count + adding))
 end
 -- Grow the buckets with the records (those recalculation added too): a split, which reads one
 -- bucket, whenever the records outnumber IDLE_LOAD a bucket, as each record comes, so that no

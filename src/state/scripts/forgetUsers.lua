@@ -15,12 +15,22 @@
   ARGV[1] prefix of the partition's idle buckets
   ARGV[i + 1] the user key of KEYS[i + 6] (the member name in the zsets)
 
-  Returns the number of state keys and idle records deleted.
+  Returns the number of state keys and idle records deleted. While a Redis Cluster reshard moves
+  the partition's slot, may fail with nothing deleted, to be retried (see idleTouch in _idle.lua).
 ]]
 --!include _idle.lua
 local deleted = 0
 local users = {}
 local level, split, count = idleShape(KEYS[1])
+-- Every user's bucket, touched before any write: on a Redis Cluster whose slot is being moved,
+-- the script fails here with nothing written (idleTouch, _idle.lua); the caller retries it.
+do
+  local members = {}
+  for i = 7, #KEYS do
+    members[#members + 1] = ARGV[i - 5]
+  end
+  idleTouch(KEYS[1], idleBucketsTouched(ARGV[1], members, level, split, nil))
+end
 local records = 0
 for i = 7, #KEYS do
   local user = ARGV[i - 5]

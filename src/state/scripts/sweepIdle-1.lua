@@ -9,7 +9,9 @@
   ARGV[3] now, in minutes since the epoch: a record whose expiry is at or before it goes
   ARGV[4] calls per round of every bucket
 
-  Returns the number of records deleted, or -1 when the epoch moved on.
+  Returns the number of records deleted, or -1 when the epoch moved on. While a Redis Cluster
+  reshard moves the partition's slot, may fail with nothing written, to be retried (see
+  idleTouch in _idle.lua).
 ]]
 --!include _idle.lua
 local meta = KEYS[1]
@@ -24,9 +26,16 @@ if cursor >= buckets then
 end
 local now = tonumber(ARGV[3])
 local steps = math.min(buckets, math.max(1, math.ceil(buckets / tonumber(ARGV[4]))))
+-- The buckets of this call, touched before any is read or written: on a Redis Cluster whose slot
+-- is being moved, the script fails here with nothing written (idleTouch, _idle.lua), instead of
+-- failing at a bucket that has left after the buckets before it were swept.
+local sweep = {}
+for step = 0, steps - 1 do
+  sweep[#sweep + 1] = ARGV[2] .. string.format('%d', (cursor + step) % buckets)
+end
+idleTouch(meta, sweep)
 local removed = 0
-for _ = 1, steps do
-  local bucket = ARGV[2] .. string.format('%d', cursor)
+for _, bucket in ipairs(sweep) do
   local entries = redis.call('HGETALL', bucket)
   local expired = {}
   for i = 1, #entries, 2 do
@@ -36,8 +45,8 @@ for _ = 1, steps do
     end
   end
   removed = removed + idleDelete(bucket, expired)
-  cursor = (cursor + 1) % buckets
 end
+cursor = (cursor + steps) % buckets
 redis.call('HSET', meta, 'idle_sweep', string.format('%d', cursor))
 if removed > 0 then
   redis.call('HSET', meta, 'idle_count', string.format('%d', math.max(0, count - removed)))
