@@ -37,7 +37,8 @@ export interface ConsumerSupervisorOptions {
   disconnectTimeoutMs?: number;
 }
 
-const DEFAULT_BACKOFF = { initial: 500, max: 15_000 };
+/** Between failed builds: short, because each build may start on another broker (shuffled seeds). */
+const DEFAULT_BACKOFF = { initial: 500, max: 4_000 };
 const DEFAULT_DISCONNECT_TIMEOUT_MS = 5_000;
 
 export class ConsumerSupervisor {

@@ -56,6 +56,25 @@ export const consumerTimings: Pick<ConsumerConfig, 'sessionTimeout' | 'heartbeat
   metadataMaxAge: 30_000,
 };
 
+/**
+ * The bootstrap list, in a new random order each time a kafkajs client asks for it. kafkajs
+ * starts every new client (consumer, producer, admin) on the list's FIRST broker, and moves to
+ * the next only on a refused connection: a broker that is frozen (SIGSTOP, a network partition)
+ * still accepts TCP connections and then answers nothing, so with a fixed list no new client
+ * could connect while the first broker hangs — and a rebuilt consumer would be as stuck as the
+ * old one. Shuffled, each new client has its own chance of starting on a live broker.
+ */
+export function shuffledBrokers(brokers: readonly string[]): () => string[] {
+  return () => {
+    const list = [...brokers];
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [list[i], list[j]] = [list[j] as string, list[i] as string];
+    }
+    return list;
+  };
+}
+
 /** A kafkajs message repeated within this long belongs to the same episode (logged once). */
 const KAFKA_LOG_EPISODE_MS = 60_000;
 
@@ -86,7 +105,7 @@ export class LogEpisodes {
 export function createKafka(config: Config['kafka'], log: Logger, options: KafkaClientOptions = {}): Kafka {
   return new Kafka({
     clientId: config.clientId,
-    brokers: config.brokers,
+    brokers: shuffledBrokers(config.brokers),
     ssl: config.ssl,
     sasl: config.sasl as SASLOptions | undefined,
     ...clientTimings,

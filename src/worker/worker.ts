@@ -350,6 +350,9 @@ export class Worker implements HealthSource {
     this.processorFor(key.slice(0, i), Number(key.slice(i + 1))).then(
       (processor) => this.seekFor(processor),
       (err) => {
+        // Another worker claiming the partition meanwhile (a rebalance under way) is no failure:
+        // the next tick claims it again if it is still ours.
+        if (err instanceof PartitionFencedError || err instanceof StateDivergedError) return;
         if (!isTransient(err) && !isKafkaError(err) && this.running) this.fail(err);
         else this.deps.log.warn({ err: errorLine(err), partition: key }, 'claim failed; retried on the next batch or tick');
       },
