@@ -91,6 +91,22 @@ export function selects(selection: DeadLetterSelection): (letter: DeadLetter) =>
     (at === null || at.has(`${letter.partition}:${letter.offset}`));
 }
 
+/**
+ * Each rejected message once. The worker sends dead letters at least once: a batch read again
+ * after a crash or a rebalance, before its state was committed, sends its rejects again. They
+ * carry the same source topic, partition and offset, so the first one stands for all.
+ */
+export function firstPerSource(letters: readonly DeadLetter[]): DeadLetter[] {
+  const seen = new Set<string>();
+  return letters.filter((letter) => {
+    if (!letter.source.topic || letter.source.partition === null) return true;
+    const source = `${letter.source.topic}\u0000${letter.source.partition}\u0000${letter.source.offset}`;
+    if (seen.has(source)) return false;
+    seen.add(source);
+    return true;
+  });
+}
+
 /** Commander parser for `--at 0:12,3:7`. */
 export function parsePositions(value: string): string[] {
   const list = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -111,7 +127,8 @@ async function readDeadLetters(config: Config, selection: DeadLetterSelection, c
   });
   letters.sort((a, b) => Number(BigInt(a.offset) - BigInt(b.offset)) || a.partition - b.partition);
   // Oldest first; --limit keeps the first N.
-  return { kafka, letters: selection.limit ? letters.slice(0, selection.limit) : letters };
+  const once = firstPerSource(letters);
+  return { kafka, letters: selection.limit ? once.slice(0, selection.limit) : once };
 }
 
 /** Printable on a terminal: control characters and invalid bytes escaped, long text cut. */

@@ -185,8 +185,12 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
       .map((m) => `${m.partition}:${m.offset}`)
       .sort();
     const dead = await readTopic(kafka, deadLetter, invalid.length, 60_000);
-    const deadSources = dead.map((m) => `${m.headers['x-sessionizer-source-partition']}:${m.headers['x-sessionizer-source-offset']}`).sort();
-    expect(deadSources).toEqual(invalid);
+    // Each invalid message of the log has a dead letter, and nothing else has one; the topic may
+    // hold a message twice (sent again by a batch read again before its commit: at least once,
+    // as documented), which `dead-letters list` shows once.
+    const deadSources = dead.map((m) => `${m.headers['x-sessionizer-source-partition']}:${m.headers['x-sessionizer-source-offset']}`);
+    console.log(`dead letters: ${deadSources.length} for ${invalid.length} invalid messages`);
+    expect([...new Set(deadSources)].sort()).toEqual(invalid);
 
     for (const worker of workers) expect(await worker.stop()).toBe(0);
   });
@@ -267,7 +271,7 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
         .map((m) => `${m.partition}:${m.offset}`)
         .sort();
       const dead = await readTopic(kafka, deadLetter, invalid.length, 60_000);
-      expect(dead.map((m) => `${m.headers['x-sessionizer-source-partition']}:${m.headers['x-sessionizer-source-offset']}`).sort()).toEqual(invalid);
+      expect([...new Set(dead.map((m) => `${m.headers['x-sessionizer-source-partition']}:${m.headers['x-sessionizer-source-offset']}`))].sort()).toEqual(invalid);
       for (const worker of pool) expect(await worker.stop()).toBe(0);
     } finally {
       chProxy.resume();

@@ -1,5 +1,5 @@
 /** Pure pieces of `reset` and `dead-letters`: which keys belong to a topic, selections, safe printing. */
-import { formatDeadLetterTable, parsePositions, printable, selects, toDeadLetter } from '../../../src/commands/dead-letters-command';
+import { firstPerSource, formatDeadLetterTable, parsePositions, printable, selects, toDeadLetter } from '../../../src/commands/dead-letters-command';
 import { groupPartitionKeys } from '../../../src/ops/state-keys';
 
 describe('groupPartitionKeys', () => {
@@ -45,6 +45,13 @@ describe('dead letters', () => {
     expect(selects({ at: ['2:18'] })(letter)).toBe(false);
     expect(parsePositions('0:1, 3:7')).toEqual(['0:1', '3:7']);
     expect(() => parsePositions('3-7')).toThrow(/PARTITION:OFFSET/);
+  });
+
+  it('shows a message sent twice (a batch read again before its commit) once, and keeps letters of unknown source', () => {
+    const again = { ...letter, partition: 0, offset: '40' };
+    const other = { ...letter, offset: '18', source: { ...letter.source, offset: '100' } };
+    const unknown = { ...letter, offset: '19', source: { topic: '', partition: null, offset: '' } };
+    expect(firstPerSource([letter, other, again, unknown, { ...unknown, offset: '20' }]).map((l) => `${l.partition}:${l.offset}`)).toEqual(['2:17', '2:18', '2:19', '2:20']);
   });
 
   it('never prints control characters, and cuts long values', () => {
