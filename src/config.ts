@@ -97,7 +97,7 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
   CONNECT_TIMEOUT_SECONDS: positive.default(15),
   STALL_LIMIT_SECONDS: positive.default(300),
-  CONSUMER_STALL_SECONDS: positive.default(15),
+  CONSUMER_STALL_SECONDS: positive.default(10),
   STATE_LOG_MISMATCH: z.enum(['fail', 'reset']).default('fail'),
 
   // The `collect` HTTP server (docs/collect.md).

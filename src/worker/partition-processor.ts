@@ -128,6 +128,8 @@ export class PartitionProcessor {
    * in order and a failing ClickHouse still stops consumption.
    */
   private flushing: Promise<void> = Promise.resolve();
+  /** Since when batches have shown a log that ends before the applied offset (null: they do not). */
+  private shortLogSince: number | null = null;
   /** When expired idle records were last swept (`sweepIdleIfDue`). */
   private lastSweepAt = -Infinity;
 
@@ -281,6 +283,11 @@ export class PartitionProcessor {
     if (fresh.length === 0) return;
     const firstOffset = (fresh[0] as IncomingMessage).offset;
     const lastOffset = (fresh[fresh.length - 1] as IncomingMessage).offset;
+    if (applied >= 0n && BigInt(firstOffset) !== applied + 1n) {
+      // Legitimate only where the log itself has no message there (transaction markers,
+      // compaction, retention); worth a line, as it is also what a skipped fetch looks like.
+      this.deps.log.warn({ topic: this.topic, partition: this.partition, appliedOffset: this.appliedOffset, firstOffset }, 'batch does not start right after the applied offset');
+    }
     const { metrics } = this.deps;
     metrics.eventsConsumed.inc(fresh.length);
     metrics.batchSize.observe(fresh.length);
@@ -420,8 +427,19 @@ export class PartitionProcessor {
     const applied = BigInt(this.appliedOffset);
     if (applied < 0n) return true;
     if (BigInt(highWatermark) <= applied) {
-      const { high } = await this.boundsReaching(applied, hooks);
-      if (high <= applied) return this.anotherLog(`the log ends at offset ${high - 1n} (next ${high}) but the state has applied offset ${applied}`, hooks);
+      // A new leader's high watermark can lag behind for a moment after a broker failed: such a
+      // batch has nothing new (a consumer never sees past the high watermark), and waiting here
+      // would hold the partition up. Only a log that stays shorter than the state for
+      // `logCatchUpMs` is checked, and found to be another log.
+      const now = this.deps.now();
+      this.shortLogSince ??= now;
+      if (now - this.shortLogSince >= (this.deps.logCatchUpMs ?? DEFAULT_LOG_CATCH_UP_MS)) {
+        const { high } = await this.boundsReaching(applied, hooks);
+        if (high <= applied) return this.anotherLog(`the log ends at offset ${high - 1n} (next ${high}) but the state has applied offset ${applied}`, hooks);
+        this.shortLogSince = null;
+      }
+    } else {
+      this.shortLogSince = null;
     }
     const first = messages[0];
     if (!first || BigInt(first.offset) > applied || this.fingerprint === '') return true;
