@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka, Message } from 'kafkajs';
+import { readTopic, type ReadMessage } from './read-topic';
 
 export interface PacedProducer {
   /** Resolves when every message was acknowledged (acks=all); never rejects: failed sends are retried. */
@@ -18,10 +19,9 @@ export interface PacedProducer {
 }
 
 /**
- * Sends `messages` in order, `perSecond` a second in chunks of a tenth of a second, with an
- * idempotent producer (a send retried inside the client is written once). A chunk whose send
- * fails after the client's retries is sent again until it is acknowledged, so a message may be
- * in the log twice: tests count what the log holds, not what was sent.
+ * Sends `messages` in order, `perSecond` a second in chunks of a tenth of a second. A chunk
+ * whose send fails after the client's retries is sent again until it is acknowledged, so a
+ * message may be in the log twice: tests count what the log holds, not what was sent.
  */
 export function pacedProducer(kafka: Kafka, topic: string, messages: readonly Message[], perSecond: number): PacedProducer {
   let acknowledged = 0;
@@ -29,7 +29,10 @@ export function pacedProducer(kafka: Kafka, topic: string, messages: readonly Me
   let longestGap = 0;
   const chunk = Math.max(1, Math.round(perSecond / 10));
   const done = (async () => {
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 10, maxRetryTime: 2_000 } });
+    // Not idempotent: kafkajs' idempotent producer can lose track of its sequence numbers when a
+    // request to a failing broker times out; a plain one may write a resent message twice,
+    // which the worker counts once (by event_id).
+    const producer = kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 10, maxRetryTime: 2_000 } });
     await connectUntil(() => producer.connect());
     const started = Date.now();
     try {
@@ -138,6 +141,19 @@ export function longestWaits(
     waits.set(m.partition, Math.max(waits.get(m.partition) ?? 0, at - m.timestamp));
   }
   return waits;
+}
+
+/** Every message of a topic as it stands (its size read first, so duplicates are read too). */
+export async function wholeTopic(kafka: Kafka, topic: string): Promise<ReadMessage[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let total = 0;
+  try {
+    for (const { high, low } of await admin.fetchTopicOffsets(topic)) total += Number(high) - Number(low);
+  } finally {
+    await admin.disconnect();
+  }
+  return readTopic(kafka, topic, total, 120_000);
 }
 
 export function sleep(ms: number): Promise<void> {
