@@ -23,6 +23,7 @@ import {
   splitStatements,
 } from '../../../src/clickhouse/migrations';
 import { loadConfig } from '../../../src/config';
+import { chdbClient } from '../../support/chdb-client';
 
 const FILES = readSchemaFiles(DEFAULT_SCHEMA_DIR);
 const TARGET = { database: 'analytics', cluster: 'sessionizer' };
@@ -184,32 +185,9 @@ function asOneNode(statement: string): string {
     .replace(/ENGINE = Distributed\('[^']*', '([^']+)', '([^']+)'.*\)$/m, (_, database: string, local: string) => `ENGINE = Merge('${database}', '^${local}$')`);
 }
 
-/**
- * A ClickHouseClient for `migrate` that runs every statement on a chdb session as one node
- * (asOneNode): the runner itself, with its rebuilds of tables, runs the cluster layout.
- */
+/** migrate's client on a chdb session, each statement run as one node of the cluster would. */
 function oneNodeClient(session: Session, afterEach: (statement: string) => void = () => undefined): ClickHouseClient {
-  const run = (query: string, params?: Record<string, unknown>, format = 'TSV'): string => {
-    const text = asOneNode(query);
-    const out = params && Object.keys(params).length > 0 ? session.queryBind(text, params, format) : session.query(text, format);
-    afterEach(text);
-    return out;
-  };
-  const client = {
-    command: async ({ query, query_params }: { query: string; query_params?: Record<string, unknown> }) => {
-      run(query, query_params);
-      return {};
-    },
-    query: async ({ query, query_params }: { query: string; query_params?: Record<string, unknown> }) => {
-      const text = run(query, query_params, 'JSONEachRow');
-      return { json: async () => text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as unknown) };
-    },
-    insert: async ({ table, values }: { table: string; values: object[] }) => {
-      session.query(`INSERT INTO ${table} FORMAT JSONEachRow ${values.map((v) => JSON.stringify(v)).join('\n')}`);
-      return {};
-    },
-  };
-  return client as unknown as ClickHouseClient;
+  return chdbClient(session, asOneNode, afterEach);
 }
 
 /** schemas/clickhouse up to and including file number `last`, in a temporary folder. */
