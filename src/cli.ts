@@ -208,6 +208,7 @@ export function buildProgram(): Command {
       .option('--at <list>', 'only these messages, as PARTITION:OFFSET of the dead-letter topic, comma-separated', parsePositions)
       .addOption(new Option('--limit <n>', 'at most this many messages, oldest first').argParser(positiveInteger));
   selection(deadLetters.command('list').description('print the dead letters with their reasons and sources'))
+    .option('--site <site>', "only dead letters of this site (the event's own site, else its source topic's)")
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'ndjson']).default('table'))
     .action(async (options) => {
       await runDeadLettersList(options);
@@ -229,6 +230,7 @@ export function buildProgram(): Command {
     )
     .option('--user-id <id>', 'a known user id, with every anonymous id linked to it')
     .option('--anonymous-id <id>', 'one anonymous id (device or visitor)')
+    .option('--site <site>', 'the site the id belongs to (needed when the data holds several sites); nothing of another site is touched')
     .option('--dry-run', 'count what would be erased; change nothing')
     .option('--yes', 'erase it')
     .action(async (options) => {
@@ -250,6 +252,7 @@ export function buildProgram(): Command {
       ]),
     )
     .option('--people', 'person-level numbers: people (across devices and ids), new vs returning, sessions per person, cross-device share')
+    .option('--site <site>', 'only this site (default: the one site in the data; with several, every site, by site)')
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
       await runReport(options);
@@ -261,6 +264,7 @@ export function buildProgram(): Command {
       'export the people (persons in ClickHouse) who match every filter given, as NDJSON or CSV to a file or stdout, ' +
         'or into a new ClickHouse table; --count prints only how many (configuration from the environment)',
     )
+    .option('--site <site>', 'the site whose people to export (needed when the data holds several sites)')
     .option('--since <date>', 'seen since D: YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone')
     .option('--min-sessions <n>', 'at least N sessions')
     .option('--engaged', 'at least one engaged session')

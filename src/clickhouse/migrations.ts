@@ -10,6 +10,8 @@
  *   replicated local tables under Distributed ones (src/clickhouse/cluster-schema.ts);
  * - a file is never edited once applied: a changed checksum makes `migrate` refuse to run.
  *   Change the schema with a new file.
+ * - a later file may declare an existing table again (`CREATE TABLE IF NOT EXISTS`) with another
+ *   sorting key: the table is then rebuilt under that key, resumably (src/clickhouse/rebuild-table.ts).
  *
  * Several runners at once: each runs the same idempotent statements, and each records a file
  * with `insert_deduplication_token = name:checksum`, so the ledger keeps one row per file
@@ -25,8 +27,10 @@ import {
   DEFAULT_REPLICATED_PATH,
   objectKinds,
   renderForCluster,
+  type ClusterLayout,
   type ObjectKind,
 } from './cluster-schema';
+import { rebuildIfKeyChanged, RebuildError } from './rebuild-table';
 
 /** `schemas/clickhouse` of this package: two levels above both src/clickhouse and dist/clickhouse. */
 export const DEFAULT_SCHEMA_DIR = path.resolve(__dirname, '..', '..', 'schemas', 'clickhouse');
@@ -72,6 +76,14 @@ export interface MigrateResult {
 }
 
 export type MigrateLog = (message: string) => void;
+
+export interface MigrateOptions {
+  /**
+   * Called after each statement the server ran, with the file and the statement. Tests throw
+   * from it to stop a run midway (as a kill would) and check that the next run finishes the work.
+   */
+  afterStatement?: (file: string, statement: string) => void | Promise<void>;
+}
 
 /** The schema cannot be migrated as it stands (an applied file was edited, a bad file name). */
 export class MigrationError extends Error {
@@ -185,14 +197,33 @@ export function renderStatements(
   target: Pick<MigrationTarget, 'database' | 'cluster' | 'replicatedPath' | 'replicaName'>,
   kinds: ReadonlyMap<string, ObjectKind> = new Map(),
 ): string[] {
-  const statements = splitStatements(renderSchema(sql, target));
-  if (!target.cluster) return statements;
-  const layout = {
+  return renderSteps(sql, target, kinds).flatMap((step) => step.statements);
+}
+
+/** One statement of a file (placeholders filled), and what is run for it (its cluster layout). */
+export interface RenderedStep {
+  source: string;
+  statements: string[];
+}
+
+export function renderSteps(
+  sql: string,
+  target: Pick<MigrationTarget, 'database' | 'cluster' | 'replicatedPath' | 'replicaName'>,
+  kinds: ReadonlyMap<string, ObjectKind> = new Map(),
+): RenderedStep[] {
+  const sources = splitStatements(renderSchema(sql, target));
+  const layout = clusterLayoutOf(target);
+  return sources.map((source) => ({ source, statements: layout ? renderForCluster(source, layout, kinds) : [source] }));
+}
+
+/** The cluster layout of a target, or undefined for a single server. */
+export function clusterLayoutOf(target: Pick<MigrationTarget, 'cluster' | 'replicatedPath' | 'replicaName'>): ClusterLayout | undefined {
+  if (!target.cluster) return undefined;
+  return {
     cluster: target.cluster,
     replicatedPath: target.replicatedPath ?? DEFAULT_REPLICATED_PATH,
     replicaName: target.replicaName ?? DEFAULT_REPLICA_NAME,
   };
-  return statements.flatMap((statement) => renderForCluster(statement, layout, kinds));
 }
 
 /** What each table and view of the schema is on a cluster (ledger, sharded, roll-up, view). */
@@ -276,6 +307,7 @@ export async function migrate(
   client: ClickHouseClient,
   target: MigrationTarget,
   log: MigrateLog = () => undefined,
+  options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { database } = target;
   if (!PLAIN_IDENTIFIER.test(database)) throw new MigrationError(`database name '${database}' is not a plain identifier`);
@@ -286,17 +318,19 @@ export async function migrate(
   // Every file is rendered before anything runs: a statement the cluster layout cannot take
   // stops the run with nothing applied.
   const kinds = schemaObjectKinds(files, target);
-  const rendered = new Map<SchemaFile, string[]>();
+  const rendered = new Map<SchemaFile, RenderedStep[]>();
   for (const file of files) {
     try {
-      rendered.set(file, renderStatements(file.sql, target, kinds));
+      rendered.set(file, renderSteps(file.sql, target, kinds));
     } catch (err) {
       throw new MigrationError(`${file.name}: ${(err as Error).message}`, { cause: err });
     }
   }
+  const apply = (file: SchemaFile) =>
+    applyFile({ client, database, cluster: clusterLayoutOf(target), kinds, options }, file, rendered.get(file) ?? []);
 
   await run(client, `CREATE DATABASE IF NOT EXISTS ${database} ${onClusterClause(target.cluster)}`);
-  await applyFile(client, bootstrap, rendered.get(bootstrap) ?? []);
+  await apply(bootstrap);
 
   const plan = planMigrations(files, await appliedMigrations(client, database));
   if (plan.unknown.length > 0) {
@@ -304,7 +338,7 @@ export async function migrate(
   }
   for (const file of plan.pending) {
     const started = Date.now();
-    if (file !== bootstrap) await applyFile(client, file, rendered.get(file) ?? []);
+    if (file !== bootstrap) await apply(file);
     await record(client, database, file);
     log(`applied ${file.name} in ${Date.now() - started} ms`);
   }
@@ -326,10 +360,18 @@ export async function appliedMigrations(client: ClickHouseClient, database: stri
   return result.json<AppliedMigration>();
 }
 
-async function applyFile(client: ClickHouseClient, file: SchemaFile, statements: readonly string[]): Promise<void> {
-  for (const statement of statements) {
+interface ApplyContext {
+  client: ClickHouseClient;
+  database: string;
+  cluster: ClusterLayout | undefined;
+  kinds: ReadonlyMap<string, ObjectKind>;
+  options: MigrateOptions;
+}
+
+async function applyFile(ctx: ApplyContext, file: SchemaFile, steps: readonly RenderedStep[]): Promise<void> {
+  const runOne = async (statement: string) => {
     try {
-      await run(client, statement);
+      await run(ctx.client, statement);
     } catch (err) {
       // The server rejected the statement: say which file and statement. Other failures
       // (connection refused, timeout) pass unchanged, as they may be retried.
@@ -337,6 +379,20 @@ async function applyFile(client: ClickHouseClient, file: SchemaFile, statements:
       const message = err.message;
       throw new MigrationError(`${file.name}: ${message.trim()} (in: ${statement.split('\n', 1)[0]} …)`, { cause: err });
     }
+    await ctx.options.afterStatement?.(file.name, statement);
+  };
+  // The file's number names a rebuild's helper tables (sessions__015), so each file's are its own.
+  const tag = String(file.number).padStart(3, '0');
+  for (const step of steps) {
+    if (file.name !== BOOTSTRAP_FILE) {
+      try {
+        await rebuildIfKeyChanged({ ...ctx, run: runOne }, step.source, tag);
+      } catch (err) {
+        if (err instanceof RebuildError) throw new MigrationError(`${file.name}: ${err.message}`, { cause: err });
+        throw err;
+      }
+    }
+    for (const statement of step.statements) await runOne(statement);
   }
 }
 

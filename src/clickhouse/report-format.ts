@@ -9,10 +9,11 @@ import type { ReportDimension, ReportRow } from './report-queries';
 export const REPORT_FORMATS = ['table', 'json', 'csv'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
-/** The fields of a JSON or CSV record, in order. */
-export function reportColumns(by?: ReportDimension): string[] {
+/** The fields of a JSON or CSV record, in order (`site` when the rows are by site). */
+export function reportColumns(by?: ReportDimension, bySite = false): string[] {
   return [
     'day',
+    ...(bySite ? ['site'] : []),
     ...(by ? [by] : []),
     'sessions',
     'users',
@@ -31,6 +32,7 @@ export function reportColumns(by?: ReportDimension): string[] {
 export function reportRecords(rows: readonly ReportRow[], by?: ReportDimension): Record<string, string | number>[] {
   return rows.map((row) => ({
     day: row.day,
+    ...(row.site !== undefined ? { site: row.site } : {}),
     ...(by ? { [by]: row.group } : {}),
     sessions: row.sessions,
     users: row.users,
@@ -64,7 +66,7 @@ function formatJson(rows: readonly ReportRow[], by?: ReportDimension): string {
 }
 
 function formatCsv(rows: readonly ReportRow[], by?: ReportDimension): string {
-  const header = reportColumns(by);
+  const header = reportColumns(by, rows.some((row) => row.site !== undefined));
   const lines = [header.join(',')];
   for (const record of reportRecords(rows, by)) lines.push(header.map((column) => csvField(record[column] ?? '')).join(','));
   return `${lines.join('\n')}\n`;
@@ -85,6 +87,7 @@ interface Column {
 function formatTable(rows: readonly ReportRow[], by?: ReportDimension): string {
   const columns: Column[] = [
     { title: 'day', align: 'left', cell: (r) => r.day },
+    ...(rows.some((row) => row.site !== undefined) ? [{ title: 'site', align: 'left' as const, cell: (r: ReportRow) => r.site ?? '' }] : []),
     ...(by ? [{ title: by, align: 'left' as const, cell: (r: ReportRow) => (r.group === '' ? '(empty)' : r.group) }] : []),
     { title: 'sessions', align: 'right', cell: (r) => String(r.sessions) },
     { title: 'users', align: 'right', cell: (r) => String(r.users) },

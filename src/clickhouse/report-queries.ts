@@ -12,6 +12,9 @@
  *   over a date range reads only those days.
  * Both give the same numbers as aggregating the current sessions (the integration tests prove
  * it after retractions and merges).
+ *
+ * Sites: a report reads one site (`site`, the first column of every sorting key, so only that
+ * site's parts are read) or every site side by side (`bySite`: a row per day, site and group).
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 
@@ -26,11 +29,17 @@ export interface ReportQuery {
   to: string;
   /** Group each day by this dimension; absent: one row per day. */
   by?: ReportDimension;
+  /** Only this site's sessions; absent: every site. */
+  site?: string;
+  /** One row per site too (the rows carry `site`). */
+  bySite?: boolean;
 }
 
 /** What the tables add up, for one day and group. */
 export interface ReportTotals {
   day: string;
+  /** The site of the row, when the report is by site. */
+  site?: string;
   /** Value of the `by` dimension; "" without one. */
   group: string;
   sessions: number;
@@ -63,9 +72,10 @@ export function reportRowOf(totals: ReportTotals): ReportRow {
   };
 }
 
-/** Rows ordered by day, then most sessions first, then group. */
+/** Rows ordered by day, then site, then most sessions first, then group. */
 export function compareReportRows(a: ReportTotals, b: ReportTotals): number {
   if (a.day !== b.day) return a.day < b.day ? -1 : 1;
+  if ((a.site ?? '') !== (b.site ?? '')) return (a.site ?? '') < (b.site ?? '') ? -1 : 1;
   if (a.sessions !== b.sessions) return b.sessions - a.sessions;
   return a.group < b.group ? -1 : a.group > b.group ? 1 : 0;
 }
@@ -81,6 +91,7 @@ export async function sessionReport(client: ClickHouseClient, database: string, 
 interface TotalsRecord {
   day: string;
   grp: string;
+  st?: string;
   total_sessions: string | number;
   total_users?: string | number;
   engaged: string | number;
@@ -91,31 +102,42 @@ interface TotalsRecord {
 
 const DAY_RANGE = (column: string) => `${column} >= {from:Date} AND ${column} <= {to:Date}`;
 
+/** The site filter (site is the first column of every sorting key: one site reads only its parts) and grouping. */
+function siteParts(query: ReportQuery): { where: string; select: string; group: string; params: Record<string, string> } {
+  return {
+    where: query.site !== undefined ? ' AND site = {site:String}' : '',
+    select: query.bySite ? ', toString(site) AS st' : '',
+    group: query.bySite ? ', st' : '',
+    params: { from: query.from, to: query.to, ...(query.site !== undefined ? { site: query.site } : {}) },
+  };
+}
+
 async function totalsFromRollups(client: ClickHouseClient, database: string, query: ReportQuery): Promise<ReportTotals[]> {
   const group = query.by ?? "''";
-  const params = { from: query.from, to: query.to };
+  const site = siteParts(query);
   const [sessions, users] = await Promise.all([
-    rows<TotalsRecord>(client, params, `
-      SELECT day, ${group} AS grp,
+    rows<TotalsRecord>(client, site.params, `
+      SELECT day, ${group} AS grp${site.select},
              sum(sessions) AS total_sessions, sum(engaged_sessions) AS engaged, sum(bounces) AS bounced,
              sum(duration_ms) AS duration, sum(views) AS viewed
       FROM ${database}.sessions_daily
-      WHERE ${DAY_RANGE('day')}
-      GROUP BY day, grp
+      WHERE ${DAY_RANGE('day')}${site.where}
+      GROUP BY day, grp${site.group}
       HAVING total_sessions != 0`),
-    rows<{ day: string; grp: string; total_users: string | number }>(client, params, `
-      SELECT day, grp, count() AS total_users
+    rows<{ day: string; grp: string; st?: string; total_users: string | number }>(client, site.params, `
+      SELECT day, grp${site.group}, count() AS total_users
       FROM (
-        SELECT day, ${group} AS grp, user_key, sum(sessions) AS net
+        SELECT day, ${group} AS grp${site.select}, user_key, sum(sessions) AS net
         FROM ${database}.users_daily
-        WHERE ${DAY_RANGE('day')}
-        GROUP BY day, grp, user_key
+        WHERE ${DAY_RANGE('day')}${site.where}
+        GROUP BY day, grp${site.group}, user_key
         HAVING net > 0
       )
-      GROUP BY day, grp`),
+      GROUP BY day, grp${site.group}`),
   ]);
-  const usersOf = new Map(users.map((u) => [`${u.day}\u0000${u.grp}`, Number(u.total_users)]));
-  return sessions.map((r) => totalsOf({ ...r, total_users: usersOf.get(`${r.day}\u0000${r.grp}`) ?? 0 }));
+  const key = (r: { day: string; grp: string; st?: string }) => `${r.day}\u0000${r.st ?? ''}\u0000${r.grp}`;
+  const usersOf = new Map(users.map((u) => [key(u), Number(u.total_users)]));
+  return sessions.map((r) => totalsOf({ ...r, total_users: usersOf.get(key(r)) ?? 0 }));
 }
 
 async function totalsFromSessions(
@@ -124,20 +146,22 @@ async function totalsFromSessions(
   query: ReportQuery,
   group: string,
 ): Promise<ReportTotals[]> {
-  const records = await rows<TotalsRecord>(client, { from: query.from, to: query.to }, `
-    SELECT toDate(started_at) AS day, ${group} AS grp,
+  const site = siteParts(query);
+  const records = await rows<TotalsRecord>(client, site.params, `
+    SELECT toDate(started_at) AS day, ${group} AS grp${site.select},
            count() AS total_sessions, uniqExact(user_key) AS total_users,
            sum(is_engaged) AS engaged, sum(is_bounce) AS bounced,
            sum(duration_ms) AS duration, sum(views) AS viewed
     FROM ${database}.sessions FINAL
-    WHERE sign = 1 AND ${DAY_RANGE('toDate(started_at)')}
-    GROUP BY day, grp`);
+    WHERE sign = 1 AND ${DAY_RANGE('toDate(started_at)')}${site.where}
+    GROUP BY day, grp${site.group}`);
   return records.map(totalsOf);
 }
 
 function totalsOf(r: TotalsRecord): ReportTotals {
   return {
     day: r.day,
+    ...(r.st !== undefined ? { site: r.st } : {}),
     group: r.grp,
     sessions: Number(r.total_sessions),
     users: Number(r.total_users ?? 0),

@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../config';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 import { UsageError } from '../errors';
+import { singleSite, sitesWithSessions } from '../clickhouse/site-scope';
 import {
   audienceCount,
   audienceFilterSchema,
@@ -37,7 +38,7 @@ export interface AudienceResult {
   people: number;
 }
 
-const FILTER_KEYS = ['since', 'minSessions', 'engaged', 'converted', 'source', 'medium', 'campaign', 'touch', 'channel', 'country', 'deviceType'] as const;
+const FILTER_KEYS = ['site', 'since', 'minSessions', 'engaged', 'converted', 'source', 'medium', 'campaign', 'touch', 'channel', 'country', 'deviceType'] as const;
 const OUTPUT_KEYS = ['format', 'output', 'intoTable', 'replace', 'count'] as const;
 const PROGRESS_EVERY = 100_000;
 
@@ -72,6 +73,8 @@ export async function runAudience(options: AudienceCommandOptions, deps: Audienc
   await preflight(config, { clickhouse: true }, createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'audience' }));
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-audience', requestTimeoutMs: 600_000 });
   try {
+    // An audience is of one site's people: the one given, else the only one in the data.
+    filter.site = singleSite('audience', filter.site, filter.site === undefined ? await sitesWithSessions(client, database) : []);
     if (output.count) {
       const { sql, params } = audienceCount(filter, database);
       const result = await client.query({ query: sql, query_params: params, format: 'JSONEachRow' });

@@ -14,7 +14,9 @@
 import type { IHeaders, Kafka, Message } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import { loadConfig, type Config } from '../config';
+import { parseSiteOption } from '../clickhouse/site-scope';
 import { UsageError } from '../errors';
+import { DEFAULT_SITE, isValidSite } from '../events/visitor-key';
 import { DEAD_LETTER_HEADERS } from '../kafka/dead-letter';
 import { createKafka } from '../kafka/kafka-client';
 import { readWholeTopic, type TopicMessage } from '../kafka/topic-reader';
@@ -32,6 +34,8 @@ export interface DeadLetter {
   reason: string;
   field: string;
   source: { topic: string; partition: number | null; offset: string };
+  /** The site the event belongs to: its own `site`, else its source topic's, else `default`. */
+  site: string;
   headers: IHeaders;
 }
 
@@ -42,6 +46,8 @@ export interface DeadLetterSelection {
   /** `partition:offset` of dead-letter messages. */
   at?: string[];
   limit?: number;
+  /** Only dead letters of this site. */
+  site?: string;
 }
 
 export interface DeadLettersListOptions extends DeadLetterSelection {
@@ -66,18 +72,37 @@ function header(headers: IHeaders, name: string): string {
   return first === undefined ? '' : first.toString();
 }
 
-export function toDeadLetter(message: TopicMessage): DeadLetter {
+/**
+ * The site of a dead letter, as the worker would have given its event: the message's own `site`
+ * when it is a valid site name, else the site its source topic is tied to, else `default`. (A
+ * message that is not even JSON still has a source topic.)
+ */
+export function siteOfDeadLetter(value: string, sourceTopic: string, topicSites: ReadonlyMap<string, string> = new Map()): string {
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    const own = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>).site : undefined;
+    if (typeof own === 'string' && isValidSite(own)) return own;
+  } catch {
+    // not JSON: the topic decides
+  }
+  return topicSites.get(sourceTopic) ?? DEFAULT_SITE;
+}
+
+export function toDeadLetter(message: TopicMessage, topicSites: ReadonlyMap<string, string> = new Map()): DeadLetter {
   const h = message.headers;
   const partition = header(h, DEAD_LETTER_HEADERS.partition);
+  const value = message.value ? message.value.toString() : '';
+  const sourceTopic = header(h, DEAD_LETTER_HEADERS.topic);
   return {
     partition: message.partition,
     offset: message.offset,
     time: new Date(Number(message.timestamp)).toISOString(),
     key: message.key ? message.key.toString() : null,
-    value: message.value ? message.value.toString() : '',
+    value,
     reason: header(h, DEAD_LETTER_HEADERS.reason),
     field: header(h, DEAD_LETTER_HEADERS.field),
-    source: { topic: header(h, DEAD_LETTER_HEADERS.topic), partition: partition === '' ? null : Number(partition), offset: header(h, DEAD_LETTER_HEADERS.offset) },
+    source: { topic: sourceTopic, partition: partition === '' ? null : Number(partition), offset: header(h, DEAD_LETTER_HEADERS.offset) },
+    site: siteOfDeadLetter(value, sourceTopic, topicSites),
     headers: h,
   };
 }
@@ -88,6 +113,7 @@ export function selects(selection: DeadLetterSelection): (letter: DeadLetter) =>
   return (letter) =>
     (reason === undefined || letter.reason.toLowerCase().includes(reason)) &&
     (selection.sourceTopic === undefined || letter.source.topic === selection.sourceTopic) &&
+    (selection.site === undefined || letter.site === selection.site) &&
     (at === null || at.has(`${letter.partition}:${letter.offset}`));
 }
 
@@ -121,8 +147,10 @@ async function readDeadLetters(config: Config, selection: DeadLetterSelection, c
   const kafka = createKafka(config.kafka, log, { quiet: true });
   const letters: DeadLetter[] = [];
   const wanted = selects(selection);
+  // Topics tied to a site (KAFKA_TOPIC_SITES), when this release's configuration has them.
+  const topicSites = (config.kafka as { topicSites?: ReadonlyMap<string, string> }).topicSites ?? new Map<string, string>();
   await readWholeTopic(kafka, topic, config.kafka.groupId, (message) => {
-    const letter = toDeadLetter(message);
+    const letter = toDeadLetter(message, topicSites);
     if (wanted(letter)) letters.push(letter);
   });
   letters.sort((a, b) => Number(BigInt(a.offset) - BigInt(b.offset)) || a.partition - b.partition);
@@ -153,6 +181,7 @@ export function formatDeadLetterTable(letters: readonly DeadLetter[]): string {
 }
 
 export async function runDeadLettersList(options: DeadLettersListOptions, deps: Deps = {}): Promise<DeadLetter[]> {
+  parseSiteOption('dead-letters list', options.site);
   const config = deps.config ?? loadConfig();
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const { letters } = await readDeadLetters(config, options, 'dead-letters');
@@ -162,7 +191,7 @@ export async function runDeadLettersList(options: DeadLettersListOptions, deps: 
       write(JSON.stringify(rest) + '\n');
     }
   } else {
-    write(letters.length === 0 ? `no dead letters in ${config.kafka.deadLetterTopic}${options.reason || options.sourceTopic || options.at ? ' matching the selection' : ''}\n` : formatDeadLetterTable(letters));
+    write(letters.length === 0 ? `no dead letters in ${config.kafka.deadLetterTopic}${options.reason || options.sourceTopic || options.at || options.site ? ' matching the selection' : ''}\n` : formatDeadLetterTable(letters));
   }
   return letters;
 }

@@ -19,6 +19,9 @@
  *    command returns, no active part holds them. The server removes the replaced parts' files
  *    after its `old_parts_lifetime`, which the command reads and reports.
  *
+ * Sites: only the rows and worker states of the given site (`--site`, needed when the data
+ * holds several) are found and erased; the same id in another site is another person, untouched.
+ *
  * What it cannot reach: the raw messages in the Kafka topics, which go when the topics'
  * retention passes (the command says so), and backups. Events of the person that arrive later
  * are sessionized again: stop them at the source first.
@@ -28,7 +31,9 @@ import { LOCAL_SUFFIX } from '../clickhouse/cluster-schema';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink, outboxBody } from '../clickhouse/session-sink';
 import { loadConfig, type Config } from '../config';
+import { parseSiteOption, singleSite, sitesWithSessions } from '../clickhouse/site-scope';
 import { UsageError } from '../errors';
+import { DEFAULT_SITE, visitorKeyOf } from '../events/visitor-key';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 import { createRedisClient } from '../state/redis-client';
@@ -38,6 +43,8 @@ import { UserCounterStore } from '../state/user-counters';
 export interface ForgetCommandOptions {
   userId?: string;
   anonymousId?: string;
+  /** The site of the id; needed when the data holds several sites. */
+  site?: string;
   dryRun?: boolean;
   yes?: boolean;
 }
@@ -45,7 +52,12 @@ export interface ForgetCommandOptions {
 /** Columns that identify a person, in any table of ours or of later versions. */
 export const PERSON_COLUMNS = ['user_key', 'anonymous_id', 'user_id', 'person_id'] as const;
 
+/** The column that says which site a row belongs to. */
+const SITE_COLUMN = 'site';
+
 export interface ForgetResult {
+  /** The site erased in. */
+  site: string;
   ids: string[];
   /** Rows matching per table (before deletion). */
   rows: Record<string, number>;
@@ -60,6 +72,7 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
   if (given.trim() === '') throw new UsageError('forget: the id is empty');
   if (!options.dryRun && !options.yes) throw new UsageError('forget erases data for good: run it with --dry-run to see what it finds, then with --yes');
   if (options.dryRun && options.yes) throw new UsageError('forget: --dry-run and --yes exclude each other');
+  const givenSite = parseSiteOption('forget', options.site);
   const config = deps.config ?? loadConfig();
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'forget' });
@@ -72,21 +85,25 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
   );
   redis.on('error', () => undefined); // a failing command rejects with the reason
   try {
-    const tables = await personTables(clickhouse, database);
-    const ids = await findIds(clickhouse, database, tables, options);
+    // Only this site's rows and states: the same id in another site is another person.
+    const site = singleSite('forget', givenSite, givenSite === undefined ? await sitesWithSessions(clickhouse, database) : []);
+    const tables = withoutOtherSites(await personTables(clickhouse, database), site);
+    const ids = await findIds(clickhouse, database, tables, options, site);
     const rows: Record<string, number> = {};
     // On a cluster the rows live in `T_local` on every node: count them through the Distributed `T`.
     const readName = (table: string) => (config.clickhouse.cluster && table.endsWith(LOCAL_SUFFIX) ? table.slice(0, -LOCAL_SUFFIX.length) : table);
-    for (const [table, columns] of tables) rows[table] = await count(clickhouse, database, readName(table), columns, ids);
+    for (const [table, columns] of tables) rows[table] = await count(clickhouse, database, readName(table), columns, ids, site);
     const counters = new UserCounterStore(redis, config.redis.keyPrefix, config.kafka.topics, config.redis.userRecordTtlSeconds);
-    const located = await counters.locate(ids);
+    // The worker keys its state by the visitor key of (site, user key).
+    const keys = ids.map((id) => visitorKeyOf(site, id));
+    const located = await counters.locate(keys);
     const redisStates = [...located.values()].reduce((n, list) => n + list.length, 0);
     const lifetime = await oldPartsLifetime(clickhouse);
 
-    write(`forget: ${options.userId !== undefined ? `user_id ${given}` : `anonymous_id ${given}`}: ids ${ids.join(', ')}\n`);
+    write(`forget: ${options.userId !== undefined ? `user_id ${given}` : `anonymous_id ${given}`} in site ${site}: ids ${ids.join(', ')}\n`);
     for (const [table, n] of Object.entries(rows)) write(`  ${database}.${table}: ${n} rows\n`);
     write(`  Redis: ${redisStates} worker states\n`);
-    const result: ForgetResult = { ids, rows, redisStates, executed: false, oldPartsLifetimeSeconds: lifetime };
+    const result: ForgetResult = { site, ids, rows, redisStates, executed: false, oldPartsLifetimeSeconds: lifetime };
     if (options.dryRun) {
       write('forget: dry run, nothing erased; run again with --yes to erase\n');
       return result;
@@ -98,14 +115,15 @@ export async function runForget(options: ForgetCommandOptions, deps: { config?: 
     for (const entry of await counters.pendingOutbox()) {
       if (touched.has(`${entry.partition.topic}:${entry.partition.partition}`)) await sink.insertSessions(outboxBody(entry.payload), entry.token);
     }
-    for (const partition of await counters.partitions()) await counters.forget(partition, ids);
+    // The visitor keys of the site: another site's state with the same ids is left alone.
+    for (const partition of await counters.partitions()) await counters.forget(partition, keys);
     // 2. ClickHouse, every table that names the person, waited for.
     const onCluster = config.clickhouse.cluster ? ` ON CLUSTER '${config.clickhouse.cluster.replace(/'/g, "\\'")}'` : '';
     for (const [table, columns] of tables) {
       if (!rows[table]) continue;
       await clickhouse.command({
         query: `ALTER TABLE ${database}.${quoted(table)}${onCluster} DELETE WHERE ${condition(columns)} SETTINGS mutations_sync = 2`,
-        query_params: { ids },
+        query_params: { ids, site },
       });
     }
     const total = Object.values(rows).reduce((a, b) => a + b, 0);
@@ -128,7 +146,7 @@ async function personTables(client: ClickHouseClient, database: string): Promise
             FROM system.columns AS c INNER JOIN system.tables AS t ON t.database = c.database AND t.name = c.table
             WHERE c.database = {database:String} AND c.name IN {names:Array(String)} AND t.engine LIKE '%MergeTree%'
             GROUP BY c.table ORDER BY c.table`,
-    query_params: { database, names: [...PERSON_COLUMNS] },
+    query_params: { database, names: [...PERSON_COLUMNS, SITE_COLUMN] },
     format: 'JSONEachRow',
   });
   const tables = new Map<string, string[]>();
@@ -144,31 +162,49 @@ function quoted(table: string): string {
   return `\`${table.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``;
 }
 
-function condition(columns: readonly string[]): string {
-  return columns.map((c) => `${c} IN {ids:Array(String)}`).join(' OR ');
+/**
+ * Tables whose rows may be the site's: those with a `site` column (filtered on it), and those
+ * without, which predate sites and so hold site `default`'s rows only.
+ */
+function withoutOtherSites(tables: Map<string, string[]>, site: string): Map<string, string[]> {
+  const kept = new Map<string, string[]>();
+  for (const [table, columns] of tables) {
+    const persons = columns.filter((c) => c !== SITE_COLUMN);
+    if (persons.length === 0) continue;
+    if (columns.includes(SITE_COLUMN) || site === DEFAULT_SITE) kept.set(table, columns);
+  }
+  return kept;
 }
 
-async function count(client: ClickHouseClient, database: string, table: string, columns: readonly string[], ids: readonly string[]): Promise<number> {
-  const result = await client.query({ query: `SELECT count() AS n FROM ${database}.${quoted(table)} WHERE ${condition(columns)}`, query_params: { ids }, format: 'JSONEachRow' });
+/** The rows of the ids, within the site when the table has a site column. */
+function condition(columns: readonly string[]): string {
+  const ids = columns.filter((c) => c !== SITE_COLUMN).map((c) => `${c} IN {ids:Array(String)}`).join(' OR ');
+  return columns.includes(SITE_COLUMN) ? `${SITE_COLUMN} = {site:String} AND (${ids})` : ids;
+}
+
+async function count(client: ClickHouseClient, database: string, table: string, columns: readonly string[], ids: readonly string[], site: string): Promise<number> {
+  const result = await client.query({ query: `SELECT count() AS n FROM ${database}.${quoted(table)} WHERE ${condition(columns)}`, query_params: { ids, site }, format: 'JSONEachRow' });
   const [row] = await result.json<{ n: string }>();
   return Number(row?.n ?? 0);
 }
 
 /** The given id plus, for a user id, every anonymous id linked to it (events, identity_map). */
-async function findIds(client: ClickHouseClient, database: string, tables: Map<string, string[]>, options: ForgetCommandOptions): Promise<string[]> {
+async function findIds(client: ClickHouseClient, database: string, tables: Map<string, string[]>, options: ForgetCommandOptions, site: string): Promise<string[]> {
   const ids = new Set<string>([(options.userId ?? options.anonymousId) as string]);
   if (options.userId === undefined) return [...ids];
   const sources: string[] = [];
   // `has`: the table, or on a cluster its `_local` table under a Distributed one of the plain name.
   const has = (name: string) => tables.has(name) || tables.has(`${name}${LOCAL_SUFFIX}`);
-  if (has('events')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.events WHERE user_id = {userId:String}`);
+  // Within the site: a link or a session of the same user id in another site is another person's.
+  const inSite = 'site = {site:String} AND';
+  if (has('events')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.events WHERE ${inSite} user_id = {userId:String}`);
   // identity_map: a table of its own in older layouts, a view over identity_links (013_people.sql) now.
   if ((tables.get('identity_map')?.includes('user_id') && tables.get('identity_map')?.includes('anonymous_id')) || has('identity_links')) {
-    sources.push(`SELECT DISTINCT anonymous_id AS id FROM ${database}.identity_map WHERE user_id = {userId:String}`);
+    sources.push(`SELECT DISTINCT anonymous_id AS id FROM ${database}.identity_map WHERE ${inSite} user_id = {userId:String}`);
   }
-  if (has('sessions')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.sessions WHERE user_id = {userId:String}`);
+  if (has('sessions')) sources.push(`SELECT DISTINCT user_key AS id FROM ${database}.sessions WHERE ${inSite} user_id = {userId:String}`);
   for (const query of sources) {
-    const result = await client.query({ query, query_params: { userId: options.userId }, format: 'JSONEachRow' });
+    const result = await client.query({ query, query_params: { userId: options.userId, site }, format: 'JSONEachRow' });
     for (const row of await result.json<{ id: string }>()) if (row.id !== '') ids.add(row.id);
   }
   return [...ids].sort();

@@ -1,12 +1,14 @@
 /**
- * `sessionizer report --from D --to D [--by DIMENSION] [--format table|json|csv]`: sessions and
- * their metrics per day (UTC) and group, from the roll-ups in ClickHouse. The table goes to
+ * `sessionizer report --from D --to D [--by DIMENSION] [--site SITE] [--format table|json|csv]`: sessions
+ * and their metrics per day (UTC) and group, from the roll-ups in ClickHouse. Without --site: the
+ * one site with sessions in the range, or, when there are several, every site with a site column. The table goes to
  * stdout; bad dates or options exit with code 2 before anything is queried.
  */
 import { InvalidArgumentError } from 'commander';
 import { createClickHouseClient } from '../clickhouse/client';
 import { formatReport, type ReportFormat } from '../clickhouse/report-format';
 import { sessionReport, type ReportDimension, type ReportRow } from '../clickhouse/report-queries';
+import { parseSiteOption, reportScope, sitesWithSessions } from '../clickhouse/site-scope';
 import { loadConfig, type Config } from '../config';
 import { UsageError } from '../errors';
 import { createLogger, secretsOf } from '../observability/logger';
@@ -20,6 +22,8 @@ export interface ReportCommandOptions {
   format: ReportFormat;
   /** Person-level numbers (src/people/people-report.ts) instead of session metrics. */
   people?: boolean;
+  /** Only this site; absent: the one site in the data, or every site side by side. */
+  site?: string;
 }
 
 export interface ReportCommandDeps {
@@ -58,6 +62,7 @@ export function validateReportRange(from: string, to: string): void {
 
 export async function runReport(options: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[] | PeopleReportRow[]> {
   validateReportRange(options.from, options.to);
+  const site = parseSiteOption('report', options.site);
   if (!options.people && (PERSON_DIMENSIONS as readonly string[]).includes(options.by ?? '')) {
     throw new UsageError(`report: --by ${options.by} is a person dimension; it needs --people`);
   }
@@ -66,14 +71,16 @@ export async function runReport(options: ReportCommandOptions, deps: ReportComma
   await preflight(config, { clickhouse: true }, createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command: 'report' }));
   const client = createClickHouseClient(config.clickhouse, { application: 'sessionizer-report' });
   try {
+    const days = { from: options.from, to: options.to };
+    const scope = reportScope(site, site === undefined ? await sitesWithSessions(client, config.clickhouse.database, days) : []);
     if (options.people) {
       const by = options.by as PeopleReportDimension | undefined;
-      const people = await peopleReport(client, config.clickhouse.database, { from: options.from, to: options.to, by });
+      const people = await peopleReport(client, config.clickhouse.database, { ...days, by, ...scope });
       write(formatPeopleReport(people, options.format, by));
       if (people.length === 0 && options.format === 'table') process.stderr.write(`report: no sessions from ${options.from} to ${options.to}\n`);
       return people;
     }
-    const rows = await sessionReport(client, config.clickhouse.database, { ...options, by: options.by as ReportDimension | undefined });
+    const rows = await sessionReport(client, config.clickhouse.database, { ...days, by: options.by as ReportDimension | undefined, ...scope });
     write(formatReport(rows, options.format, options.by as ReportDimension | undefined));
     if (rows.length === 0 && options.format === 'table') {
       process.stderr.write(`report: no sessions from ${options.from} to ${options.to}\n`);

@@ -8,7 +8,9 @@
  * and is also passed as an `Identifier` parameter.
  */
 import { z } from 'zod';
+import { SITE_RULE } from '../clickhouse/site-scope';
 import { parseIsoTimestamp } from '../events/timestamp';
+import { isValidSite } from '../events/visitor-key';
 
 export const AUDIENCE_FORMATS = ['ndjson', 'csv'] as const;
 export const AUDIENCE_TOUCHES = ['first', 'last', 'any'] as const;
@@ -35,6 +37,8 @@ const since = z.string().transform((value, ctx) => {
 
 export const audienceFilterSchema = z
   .object({
+    /** The site whose people; the command fills it in when the data holds one site only. */
+    site: z.string().refine(isValidSite, `--site must be a site name (${SITE_RULE})`).optional(),
     since: since.optional(),
     minSessions: z.coerce.number().int('--min-sessions must be a whole number').min(1).max(1_000_000_000).optional(),
     engaged: z.boolean().optional(),
@@ -104,6 +108,11 @@ export interface AudienceQuery {
 export function audienceConditions(filter: AudienceFilter, database: string): AudienceQuery {
   const conditions: string[] = [];
   const params: Record<string, string | number> = {};
+  // A person is a (site, person_id); site first: the people views read only that site's parts.
+  if (filter.site !== undefined) {
+    conditions.push('site = {site:String}');
+    params.site = filter.site;
+  }
   if (filter.since !== undefined) {
     conditions.push('last_seen >= fromUnixTimestamp64Milli({since:Int64}, \'UTC\')');
     params.since = filter.since;
@@ -124,7 +133,7 @@ export function audienceConditions(filter: AudienceFilter, database: string): Au
     for (const [field, value] of given) params[field] = value;
     if (filter.touch === 'any') {
       // Any session of the person matched all the given values together.
-      const match = given.map(([field]) => `${field} = {${field}:String}`).join(' AND ');
+      const match = [...(filter.site !== undefined ? ['site = {site:String}'] : []), ...given.map(([field]) => `${field} = {${field}:String}`)].join(' AND ');
       conditions.push(`person_id IN (SELECT person_id FROM ${database}.session_persons WHERE ${match})`);
     } else {
       for (const [field] of given) conditions.push(`${filter.touch}_${field} = {${field}:String}`);
@@ -168,7 +177,8 @@ export function audienceIntoTable(filter: AudienceFilter, database: string, tabl
     where,
     params: { ...params, audience_table: table },
     sql:
-      `${create} ${database}.{audience_table:Identifier} ENGINE = MergeTree ORDER BY person_id AS ` +
-      `SELECT ${AUDIENCE_COLUMNS.join(', ')} FROM ${database}.persons WHERE ${where}`,
+      // With its site, so that `forget` erases a person from it in that site only.
+      `${create} ${database}.{audience_table:Identifier} ENGINE = MergeTree ORDER BY (site, person_id) AS ` +
+      `SELECT site, ${AUDIENCE_COLUMNS.join(', ')} FROM ${database}.persons WHERE ${where}`,
   };
 }

@@ -26,10 +26,16 @@ export interface PeopleReportQuery {
   from: string;
   to: string;
   by?: PeopleReportDimension;
+  /** Only this site's people; absent: every site. */
+  site?: string;
+  /** One row per site too (a person belongs to one site). */
+  bySite?: boolean;
 }
 
 export interface PeopleReportRow {
   day: string;
+  /** The site of the row, when the report is by site. */
+  site?: string;
   group: string;
   people: number;
   newPeople: number;
@@ -41,28 +47,31 @@ export interface PeopleReportRow {
 }
 
 /** The statement: `by` is one of a closed list (checked here too), the days are parameters. */
-export function peopleReportSql(database: string, by?: PeopleReportDimension): string {
+export function peopleReportSql(database: string, by?: PeopleReportDimension, scope: { site?: string; bySite?: boolean } = {}): string {
   if (by !== undefined && !(PEOPLE_REPORT_DIMENSIONS as readonly string[]).includes(by)) throw new Error(`unknown dimension ${by}`);
   const group = by === undefined ? "''" : (PERSON_DIMENSIONS as readonly string[]).includes(by) ? `p.${by}` : `toString(s.${by})`;
+  // A person is a (site, person_id): the join and the counts are within a site.
+  const site = scope.site !== undefined;
   return `
-    SELECT toDate(s.started_at) AS day, ${group} AS grp,
-           uniqExact(s.person_id) AS people,
-           uniqExactIf(s.person_id, toDate(p.first_seen) = toDate(s.started_at)) AS new_people,
+    SELECT toDate(s.started_at) AS day, ${group} AS grp${scope.bySite ? ', toString(s.site) AS st' : ''},
+           uniqExact(s.site, s.person_id) AS people,
+           uniqExactIf((s.site, s.person_id), toDate(p.first_seen) = toDate(s.started_at)) AS new_people,
            count() AS sessions,
-           uniqExactIf(s.person_id, p.user_keys > 1) AS cross_device_people
+           uniqExactIf((s.site, s.person_id), p.user_keys > 1) AS cross_device_people
     FROM ${database}.session_persons AS s
     INNER JOIN
     (
-        SELECT person_id, first_seen, user_keys, first_source, first_medium, first_campaign FROM ${database}.persons
-    ) AS p ON s.person_id = p.person_id
-    WHERE toDate(s.started_at) >= {from:Date} AND toDate(s.started_at) <= {to:Date}
-    GROUP BY day, grp
-    ORDER BY day, people DESC, grp`;
+        SELECT site, person_id, first_seen, user_keys, first_source, first_medium, first_campaign FROM ${database}.persons${site ? ' WHERE site = {site:String}' : ''}
+    ) AS p ON s.site = p.site AND s.person_id = p.person_id
+    WHERE toDate(s.started_at) >= {from:Date} AND toDate(s.started_at) <= {to:Date}${site ? ' AND s.site = {site:String}' : ''}
+    GROUP BY day, grp${scope.bySite ? ', st' : ''}
+    ORDER BY day, ${scope.bySite ? 'st, ' : ''}people DESC, grp`;
 }
 
 interface Raw {
   day: string;
   grp: string;
+  st?: string;
   people: string | number;
   new_people: string | number;
   sessions: string | number;
@@ -76,6 +85,7 @@ export function peopleRowOf(raw: Raw): PeopleReportRow {
   const crossDevicePeople = Number(raw.cross_device_people);
   return {
     day: raw.day,
+    ...(raw.st !== undefined ? { site: raw.st } : {}),
     group: raw.grp,
     people,
     newPeople,
@@ -88,13 +98,18 @@ export function peopleRowOf(raw: Raw): PeopleReportRow {
 }
 
 export async function peopleReport(client: ClickHouseClient, database: string, query: PeopleReportQuery): Promise<PeopleReportRow[]> {
-  const result = await client.query({ query: peopleReportSql(database, query.by), query_params: { from: query.from, to: query.to }, format: 'JSONEachRow' });
+  const result = await client.query({
+    query: peopleReportSql(database, query.by, query),
+    query_params: { from: query.from, to: query.to, ...(query.site !== undefined ? { site: query.site } : {}) },
+    format: 'JSONEachRow',
+  });
   return (await result.json<Raw>()).map(peopleRowOf);
 }
 
 export function peopleReportRecords(rows: readonly PeopleReportRow[], by?: PeopleReportDimension): Record<string, string | number>[] {
   return rows.map((r) => ({
     day: r.day,
+    ...(r.site !== undefined ? { site: r.site } : {}),
     ...(by ? { [by]: r.group } : {}),
     people: r.people,
     new_people: r.newPeople,
@@ -109,14 +124,16 @@ export function peopleReportRecords(rows: readonly PeopleReportRow[], by?: Peopl
 export function formatPeopleReport(rows: readonly PeopleReportRow[], format: 'table' | 'json' | 'csv', by?: PeopleReportDimension): string {
   const records = peopleReportRecords(rows, by);
   if (format === 'json') return records.length === 0 ? '[]\n' : `[\n${records.map((r) => `  ${JSON.stringify(r)}`).join(',\n')}\n]\n`;
-  const header = ['day', ...(by ? [by] : []), 'people', 'new_people', 'returning_people', 'sessions', 'sessions_per_person', 'cross_device_people', 'cross_device_share'];
+  const bySite = rows.some((r) => r.site !== undefined);
+  const header = ['day', ...(bySite ? ['site'] : []), ...(by ? [by] : []), 'people', 'new_people', 'returning_people', 'sessions', 'sessions_per_person', 'cross_device_people', 'cross_device_share'];
   if (format === 'csv') return `${[header.join(','), ...records.map((r) => header.map((h) => csvField(r[h] ?? '')).join(','))].join('\n')}\n`;
-  const titles = ['day', ...(by ? [by] : []), 'people', 'new', 'returning', 'sessions', 'sessions/person', 'cross-device'];
+  const titles = ['day', ...(bySite ? ['site'] : []), ...(by ? [by] : []), 'people', 'new', 'returning', 'sessions', 'sessions/person', 'cross-device'];
   // A control character in a group value would break the table's lines.
   // eslint-disable-next-line no-control-regex -- exactly the characters replaced
   const printable = (v: string) => v.replace(/[\u0000-\u001f\u007f]/g, '?');
   const cells = rows.map((r) => [
     r.day,
+    ...(bySite ? [r.site ?? ''] : []),
     ...(by ? [r.group === '' ? '(empty)' : printable(r.group)] : []),
     String(r.people),
     String(r.newPeople),
@@ -125,7 +142,7 @@ export function formatPeopleReport(rows: readonly PeopleReportRow[], format: 'ta
     r.sessionsPerPerson.toFixed(2),
     percent(r.crossDeviceShare),
   ]);
-  const left = by ? 2 : 1;
+  const left = 1 + (bySite ? 1 : 0) + (by ? 1 : 0);
   const widths = titles.map((t, i) => Math.max(t.length, ...cells.map((c) => (c[i] as string).length)));
   const render = (values: string[]) => values.map((v, i) => (i < left ? v.padEnd(widths[i] as number) : v.padStart(widths[i] as number))).join('  ').trimEnd();
   return `${[render(titles), render(widths.map((w) => '-'.repeat(w))), ...cells.map(render)].join('\n')}\n`;

@@ -86,7 +86,8 @@ it('docs/queries.md has the ten questions, each with SQL', () => {
 
 async function run(sql: string): Promise<Record<string, unknown>[]> {
   // db.client's default database is the test database, as `--database` would be for an analyst.
-  const result = await db.client.query({ query: sql, format: 'JSONEachRow' });
+  // Every query of the page reads one site, given as the parameter {site:String}.
+  const result = await db.client.query({ query: sql, query_params: { site: 'default' }, format: 'JSONEachRow' });
   return result.json<Record<string, unknown>>();
 }
 

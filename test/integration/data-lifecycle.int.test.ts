@@ -75,7 +75,7 @@ it('forget erases a person everywhere (the identity links and a repair log inclu
     // The people schema (013_people.sql) links devices to users in identity_links (identity_map is
     // a view over it): fa-1 and fa-2 came from the events; fa-9 is known only from a link.
     await db.client.command({
-      query: "INSERT INTO identity_links VALUES ('fa-9', (toDateTime64('2026-01-01 00:00:00', 3, 'UTC'), 'x9', 'u-forget'))",
+      query: "INSERT INTO identity_links (anonymous_id, latest) VALUES ('fa-9', (toDateTime64('2026-01-01 00:00:00', 3, 'UTC'), 'x9', 'u-forget'))",
     });
     await waitFor(async () => (await countWhere('identity_map', "user_id = 'u-forget'")) === 3, 10_000);
     // A pending repair's log names users too (the worker writes it after Redis lost commits).

@@ -4,6 +4,10 @@
  * to every node. No cluster runs here, so every rendered statement goes through the real
  * ClickHouse parser (chdb's formatQuery) and is checked in its formatted, canonical form.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { Session, queryBind } from 'chdb';
 import {
   CLUSTER_CLIENT_SETTINGS,
@@ -11,6 +15,7 @@ import {
 import { ClusterRenderError, LOCAL_SUFFIX, renderForCluster } from '../../../src/clickhouse/cluster-schema';
 import {
   DEFAULT_SCHEMA_DIR,
+  migrate,
   readSchemaFiles,
   renderSchema,
   renderStatements,
@@ -18,6 +23,7 @@ import {
   splitStatements,
 } from '../../../src/clickhouse/migrations';
 import { loadConfig } from '../../../src/config';
+import { chdbClient } from '../../support/chdb-client';
 
 const FILES = readSchemaFiles(DEFAULT_SCHEMA_DIR);
 const TARGET = { database: 'analytics', cluster: 'sessionizer' };
@@ -45,12 +51,14 @@ function engines(formatted: readonly string[], database = 'analytics'): Record<s
 describe('the schema on a cluster', () => {
   it('parses, every statement, with the ClickHouse parser, and runs ON CLUSTER', () => {
     // a ledger, 5 tables as local + Distributed, 3 materialized views, 4 views, 1 backfill; then
-    // 014: the update of events_local, and two column changes on events_local and events
-    expect(RENDERED.length).toBe(24);
+    // 014: the update of events_local, and two column changes on events_local and events; then
+    // 015: 7 views dropped, the 5 tables declared again (local + Distributed), 3 + 4 views
+    expect(RENDERED.length).toBe(24 + 7 + 10 + 7);
     for (const [i, text] of FORMATTED.entries()) {
       // DDL runs ON CLUSTER; the backfill runs once, on the node migrate is connected to.
       if (text.startsWith('INSERT')) expect(text).not.toContain('ON CLUSTER');
       else if (text.startsWith('ALTER')) expect(text).toMatch(/^ALTER TABLE analytics\.events(_local)? ON CLUSTER sessionizer\b/);
+      else if (text.startsWith('DROP')) expect(text).toMatch(/^DROP VIEW IF EXISTS analytics\.\w+ ON CLUSTER sessionizer$/);
       else expect(text).toMatch(/^CREATE (TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS analytics\.\w+ ON CLUSTER sessionizer\b/);
       // Formatting is a fixed point: the parser read the statement whole, not a prefix of it.
       expect(format(text)).toBe(text);
@@ -106,18 +114,26 @@ describe('the schema on a cluster', () => {
       ['sessions_daily_mv', 'sessions_daily_local', 'sessions_local'],
       ['users_daily_mv', 'users_daily_local', 'sessions_local'],
       ['identity_links_mv', 'identity_links_local', 'events_local'],
+      // 015: the same, per site
+      ['sessions_daily_mv', 'sessions_daily_local', 'sessions_local'],
+      ['users_daily_mv', 'users_daily_local', 'sessions_local'],
+      ['identity_links_mv', 'identity_links_local', 'events_local'],
     ]);
   });
 
   it('makes plain views read through Distributed, with GLOBAL joins, and backfills once through Distributed', () => {
     const views = FORMATTED.filter((text) => text.startsWith('CREATE VIEW'));
-    expect(views.map((text) => /VIEW IF NOT EXISTS analytics\.(\w+)/.exec(text)?.[1])).toEqual(['identity_map', 'session_persons', 'person_sessions', 'persons']);
+    const people = ['identity_map', 'session_persons', 'person_sessions', 'persons'];
+    expect(views.map((text) => /VIEW IF NOT EXISTS analytics\.(\w+)/.exec(text)?.[1])).toEqual([...people, ...people]);
     for (const text of views) expect(text).not.toMatch(/_local\b/);
-    const sessionPersons = views[1] as string;
-    // A person spans user keys, hence shards: both joins' right sides are computed over every shard.
-    expect(sessionPersons.match(/\bJOIN\b/g)).toHaveLength(2);
-    expect(sessionPersons.match(/\bGLOBAL LEFT JOIN\b/g)).toHaveLength(2);
-    expect(sessionPersons).toMatch(/FROM analytics\.sessions AS s\s+FINAL\n/);
+    for (const sessionPersons of [views[1] as string, views[5] as string]) {
+      // A person spans user keys, hence shards: both joins' right sides are computed over every shard.
+      expect(sessionPersons.match(/\bJOIN\b/g)).toHaveLength(2);
+      expect(sessionPersons.match(/\bGLOBAL LEFT JOIN\b/g)).toHaveLength(2);
+      expect(sessionPersons).toMatch(/FROM analytics\.sessions AS s\s+FINAL\n/);
+    }
+    // 015: both joins within the session's site.
+    expect(views[5]).toMatch(/ON \(s\.site = m\.site\) AND \(s\.anonymous_id = m\.anonymous_id\)/);
     const insert = FORMATTED.find((text) => text.startsWith('INSERT')) as string;
     expect(insert).toMatch(/^INSERT INTO analytics\.identity_links\nSETTINGS insert_distributed_sync = 1\nSELECT/);
     expect(insert).toMatch(/FROM analytics\.events\b(?!_local)/);
@@ -169,13 +185,24 @@ function asOneNode(statement: string): string {
     .replace(/ENGINE = Distributed\('[^']*', '([^']+)', '([^']+)'.*\)$/m, (_, database: string, local: string) => `ENGINE = Merge('${database}', '^${local}$')`);
 }
 
+/** migrate's client on a chdb session, each statement run as one node of the cluster would. */
+function oneNodeClient(session: Session, afterEach: (statement: string) => void = () => undefined): ClickHouseClient {
+  return chdbClient(session, asOneNode, afterEach);
+}
+
+/** schemas/clickhouse up to and including file number `last`, in a temporary folder. */
+function schemaUpTo(last: number): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sessionizer-schema-'));
+  for (const file of FILES.filter((f) => f.number <= last)) writeFileSync(path.join(dir, file.name), file.sql);
+  return dir;
+}
+
 describe('the cluster layout, run on one node', () => {
   let session: Session;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     session = new Session();
-    session.query('CREATE DATABASE analytics');
-    for (const statement of RENDERED) session.query(asOneNode(statement));
+    await migrate(oneNodeClient(session), TARGET);
   });
   afterAll(() => session.cleanup());
 
@@ -224,8 +251,10 @@ describe('the cluster layout, run on one node', () => {
         [event('e1', 'a1', '', '10:01:00.000'), event('e2', 'a1', 'p1', '10:02:00.000', 1), event('e3', 'a9', 'p9', '09:00:00.000')].join(', '),
     );
     expect(JSON.parse(rows('SELECT anonymous_id, user_id FROM analytics.identity_map ORDER BY anonymous_id')).data).toEqual([['a1', 'p1'], ['a9', 'p9']]);
-    // The backfill, run again: max() leaves the map as it was.
-    session.query(asOneNode(RENDERED.at(-1) as string));
+    // A backfill of the links again (013's, per site as 015 keys them): max() leaves the map as it was.
+    session.query(
+      "INSERT INTO analytics.identity_links_local SELECT site, anonymous_id, max(tuple(timestamp, event_id, user_id)) FROM analytics.events WHERE anonymous_id != '' AND user_id != '' GROUP BY site, anonymous_id",
+    );
     expect(JSON.parse(rows('SELECT anonymous_id, user_id FROM analytics.identity_map ORDER BY anonymous_id')).data).toEqual([['a1', 'p1'], ['a9', 'p9']]);
     const row = (id: string, user: string, anonymous: string, from: string, to: string) =>
       `('${id}', '${user}', '${anonymous}', '2024-05-02 ${from}', '2024-05-02 ${to}', 1, 1)`;
@@ -238,6 +267,68 @@ describe('the cluster layout, run on one node', () => {
       ['t2', 'p1', 2, 0],
     ]);
     expect(JSON.parse(rows("SELECT sessions, user_keys FROM analytics.persons WHERE person_id = 'p1'")).data).toEqual([[2, 2]]);
+  });
+});
+
+describe('015 on a cluster with data, run on one node', () => {
+  const columns = 'session_id, user_key, started_at, ended_at, sign, version';
+  let session: Session;
+  let dir: string;
+
+  beforeAll(async () => {
+    session = new Session();
+    dir = schemaUpTo(14);
+  });
+  afterAll(() => {
+    session.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const value = (sql: string): unknown => (JSON.parse(session.query(sql, 'JSONCompact') as string) as { data: unknown[][] }).data;
+
+  async function upgraded(database: string, stopAt?: RegExp): Promise<void> {
+    const target = { ...TARGET, database };
+    await migrate(oneNodeClient(session), { ...target, schemaDir: dir });
+    session.query(
+      `INSERT INTO ${database}.sessions_local (${columns}) VALUES ('s1', 'u1', '2024-05-02 10:00:00', '2024-05-02 10:05:00', 1, 1), ` +
+        "('s2', 'u2', '2024-05-02 11:00:00', '2024-05-02 11:00:00', 1, 1)",
+    );
+    // A cancel row in a part of its own, so that it stays until a merge.
+    session.query(`INSERT INTO ${database}.sessions_local (${columns}) VALUES ('s2', 'u2', '2024-05-02 11:00:00', '2024-05-02 11:00:00', -1, 1)`);
+    session.query(`INSERT INTO ${database}.events_local (event_id, user_key, anonymous_id, user_id, timestamp, type, raw) VALUES ('e1', 'a1', 'a1', 'p1', '2024-05-02 10:01:00', 'login', '{}')`);
+    if (stopAt) {
+      let stopped = false;
+      const client = oneNodeClient(session, (statement) => {
+        if (!stopped && stopAt.test(statement)) {
+          stopped = true;
+          throw new Error('stopped');
+        }
+      });
+      await expect(migrate(client, target)).rejects.toThrow('stopped');
+    }
+    await migrate(oneNodeClient(session), target);
+  }
+
+  it.each([
+    ['in one run', undefined],
+    ['stopped after the copy of sessions', /^INSERT INTO \w+\.sessions__015_local\b/],
+    ['stopped after the swap of events', /^DROP TABLE IF EXISTS \w+\.events__pre015_local\b/],
+    ['stopped after the Distributed sessions_daily was dropped', /^DROP TABLE IF EXISTS \w+\.sessions_daily SYNC/],
+  ])('moves every row to the new local tables, site first, %s', async (_name, stopAt) => {
+    const database = `up_${Math.random().toString(36).slice(2, 8)}`;
+    await upgraded(database, stopAt);
+    expect(value(`SELECT name, engine, sorting_key FROM system.tables WHERE database = '${database}' AND name LIKE '%\\_\\_%'`)).toEqual([]);
+    expect(value(`SELECT sorting_key FROM system.tables WHERE database = '${database}' AND name = 'sessions_local'`)).toEqual([['site, toDate(started_at), user_key, session_id, version']]);
+    expect(value(`SELECT engine FROM system.tables WHERE database = '${database}' AND name IN ('sessions', 'events', 'sessions_daily', 'users_daily', 'identity_links')`)).toEqual([
+      ['Merge'], ['Merge'], ['Merge'], ['Merge'], ['Merge'],
+    ]);
+    // Read through the Distributed names: every row, once, as site default; the roll-ups too.
+    expect(value(`SELECT site, toString(count()), toString(sum(sign)) FROM ${database}.sessions GROUP BY site`)).toEqual([['default', '3', '1']]);
+    expect(value(`SELECT site, toString(sum(sessions)) FROM ${database}.sessions_daily GROUP BY site`)).toEqual([['default', '1']]);
+    expect(value(`SELECT site, anonymous_id, user_id FROM ${database}.identity_map`)).toEqual([['default', 'a1', 'p1']]);
+    // The new views feed the new roll-ups, per site.
+    session.query(`INSERT INTO ${database}.sessions_local (site, ${columns}) VALUES ('shop', 's1', 'u1', '2024-05-02 10:00:00', '2024-05-02 10:05:00', 1, 1)`);
+    expect(value(`SELECT site, toString(sum(sessions)) FROM ${database}.sessions_daily GROUP BY site ORDER BY site`)).toEqual([['default', '1'], ['shop', '1']]);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   splitStatements,
   type SchemaFile,
 } from '../../../src/clickhouse/migrations';
+import { createdTable, declaredSortingKey, normalizeKey, rebuildNames } from '../../../src/clickhouse/rebuild-table';
 import { SESSION_FIELDS } from '../../../src/engine/session-row';
 
 function file(name: string, sql = `-- ${name}`): Omit<SchemaFile, 'number'> {
@@ -142,7 +143,9 @@ describe('schemas/clickhouse', () => {
   // And changes of existing tables that are the same when made twice: a column's definition, or
   // an update of exactly the rows it has not been applied to (events without raw, 014).
   const IDEMPOTENT_ALTER = /^ALTER TABLE \{database\}\.[a-z_]+ \{on_cluster\}\s+(MODIFY COLUMN\b|UPDATE raw = [\s\S]*\bWHERE raw = ''\s+SETTINGS mutations_sync = 2$)/;
-  const creates = statements.filter(({ sql }) => !IDEMPOTENT_INSERT.test(sql) && !IDEMPOTENT_ALTER.test(sql));
+  // Views dropped to be created again (015 declares them per site): a view holds no data.
+  const DROP_VIEW = /^DROP VIEW IF EXISTS \{database\}\.[a-z_]+ \{on_cluster\}$/;
+  const creates = statements.filter(({ sql }) => !IDEMPOTENT_INSERT.test(sql) && !IDEMPOTENT_ALTER.test(sql) && !DROP_VIEW.test(sql));
 
   it('only has idempotent statements: CREATE … IF NOT EXISTS, an insert into a max() table, or a MODIFY COLUMN', () => {
     expect(statements.filter(({ sql }) => IDEMPOTENT_ALTER.test(sql)).map(({ file }) => file)).toEqual(['014_events_raw.sql', '014_events_raw.sql', '014_events_raw.sql']);
@@ -165,9 +168,48 @@ describe('schemas/clickhouse', () => {
     for (const { sql } of statements) for (const join of sql.matchAll(/\bJOIN\s+([\w.{}]+)/g)) expect(join[1]).toMatch(/^\{database\}\./);
   });
 
+  it('drops only views, and creates each view it drops again in the same file', () => {
+    const drops = statements.filter(({ sql }) => sql.startsWith('DROP'));
+    for (const { file: name, sql } of drops) {
+      expect(sql).toMatch(DROP_VIEW);
+      const view = /\}\.([a-z_]+) /.exec(sql)?.[1] as string;
+      expect(statements.some((s) => s.file === name && new RegExp(`^CREATE (MATERIALIZED )?VIEW IF NOT EXISTS \\{database\\}\\.${view} `).test(s.sql))).toBe(true);
+    }
+  });
+
+  it('gives every table of events, sessions, roll-ups and people site as its first column and the first of its sorting key (015)', () => {
+    const sites = files.find((f) => f.name === '015_sites.sql') as SchemaFile;
+    const tables = splitStatements(renderSchema(sites.sql, { database: 'db', cluster: '' })).filter((sql) => sql.startsWith('CREATE TABLE'));
+    expect(tables.map((sql) => createdTable(sql))).toEqual(['sessions', 'events', 'sessions_daily', 'users_daily', 'identity_links']);
+    for (const sql of tables) {
+      expect(sql).toMatch(/\(\s+site\s+LowCardinality\(String\) DEFAULT 'default',/);
+      expect(declaredSortingKey(sql)).toMatch(/^site,/);
+    }
+    for (const sql of splitStatements(sites.sql).filter((sql) => /^CREATE (MATERIALIZED )?VIEW/.test(sql))) {
+      expect(sql).toMatch(/^CREATE [A-Z ]+ \{database\}\.\w+ \{on_cluster\}\s+(TO \S+\s+)?AS SELECT\s+(s\.)?site\b|SELECT\s+\*,/);
+    }
+  });
+
   it('gives sessions exactly the session fields in SESSION_FIELDS order, then is_open, sign, version', () => {
     const sessions = statements.find((s) => s.sql.includes('{database}.sessions {on_cluster}'));
     const columns = [...(sessions?.sql ?? '').matchAll(/^\s{4}([a-z_]+)\s+[A-Z]/gm)].map((m) => m[1]);
-    expect(columns).toEqual([...SESSION_FIELDS, 'is_open', 'sign', 'version']);
+    expect(columns).toEqual([...(SESSION_FIELDS as readonly string[]).filter((f) => f !== 'site'), 'is_open', 'sign', 'version']);
+    // 015: the site first.
+    const bySite = statements.filter((s) => s.sql.includes('{database}.sessions {on_cluster}')).at(-1);
+    const siteColumns = [...(bySite?.sql ?? '').matchAll(/^\s{4}([a-z_]+)\s+[A-Z]/gm)].map((m) => m[1]);
+    expect(siteColumns).toEqual(['site', ...(SESSION_FIELDS as readonly string[]).filter((f) => f !== 'site'), 'is_open', 'sign', 'version']);
+  });
+});
+
+describe('a declared sorting key', () => {
+  it('is the ORDER BY of a CREATE TABLE, as system.tables writes it (without spaces), the version last for VersionedCollapsingMergeTree', () => {
+    expect(declaredSortingKey('CREATE TABLE IF NOT EXISTS d.t (x String) ENGINE = MergeTree ORDER BY (site, toDate(at), x) SETTINGS a = 1')).toBe('site,toDate(at),x');
+    expect(declaredSortingKey('CREATE TABLE IF NOT EXISTS d.t (x String) ENGINE = MergeTree ORDER BY x')).toBe('x');
+    expect(declaredSortingKey('CREATE TABLE IF NOT EXISTS d.t (x String) ENGINE = VersionedCollapsingMergeTree(sign, version) ORDER BY (x, y)')).toBe('x,y,version');
+    expect(declaredSortingKey('CREATE TABLE IF NOT EXISTS d.t (x String) ENGINE = Memory')).toBeNull();
+    expect(normalizeKey('site, toDate(started_at), user_key, session_id, version')).toBe('site,toDate(started_at),user_key,session_id,version');
+    expect(normalizeKey('(a, b)')).toBe('a,b');
+    expect(normalizeKey('(a), (b)')).toBe('(a),(b)');
+    expect(rebuildNames('sessions', '015')).toEqual({ copy: 'sessions__015', previous: 'sessions__pre015' });
   });
 });

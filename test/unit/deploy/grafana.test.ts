@@ -7,7 +7,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from 'chdb';
-import { DEFAULT_SCHEMA_DIR, readSchemaFiles, renderSchema, splitStatements } from '../../../src/clickhouse/migrations';
+import { migrate } from '../../../src/clickhouse/migrations';
+import { chdbClient } from '../../support/chdb-client';
 import { WorkerMetrics } from '../../../src/observability/metrics';
 import { REPO } from './dockerfile-model';
 
@@ -110,29 +111,34 @@ describe('Grafana dashboards', () => {
     let session: Session;
     const FROM = '2024-05-01';
     const TO = '2024-05-31';
+    const SITE = 'shop';
 
     /** The grafana-clickhouse-datasource macros these queries use. */
     const expand = (sql: string) =>
       sql
         .replace(/\$__dateFilter\((\w+)\)/g, `$1 >= toDate('${FROM}') AND $1 <= toDate('${TO}')`)
         .replace(/\$__fromTime/g, `toDateTime('${FROM} 00:00:00')`)
-        .replace(/\$__toTime/g, `toDateTime('${TO} 23:59:59')`);
+        .replace(/\$__toTime/g, `toDateTime('${TO} 23:59:59')`)
+        // Grafana's sqlstring format of the site variable: a quoted SQL string.
+        .replace(/\$\{site:sqlstring\}/g, `'${SITE}'`);
 
-    beforeAll(() => {
+    beforeAll(async () => {
       session = new Session();
-      for (const file of readSchemaFiles(DEFAULT_SCHEMA_DIR)) {
-        for (const statement of splitStatements(renderSchema(file.sql, { database: 'default', cluster: '' }))) session.query(statement);
-      }
-      const row = (id: string, user: string, day: string, channel: string, source: string, sign: number, engaged: number) =>
-        `('${id}', '${user}', '${day} 10:00:00.000', '${day} 10:05:00.000', 300000, 4, 3, '${source}', 'referral', '', '${channel}', 'mobile', 'DE', ${engaged}, ${1 - engaged}, 0, ${sign}, 1)`;
+      // The schema as `migrate` makes it (015 rebuilds tables, so the files cannot just be run in order).
+      await migrate(chdbClient(session), { database: 'default' });
+      const row = (id: string, user: string, day: string, channel: string, source: string, sign: number, engaged: number, site = SITE) =>
+        `('${site}', '${id}', '${user}', '${day} 10:00:00.000', '${day} 10:05:00.000', 300000, 4, 3, '${source}', 'referral', '', '${channel}', 'mobile', 'DE', ${engaged}, ${1 - engaged}, 0, ${sign}, 1)`;
       session.query(
-        `INSERT INTO sessions (session_id, user_key, started_at, ended_at, duration_ms, events, views, source, medium, campaign, channel, device_type, country, is_engaged, is_bounce, is_open, sign, version) VALUES ` +
+        `INSERT INTO sessions (site, session_id, user_key, started_at, ended_at, duration_ms, events, views, source, medium, campaign, channel, device_type, country, is_engaged, is_bounce, is_open, sign, version) VALUES ` +
           [
             row('s1', 'u1', '2024-05-02', 'web', 'google.com', 1, 1),
             row('s2', 'u1', '2024-05-02', 'web', 'google.com', 1, 0),
             row('s3', 'u2', '2024-05-03', 'app', '(direct)', 1, 1),
             row('s4', 'u3', '2024-05-03', 'app', '(direct)', 1, 0),
             row('s4', 'u3', '2024-05-03', 'app', '(direct)', -1, 0),
+            // Another site, with the same user ids: no panel of the shop shows it.
+            row('o1', 'u1', '2024-05-02', 'web', 'google.com', 1, 1, 'other'),
+            row('o2', 'u9', '2024-05-02', 'web', 'bing.com', 1, 1, 'other'),
           ].join(', '),
       );
     });
@@ -150,6 +156,8 @@ describe('Grafana dashboards', () => {
           expect(tables.length).toBeGreaterThan(0);
           for (const table of tables) expect(inPeopleRow ? ['session_persons', 'persons'] : ['sessions_daily', 'users_daily']).toContain(table);
           expect(sql).toContain('$__dateFilter(day)');
+          // Every read of a table or view is of the chosen site.
+          expect([...sql.matchAll(/\bsite = \$\{site:sqlstring\}/g)].length).toBeGreaterThanOrEqual(tables.length);
         }
       }
       expect(queryPanels(rollups).filter((p) => p.gridPos.y > rowY).map((p) => p.title)).toEqual([
@@ -159,9 +167,12 @@ describe('Grafana dashboards', () => {
       ]);
     });
 
-    it('has a datasource variable for the ClickHouse plugin', () => {
+    it('has a datasource variable for the ClickHouse plugin, and a site variable listing the sites from it', () => {
       const variable = (rollups.templating.list as Obj[]).find((v) => v.name === 'datasource');
       expect(variable).toMatchObject({ type: 'datasource', query: 'grafana-clickhouse-datasource' });
+      const site = (rollups.templating.list as Obj[]).find((v) => v.name === 'site');
+      expect(site).toMatchObject({ type: 'query', datasource: { type: 'grafana-clickhouse-datasource', uid: '${datasource}' }, multi: false, includeAll: false });
+      expect(JSON.parse(session.query(String(site?.query), 'JSONCompact')).data).toEqual([['other'], ['shop']]);
     });
 
     it('every panel query runs on the real schema and returns the roll-up numbers', () => {

@@ -1,5 +1,5 @@
 /** Pure pieces of `reset` and `dead-letters`: which keys belong to a topic, selections, safe printing. */
-import { firstPerSource, formatDeadLetterTable, parsePositions, printable, selects, toDeadLetter } from '../../../src/commands/dead-letters-command';
+import { firstPerSource, formatDeadLetterTable, parsePositions, printable, runDeadLettersList, selects, siteOfDeadLetter, toDeadLetter } from '../../../src/commands/dead-letters-command';
 import { groupPartitionKeys } from '../../../src/ops/state-keys';
 
 describe('groupPartitionKeys', () => {
@@ -52,6 +52,25 @@ describe('dead letters', () => {
     const other = { ...letter, offset: '18', source: { ...letter.source, offset: '100' } };
     const unknown = { ...letter, offset: '19', source: { topic: '', partition: null, offset: '' } };
     expect(firstPerSource([letter, other, again, unknown, { ...unknown, offset: '20' }]).map((l) => `${l.partition}:${l.offset}`)).toEqual(['2:17', '2:18', '2:19', '2:20']);
+  });
+
+  it("belongs to the event's own site, else its source topic's, else default; selected by --site", () => {
+    const topicSites = new Map([['shop-events', 'shop']]);
+    expect(letter.site).toBe('default');
+    expect(siteOfDeadLetter('{"site":"blog","timestamp":"x"}', 'shop-events', topicSites)).toBe('blog');
+    expect(siteOfDeadLetter('{"timestamp":"x"}', 'shop-events', topicSites)).toBe('shop');
+    // Not JSON, or a site that is not a site name: the topic decides.
+    expect(siteOfDeadLetter('not json', 'shop-events', topicSites)).toBe('shop');
+    expect(siteOfDeadLetter('{"site":"Not A Site"}', 'events', topicSites)).toBe('default');
+    expect(siteOfDeadLetter('[1]', 'events')).toBe('default');
+    expect(selects({ site: 'default' })(letter)).toBe(true);
+    expect(selects({ site: 'shop' })(letter)).toBe(false);
+    const shopLetter = toDeadLetter({ partition: 0, offset: '1', timestamp: '0', key: null, value: Buffer.from('{}'), headers: { 'x-sessionizer-source-topic': Buffer.from('shop-events') } }, topicSites);
+    expect(selects({ site: 'shop' })(shopLetter)).toBe(true);
+  });
+
+  it('refuses a bad --site before reading anything (exit 2)', async () => {
+    await expect(runDeadLettersList({ format: 'table', site: 'No Site' })).rejects.toThrow(/dead-letters list: --site 'No Site' is not a site name/);
   });
 
   it('never prints control characters, and cuts long values', () => {
