@@ -6,23 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+// Only what building the program needs is imported here: names and argument parsers from
+// modules without clients. Each command's module (kafkajs, ioredis, @clickhouse/client, zod,
+// fastify...) is loaded by its action, so `--help`, `--version` and a usage error start fast.
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
-import { runBackfill } from './commands/backfill-command';
+import { parsePositions, parseReportDay, parseSince } from './commands/command-arguments';
 import { PERSON_DIMENSIONS } from './people/people-report';
-import { runAudience } from './commands/audience-command';
-import { runCollect } from './commands/collect-command';
-import { runLoadgen } from './commands/loadgen-command';
-import { runMigrate } from './commands/migrate-command';
-import { runProduce } from './commands/produce-command';
-import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { parseKeyShard } from './recalc/key-shard';
-import { runWorker } from './commands/worker-command';
-import { runReset } from './commands/reset-command';
-import { runForget } from './commands/forget-command';
-import { parsePositions, runDeadLettersList, runDeadLettersReplay } from './commands/dead-letters-command';
-import { loadConfig, loadSessionTimeoutMinutes } from './config';
-import { parseReportDay, runReport } from './commands/report-command';
 import { SessionizerError, UsageError } from './errors';
 
 /** The package's version, from the nearest package.json above this file (src/, dist/ or another build folder). */
@@ -126,6 +117,7 @@ export function buildProgram(): Command {
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
         if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
+        const [{ runRecompute }, { loadSessionTimeoutMinutes }] = await Promise.all([import('./commands/recompute-command'), import('./config')]);
         // Like every other command, T comes from SESSION_TIMEOUT_MINUTES unless the flag says otherwise.
         await runRecompute({ ...options, timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : loadSessionTimeoutMinutes() });
         return;
@@ -145,6 +137,7 @@ export function buildProgram(): Command {
       if (misplaced.length > 0) {
         throw new UsageError(`recompute: --since/--sink read the events table; ${misplaced.map(([, flag]) => flag).join(', ')} apply to files only`);
       }
+      const [{ runRecalculation }, { loadConfig }] = await Promise.all([import('./commands/recompute-command'), import('./config')]);
       const stats = await runRecalculation(loadConfig(), {
         sinceMs: options.since,
         timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : undefined,
@@ -158,6 +151,7 @@ export function buildProgram(): Command {
     .command('worker')
     .description('consume the event topics and write sessions to ClickHouse (configuration from the environment, see README)')
     .action(async () => {
+      const [{ runWorker }, { loadConfig }] = await Promise.all([import('./commands/worker-command'), import('./config')]);
       commandExitCode = await runWorker(loadConfig());
       // Client libraries may keep sockets or timers alive after a shutdown; the worker's work
       // is done and flushed here, so leave now with its exit code.
@@ -171,6 +165,7 @@ export function buildProgram(): Command {
         'browser script /s.js on COLLECT_PORT, producing events to Kafka; cookieless ids, enrichment (configuration from the environment, see docs/collect.md)',
     )
     .action(async () => {
+      const [{ runCollect }, { loadConfig }] = await Promise.all([import('./commands/collect-command'), import('./config')]);
       commandExitCode = await runCollect(loadConfig());
       // The collector drained and closed its clients; leave with its exit code.
       process.exit(commandExitCode);
@@ -180,6 +175,7 @@ export function buildProgram(): Command {
     .command('migrate')
     .description('create or upgrade the ClickHouse schema (CLICKHOUSE_URL, CLICKHOUSE_DATABASE, CLICKHOUSE_CLUSTER)')
     .action(async () => {
+      const { runMigrate } = await import('./commands/migrate-command');
       await runMigrate();
     });
 
@@ -194,6 +190,7 @@ export function buildProgram(): Command {
     .option('--topics <list>', 'comma-separated topics (default: KAFKA_TOPICS)', (value: string) => value.split(',').map((t) => t.trim()).filter(Boolean))
     .option('--offsets', "also reset the group's committed offsets to the earliest")
     .action(async (options) => {
+      const { runReset } = await import('./commands/reset-command');
       await runReset(options);
     });
 
@@ -209,6 +206,7 @@ export function buildProgram(): Command {
   selection(deadLetters.command('list').description('print the dead letters with their reasons and sources'))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'ndjson']).default('table'))
     .action(async (options) => {
+      const { runDeadLettersList } = await import('./commands/dead-letters-command');
       await runDeadLettersList(options);
     });
   selection(deadLetters.command('replay').description('send selected dead letters, unchanged, back to the event topic they came from'))
@@ -217,6 +215,7 @@ export function buildProgram(): Command {
     .option('--dry-run', 'print what would be sent; send nothing')
     .option('--yes', 'send them')
     .action(async (options) => {
+      const { runDeadLettersReplay } = await import('./commands/dead-letters-command');
       await runDeadLettersReplay(options);
     });
 
@@ -231,6 +230,7 @@ export function buildProgram(): Command {
     .option('--dry-run', 'count what would be erased; change nothing')
     .option('--yes', 'erase it')
     .action(async (options) => {
+      const { runForget } = await import('./commands/forget-command');
       await runForget(options);
     });
 
@@ -251,6 +251,7 @@ export function buildProgram(): Command {
     .option('--people', 'person-level numbers: people (across devices and ids), new vs returning, sessions per person, cross-device share')
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
+      const { runReport } = await import('./commands/report-command');
       await runReport(options);
     });
 
@@ -277,6 +278,7 @@ export function buildProgram(): Command {
     .option('--replace', 'with --into-table: replace a table of that name')
     .option('--count', 'print only the number of people')
     .action(async (options) => {
+      const { runAudience } = await import('./commands/audience-command');
       await runAudience(options);
     });
 
@@ -299,11 +301,13 @@ export function buildProgram(): Command {
       if (options.backfill) {
         if (options.topic !== undefined) throw new UsageError('produce: --backfill writes to ClickHouse, not to a topic; drop --topic');
         if (options.redate) throw new UsageError('produce: --redate is for live traffic; --backfill loads history at its own dates');
+        const { runBackfill } = await import('./commands/backfill-command');
         const stats = await runBackfill({ input: options.input });
         const recalculation = stats.recalculation;
         if (recalculation && (recalculation.interrupted || recalculation.unsettled.length > 0)) commandExitCode = EXIT_FAILURE;
         return;
       }
+      const { runProduce } = await import('./commands/produce-command');
       await runProduce(options);
     });
 
@@ -322,6 +326,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--invalid-rate <share>', 'share of events with an invalid timestamp (dead-letter traffic)').argParser(share).default(0))
     .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
     .action(async (options) => {
+      const { runLoadgen } = await import('./commands/loadgen-command');
       await runLoadgen(options);
     });
 

@@ -10,14 +10,12 @@
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
-import { InvalidArgumentError } from 'commander';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
 import { UnreadableInputError, UsageError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
 import { createProgress, formatBytes } from '../io/progress';
-import { parseIsoTimestamp } from '../events/timestamp';
 import { BinaryInputError } from '../io/binary-input';
 import { openInput } from '../io/input-file';
 import { LineWriter } from '../io/line-writer';
@@ -30,6 +28,8 @@ import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
+
+export { parseSince } from './command-arguments';
 
 export interface RecomputeCommandOptions {
   input: string;
@@ -178,12 +178,6 @@ export function unfinishedReport(stats: RecalculationStats, timeoutMs: number, l
  * Commander parser for `--since`: a calendar day `YYYY-MM-DD` (midnight UTC) or an ISO-8601
  * date-time with a zone; epoch milliseconds.
  */
-export function parseSince(value: string): number {
-  const text = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
-  const ms = parseIsoTimestamp(text);
-  if (typeof ms === 'string') throw new InvalidArgumentError(`expected YYYY-MM-DD or an ISO-8601 date-time with a zone (${ms})`);
-  return ms;
-}
 
 /**
  * Runs the recalculation with clients made from `config`. SIGINT or SIGTERM stops it after the

@@ -3,7 +3,6 @@
  * their metrics per day (UTC) and group, from the roll-ups in ClickHouse. The table goes to
  * stdout; bad dates or options exit with code 2 before anything is queried.
  */
-import { InvalidArgumentError } from 'commander';
 import { createClickHouseClient } from '../clickhouse/client';
 import { formatReport, type ReportFormat } from '../clickhouse/report-format';
 import { sessionReport, type ReportDimension, type ReportRow } from '../clickhouse/report-queries';
@@ -12,6 +11,9 @@ import { UsageError } from '../errors';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 import { formatPeopleReport, PERSON_DIMENSIONS, peopleReport, type PeopleReportDimension, type PeopleReportRow } from '../people/people-report';
+import { isCalendarDay } from './command-arguments';
+
+export { isCalendarDay, parseReportDay } from './command-arguments';
 
 export interface ReportCommandOptions {
   from: string;
@@ -30,22 +32,6 @@ export interface ReportCommandDeps {
 
 /** Longest range one report covers, so a typo such as 2204 for 2024 fails fast. */
 export const MAX_REPORT_DAYS = 3660;
-
-const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
-
-export function isCalendarDay(value: string): boolean {
-  const match = DAY.exec(value);
-  if (!match) return false;
-  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  const date = new Date(Date.UTC(year, month - 1, day));
-  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-}
-
-/** Commander argument parser for --from and --to (its error becomes exit code 2). */
-export function parseReportDay(value: string): string {
-  if (!isCalendarDay(value)) throw new InvalidArgumentError('expected a calendar date YYYY-MM-DD');
-  return value;
-}
 
 export function validateReportRange(from: string, to: string): void {
   for (const [option, value] of [['--from', from], ['--to', to]] as const) {
