@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
 // Only what building the program needs is imported here: names and argument parsers from
 // modules without clients. Each command's module (kafkajs, ioredis, @clickhouse/client, zod,
 // fastify...) is loaded by its action, so `--help`, `--version` and a usage error start fast.
@@ -72,6 +72,13 @@ export function buildProgram(): Command {
     .version(PACKAGE_VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
+    // Commander lists a mandatory option like any other: say which ones must be given.
+    .configureHelp({
+      optionDescription(option: Option): string {
+        const text = Help.prototype.optionDescription.call(this, option);
+        return option.mandatory ? `(required) ${text}` : text;
+      },
+    })
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   program
@@ -81,7 +88,7 @@ export function buildProgram(): Command {
         'or, with --since D --sink clickhouse, recalculate the sessions of every user with an event since D from the ' +
         'events table into ClickHouse, writing only the difference (configuration from the environment, like the worker)',
     )
-    .option('--input <file>', 'events NDJSON file, or - for stdin')
+    .option('--input <file>', '(required, unless --since and --sink are given) events NDJSON file, or - for stdin')
     .option('--output <file>', 'sessions NDJSON file, or - for stdout', '-')
     .addOption(
       new Option('--timeout-minutes <n>', 'session timeout T in minutes (default: SESSION_TIMEOUT_MINUTES, else 30)').argParser(positiveNumber),
@@ -185,8 +192,8 @@ export function buildProgram(): Command {
       "start the worker pool over: delete its Redis state for the topics and, with --offsets, move the consumer group's " +
         'offsets to the earliest (the workers must be stopped). --dry-run shows what it would do; --yes does it',
     )
-    .option('--dry-run', 'print what would be deleted and moved; change nothing')
-    .option('--yes', 'do it')
+    .option('--dry-run', '(required: this or --yes) print what would be deleted and moved; change nothing; works while workers run')
+    .option('--yes', '(required: this or --dry-run) do it (the workers must be stopped)')
     .option('--topics <list>', 'comma-separated topics (default: KAFKA_TOPICS)', (value: string) => value.split(',').map((t) => t.trim()).filter(Boolean))
     .option('--offsets', "also reset the group's committed offsets to the earliest")
     .action(async (options) => {
@@ -212,8 +219,8 @@ export function buildProgram(): Command {
   selection(deadLetters.command('replay').description('send selected dead letters, unchanged, back to the event topic they came from'))
     .option('--all', 'every dead letter (when no selection is given)')
     .option('--to <topic>', 'send to this topic instead of each message’s source topic')
-    .option('--dry-run', 'print what would be sent; send nothing')
-    .option('--yes', 'send them')
+    .option('--dry-run', '(required: this or --yes) print what would be sent; send nothing')
+    .option('--yes', '(required: this or --dry-run) send them')
     .action(async (options) => {
       const { runDeadLettersReplay } = await import('./commands/dead-letters-command');
       await runDeadLettersReplay(options);
@@ -225,10 +232,10 @@ export function buildProgram(): Command {
       "erase a person (GDPR): their events, sessions, identity links and the worker's state for them. --user-id also " +
         'erases the anonymous ids (devices) seen with it. --dry-run shows what it finds; --yes erases',
     )
-    .option('--user-id <id>', 'a known user id, with every anonymous id linked to it')
-    .option('--anonymous-id <id>', 'one anonymous id (device or visitor)')
-    .option('--dry-run', 'count what would be erased; change nothing')
-    .option('--yes', 'erase it')
+    .option('--user-id <id>', '(required: this or --anonymous-id) a known user id, with every anonymous id linked to it')
+    .option('--anonymous-id <id>', '(required: this or --user-id) one anonymous id (device or visitor)')
+    .option('--dry-run', '(required: this or --yes) count what would be erased; change nothing')
+    .option('--yes', '(required: this or --dry-run) erase it')
     .action(async (options) => {
       const { runForget } = await import('./commands/forget-command');
       await runForget(options);
@@ -237,11 +244,11 @@ export function buildProgram(): Command {
   program
     .command('report')
     .description(
-      'sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse; with --people, ' +
-        'people, new and returning people, sessions per person and the cross-device share',
+      'sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse, for the last 30 days ' +
+        'unless --from/--to say otherwise; with --people, people, new and returning people, sessions per person and the cross-device share',
     )
-    .requiredOption('--from <date>', 'first day, YYYY-MM-DD', parseReportDay)
-    .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)', parseReportDay)
+    .option('--from <date>', 'first day, YYYY-MM-DD (default: 29 days before --to: the last 30 days)', parseReportDay)
+    .option('--to <date>', 'last day, YYYY-MM-DD, inclusive (default: today, UTC)', parseReportDay)
     .addOption(
       new Option('--by <dimension>', 'group each day by this dimension (first_* are person dimensions, with --people)').choices([
         ...REPORT_DIMENSIONS,

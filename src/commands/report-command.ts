@@ -1,7 +1,8 @@
 /**
- * `sessionizer report --from D --to D [--by DIMENSION] [--format table|json|csv]`: sessions and
- * their metrics per day (UTC) and group, from the roll-ups in ClickHouse. The table goes to
- * stdout; bad dates or options exit with code 2 before anything is queried.
+ * `sessionizer report [--from D] [--to D] [--by DIMENSION] [--format table|json|csv] [--people]`:
+ * sessions and their metrics per day (UTC) and group, from the roll-ups in ClickHouse, for the
+ * last 30 days unless told otherwise. The table goes to stdout; bad dates or options exit with
+ * code 2 before anything is queried.
  */
 import { createClickHouseClient } from '../clickhouse/client';
 import { formatReport, type ReportFormat } from '../clickhouse/report-format';
@@ -16,8 +17,10 @@ import { isCalendarDay } from './command-arguments';
 export { isCalendarDay, parseReportDay } from './command-arguments';
 
 export interface ReportCommandOptions {
-  from: string;
-  to: string;
+  /** First day, YYYY-MM-DD; default: 29 days before `to` (a range of 30 days). */
+  from?: string;
+  /** Last day, inclusive; default: today. */
+  to?: string;
   by?: ReportDimension | PeopleReportDimension;
   format: ReportFormat;
   /** Person-level numbers (src/people/people-report.ts) instead of session metrics. */
@@ -28,7 +31,12 @@ export interface ReportCommandDeps {
   config?: Config;
   /** Receives the rendered report; stdout by default. */
   write?: (text: string) => void;
+  /** The clock that decides "today" when a date is left out. */
+  now?: () => number;
 }
+
+/** Days a report covers when no --from is given: the last 30, today included. */
+export const DEFAULT_REPORT_DAYS = 30;
 
 /** Longest range one report covers, so a typo such as 2204 for 2024 fails fast. */
 export const MAX_REPORT_DAYS = 3660;
@@ -42,7 +50,29 @@ export function validateReportRange(from: string, to: string): void {
   if (days > MAX_REPORT_DAYS) throw new UsageError(`report: ${days} days from ${from} to ${to}; at most ${MAX_REPORT_DAYS}`);
 }
 
-export async function runReport(options: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[] | PeopleReportRow[]> {
+/** YYYY-MM-DD of the instant `ms` in `timeZone` (an IANA name). */
+export function dayIn(ms: number, timeZone: string): string {
+  // en-CA writes dates as YYYY-MM-DD.
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+}
+
+function addDays(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The days a report covers: what was given, else the last 30 days up to today, where "today"
+ * is the day in the site's time zone (UTC until sites have one). Only --from given: up to today;
+ * only --to given: the 30 days ending there.
+ */
+export function resolveReportRange(given: { from?: string; to?: string }, nowMs: number, timeZone = 'UTC'): { from: string; to: string } {
+  const to = given.to ?? dayIn(nowMs, timeZone);
+  const from = given.from ?? addDays(to, -(DEFAULT_REPORT_DAYS - 1));
+  return { from, to };
+}
+
+export async function runReport(given: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[] | PeopleReportRow[]> {
+  const options = { ...given, ...resolveReportRange(given, (deps.now ?? Date.now)()) };
   validateReportRange(options.from, options.to);
   if (!options.people && (PERSON_DIMENSIONS as readonly string[]).includes(options.by ?? '')) {
     throw new UsageError(`report: --by ${options.by} is a person dimension; it needs --people`);
