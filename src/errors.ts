@@ -65,6 +65,20 @@ export class UnreadableInputError extends SessionizerError {
   }
 }
 
+/**
+ * An input with lines, none of them a valid event: the wrong file, or the wrong `--format`.
+ * Exit code 2 like an unreadable input, so a script does not take an empty output for success.
+ */
+export class NoValidEventsError extends SessionizerError {
+  constructor(path: string, lines: number, format: 'events' | 'segment') {
+    const expected =
+      format === 'segment'
+        ? 'Segment Spec messages, one JSON object per line (docs/segment.md)'
+        : 'events NDJSON, one JSON object per line (schemas/event.schema.json; Segment messages need --format segment)';
+    super('UNREADABLE_INPUT', `${path}: none of its ${lines} lines is a valid event; expected ${expected}`, { context: { path, lines, format } });
+  }
+}
+
 /** Configuration from the environment failed validation at start-up. */
 export class InvalidConfigError extends SessionizerError {
   constructor(message: string) {

@@ -13,7 +13,7 @@ import type { Writable } from 'node:stream';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
-import { UnreadableInputError, UsageError } from '../errors';
+import { NoValidEventsError, UnreadableInputError, UsageError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
 import { createProgress, formatBytes } from '../io/progress';
 import { BinaryInputError } from '../io/binary-input';
@@ -22,6 +22,7 @@ import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
 import type { KeyShard } from '../recalc/key-shard';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
+import { InvalidLineReport } from '../recompute/invalid-lines';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
 import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
@@ -45,9 +46,6 @@ export interface RecomputeCommandOptions {
   identities?: string;
 }
 
-/** How many invalid lines are described one by one on stderr; the rest are counted. */
-const LISTED_INVALID_LINES = 100;
-
 export async function runRecompute(options: RecomputeCommandOptions, deps: { progressIntervalMs?: number } = {}): Promise<RecomputeStats> {
   const started = Date.now();
   refuseOverwritingInput(options);
@@ -69,7 +67,7 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
   let readBytes = 0;
   // Described invalid lines; held back while a progress bar owns the terminal.
   const invalidLines: string[] = [];
-  let invalidLinesListed = 0;
+  const invalidReport = new InvalidLineReport();
   const report = (text: string) => (bar.isBar ? invalidLines.push(text) : process.stderr.write(text));
   bar.start(size ?? 0, { phase });
   const stats = await recomputeOrRefuse(options.input, input, output, {
@@ -82,10 +80,8 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
       bar.update(readBytes);
     },
     onInvalid: async (lineNumber, line, error) => {
-      if (lineNumber > 0 && invalidLinesListed < LISTED_INVALID_LINES) {
-        invalidLinesListed += 1;
-        report(`line ${lineNumber}: ${error.message}\n`);
-      }
+      const text = invalidReport.add(lineNumber, error.message);
+      if (text !== null) report(text);
       if (rejects) await rejects.write(JSON.stringify({ line: lineNumber, error: error.message, input: line }));
     },
     onSessionizeStart: (events) => {
@@ -98,9 +94,9 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
   for (const text of invalidLines) process.stderr.write(text);
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  if (stats.invalid > LISTED_INVALID_LINES) {
-    process.stderr.write(`… and ${stats.invalid - LISTED_INVALID_LINES} more invalid lines${options.rejects ? ` (all in ${options.rejects})` : ''}\n`);
-  }
+  process.stderr.write(invalidReport.summary(options.rejects));
+  // Lines, and not one of them an event: the wrong file (or format), not a few bad lines.
+  if (stats.events === 0 && stats.invalid > 0) throw new NoValidEventsError(options.input === '-' ? 'stdin' : options.input, stats.lines, options.format ?? 'events');
   process.stderr.write(
     `recompute: ${stats.lines} lines, ${stats.events} valid events (${stats.duplicates} duplicates), ` +
       `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users` +
@@ -173,11 +169,6 @@ export function unfinishedReport(stats: RecalculationStats, timeoutMs: number, l
     `${latenessMs / 60_000} min; with live traffic, that wall-clock time); that run finishes them, or reports what is still left.`
   );
 }
-
-/**
- * Commander parser for `--since`: a calendar day `YYYY-MM-DD` (midnight UTC) or an ISO-8601
- * date-time with a zone; epoch milliseconds.
- */
 
 /**
  * Runs the recalculation with clients made from `config`. SIGINT or SIGTERM stops it after the

@@ -1,0 +1,56 @@
+/**
+ * What `recompute` says about invalid lines on stderr: the first few one by one (line number and
+ * reason), then how many there were of each reason. A file that is not events at all (a README,
+ * a CSV) would otherwise bury the terminal in a hundred near-identical lines; the full list is
+ * what `--rejects FILE` is for. Pure: the caller writes the text.
+ */
+
+/** Invalid lines described one by one; the rest are only counted. */
+export const LISTED_INVALID_LINES = 5;
+/** Reasons named in the summary; the others are counted together. */
+const LISTED_REASONS = 5;
+
+/**
+ * The reason without its per-line detail, so that lines failing the same way count together:
+ * `not valid JSON (Unexpected token 'd', "device and"...)` → `not valid JSON`.
+ */
+export function reasonOf(message: string): string {
+  const general = message.replace(/\s*\(.*\)\s*$/s, '').trim();
+  return general === '' ? message : general;
+}
+
+export class InvalidLineReport {
+  private listed = 0;
+  private total = 0;
+  private readonly byReason = new Map<string, number>();
+
+  constructor(private readonly listLimit = LISTED_INVALID_LINES) {}
+
+  /** Counts one invalid line; returns the text to print for it, or null once the first few were listed. */
+  add(lineNumber: number, message: string): string | null {
+    this.total += 1;
+    const reason = reasonOf(message);
+    this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+    if (lineNumber <= 0 || this.listed >= this.listLimit) return null;
+    this.listed += 1;
+    return `line ${lineNumber}: ${message}\n`;
+  }
+
+  get count(): number {
+    return this.total;
+  }
+
+  /**
+   * After the listed lines: how many more there were, and the counts by reason (most frequent
+   * first). Empty when every invalid line was listed.
+   */
+  summary(rejectsPath?: string): string {
+    if (this.total <= this.listed) return '';
+    const reasons = [...this.byReason.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const named = reasons.slice(0, LISTED_REASONS).map(([reason, n]) => `${n} ${reason}`);
+    const others = reasons.slice(LISTED_REASONS).reduce((sum, [, n]) => sum + n, 0);
+    if (others > 0) named.push(`${others} for ${reasons.length - LISTED_REASONS} other reasons`);
+    const where = rejectsPath ? `every one in ${rejectsPath}` : 'add --rejects FILE for every one';
+    return `… and ${this.total - this.listed} more invalid lines (${where}); by reason: ${named.join('; ')}\n`;
+  }
+}
