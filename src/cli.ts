@@ -159,10 +159,10 @@ export function buildProgram(): Command {
     .description('consume the event topics and write sessions to ClickHouse (configuration from the environment, see README)')
     .action(async () => {
       const [{ runWorker }, { loadConfig }] = await Promise.all([import('./commands/worker-command'), import('./config')]);
-      commandExitCode = await runWorker(loadConfig());
-      // Client libraries may keep sockets or timers alive after a shutdown; the worker's work
-      // is done and flushed here, so leave now with its exit code.
-      process.exit(commandExitCode);
+      // Client libraries may keep sockets or timers alive after a shutdown, or after a start
+      // that failed half-way; the worker's work is done and flushed here (or never began), so
+      // leave now with its exit code, never as a half-started process.
+      process.exit(await runServerCommand(() => runWorker(loadConfig())));
     });
 
   program
@@ -173,9 +173,8 @@ export function buildProgram(): Command {
     )
     .action(async () => {
       const [{ runCollect }, { loadConfig }] = await Promise.all([import('./commands/collect-command'), import('./config')]);
-      commandExitCode = await runCollect(loadConfig());
-      // The collector drained and closed its clients; leave with its exit code.
-      process.exit(commandExitCode);
+      // The collector drained and closed its clients (or never started them); leave with its exit code.
+      process.exit(await runServerCommand(() => runCollect(loadConfig())));
     });
 
   program
@@ -340,6 +339,34 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A long-running command (worker, collect) to its exit code: a failure to start (a port in use,
+ * a service missing, bad configuration) is reported as one line here, where the caller can
+ * still exit the process, because the clients opened so far may keep it alive.
+ */
+async function runServerCommand(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    return reportFailure(err);
+  }
+}
+
+/** Writes the one-line reason of a failed command on stderr and returns its exit code. */
+function reportFailure(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version are successful exits; everything else commander rejects is usage.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK;
+    return EXIT_USAGE;
+  }
+  if (err instanceof SessionizerError && (err.code === 'BAD_USAGE' || err.code === 'UNREADABLE_INPUT' || err.code === 'INVALID_CONFIG')) {
+    process.stderr.write(`sessionizer: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  process.stderr.write(`sessionizer: ${err instanceof Error ? err.message : String(err)}\n`);
+  return EXIT_FAILURE;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
@@ -347,17 +374,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return commandExitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version are successful exits; everything else commander rejects is usage.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK;
-      return EXIT_USAGE;
-    }
-    if (err instanceof SessionizerError && (err.code === 'BAD_USAGE' || err.code === 'UNREADABLE_INPUT' || err.code === 'INVALID_CONFIG')) {
-      process.stderr.write(`sessionizer: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    process.stderr.write(`sessionizer: ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT_FAILURE;
+    return reportFailure(err);
   }
 }
 
