@@ -6,6 +6,7 @@
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
+import { clientLogLevel } from './client-log';
 
 export interface KafkaClientOptions {
   /**
@@ -29,10 +30,7 @@ export function createKafka(config: Config['kafka'], log: Logger, options: Kafka
     logCreator: () => (entry: LogEntry) => {
       const { message, ...extra } = entry.log;
       const fields = { kafka: entry.namespace, ...extra };
-      if (options.quiet) log.debug(fields, message);
-      else if (entry.level <= KafkaLogLevel.ERROR) log.error(fields, message);
-      else if (entry.level === KafkaLogLevel.WARN) log.warn(fields, message);
-      else log.debug(fields, message);
+      log[options.quiet ? 'debug' : clientLogLevel(entry)](fields, message);
     },
   });
 }
