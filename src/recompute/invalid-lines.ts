@@ -5,19 +5,12 @@
  * what `--rejects FILE` is for. Pure: the caller writes the text.
  */
 
+import { reasonOf } from '../events/reason';
+
 /** Invalid lines described one by one; the rest are only counted. */
 export const LISTED_INVALID_LINES = 5;
 /** Reasons named in the summary; the others are counted together. */
 const LISTED_REASONS = 5;
-
-/**
- * The reason without its per-line detail, so that lines failing the same way count together:
- * `not valid JSON (Unexpected token 'd', "device and"...)` → `not valid JSON`.
- */
-export function reasonOf(message: string): string {
-  const general = message.replace(/\s*\(.*\)\s*$/s, '').trim();
-  return general === '' ? message : general;
-}
 
 export class InvalidLineReport {
   private listed = 0;

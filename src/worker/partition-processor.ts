@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type KeyState, type SessionChange } from '../engine/engine';
 import { CommitAlreadyAppliedError, StateLogMismatchError } from '../errors';
+import { deadLetterSummaryFor } from './dead-letter-summary';
 import type { EventFields } from '../events/session-event';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { EventRow, EventSource } from '../clickhouse/event-row';
@@ -276,6 +277,7 @@ export class PartitionProcessor {
         if (chunk.replaced > 0) metrics.deadLettersReplaced.inc(chunk.replaced);
       }
       for (const r of plan.rejected) metrics.eventsInvalid.inc({ reason: r.error.field || 'message' });
+      deadLetterSummaryFor(this.deps.log, this.deps.now).note(topic, plan.rejected.map((r) => r.error.message));
     }
     // The events insert runs while the engine works on the batch; the state commit waits for
     // it, because a committed offset makes a redelivery skip these messages, so their rows must
