@@ -71,12 +71,9 @@ export class UnreadableInputError extends SessionizerError {
  * Exit code 2 like an unreadable input, so a script does not take an empty output for success.
  */
 export class NoValidEventsError extends SessionizerError {
-  constructor(path: string, lines: number, format: 'events' | 'segment') {
-    const expected =
-      format === 'segment'
-        ? 'Segment Spec messages, one JSON object per line (docs/segment.md)'
-        : 'events NDJSON, one JSON object per line (schemas/event.schema.json; Segment messages need --format segment)';
-    super('UNREADABLE_INPUT', `${path}: none of its ${lines} lines is a valid event; expected ${expected}`, { context: { path, lines, format } });
+  /** `expected`: what the input should have been, for the message. */
+  constructor(path: string, lines: number, expected: string) {
+    super('UNREADABLE_INPUT', `${path}: none of its ${lines} lines is a valid event; expected ${expected}`, { context: { path, lines } });
   }
 }
 

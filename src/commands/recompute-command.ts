@@ -22,7 +22,7 @@ import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
 import type { KeyShard } from '../recalc/key-shard';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
-import { InvalidLineReport } from '../recompute/invalid-lines';
+import { InvalidLineReport } from '../io/invalid-lines';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
 import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
@@ -96,7 +96,13 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   process.stderr.write(invalidReport.summary(options.rejects));
   // Lines, and not one of them an event: the wrong file (or format), not a few bad lines.
-  if (stats.events === 0 && stats.invalid > 0) throw new NoValidEventsError(options.input === '-' ? 'stdin' : options.input, stats.lines, options.format ?? 'events');
+  if (stats.events === 0 && stats.invalid > 0) {
+    const expected =
+      options.format === 'segment'
+        ? 'Segment Spec messages, one JSON object per line (docs/segment.md)'
+        : 'events NDJSON, one JSON object per line (schemas/event.schema.json; Segment messages need --format segment)';
+    throw new NoValidEventsError(options.input === '-' ? 'stdin' : options.input, stats.lines, expected);
+  }
   process.stderr.write(
     `recompute: ${stats.lines} lines, ${stats.events} valid events (${stats.duplicates} duplicates), ` +
       `${stats.invalid} invalid lines skipped; ${stats.sessions} sessions of ${stats.users} users` +

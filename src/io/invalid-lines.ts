@@ -1,8 +1,8 @@
 /**
- * What `recompute` says about invalid lines on stderr: the first few one by one (line number and
- * reason), then how many there were of each reason. A file that is not events at all (a README,
- * a CSV) would otherwise bury the terminal in a hundred near-identical lines; the full list is
- * what `--rejects FILE` is for. Pure: the caller writes the text.
+ * What `recompute` and `produce` say about invalid lines on stderr: the first few one by one
+ * (line number and reason), then how many there were of each reason. A file that is not events
+ * at all (a README, a CSV) would otherwise bury the terminal in a hundred near-identical lines;
+ * the full list is what recompute's `--rejects FILE` is for. Pure: the caller writes the text.
  */
 
 import { reasonOf } from '../events/reason';
@@ -17,16 +17,24 @@ export class InvalidLineReport {
   private total = 0;
   private readonly byReason = new Map<string, number>();
 
-  constructor(private readonly listLimit = LISTED_INVALID_LINES) {}
+  /**
+   * `noun`: what the summary calls the lines ("invalid lines", "skipped lines"); `prefix`: what
+   * each listed line says before its reason ("skipped, " for produce).
+   */
+  constructor(
+    private readonly listLimit = LISTED_INVALID_LINES,
+    private readonly words: { noun?: string; prefix?: string; rejectsOption?: boolean } = {},
+  ) {}
 
   /** Counts one invalid line; returns the text to print for it, or null once the first few were listed. */
   add(lineNumber: number, message: string): string | null {
     this.total += 1;
     const reason = reasonOf(message);
+    const text = `${this.words.prefix ?? ''}${message}`;
     this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
     if (lineNumber <= 0 || this.listed >= this.listLimit) return null;
     this.listed += 1;
-    return `line ${lineNumber}: ${message}\n`;
+    return `line ${lineNumber}: ${text}\n`;
   }
 
   get count(): number {
@@ -43,7 +51,7 @@ export class InvalidLineReport {
     const named = reasons.slice(0, LISTED_REASONS).map(([reason, n]) => `${n} ${reason}`);
     const others = reasons.slice(LISTED_REASONS).reduce((sum, [, n]) => sum + n, 0);
     if (others > 0) named.push(`${others} for ${reasons.length - LISTED_REASONS} other reasons`);
-    const where = rejectsPath ? `every one in ${rejectsPath}` : 'add --rejects FILE for every one';
-    return `… and ${this.total - this.listed} more invalid lines (${where}); by reason: ${named.join('; ')}\n`;
+    const where = rejectsPath ? ` (every one in ${rejectsPath})` : this.words.rejectsOption === false ? '' : ' (add --rejects FILE for every one)';
+    return `… and ${this.total - this.listed} more ${this.words.noun ?? 'invalid lines'}${where}; by reason: ${named.join('; ')}\n`;
   }
 }
