@@ -105,9 +105,11 @@ describe('configuration and input, before any connection', () => {
     const input = join(work, 'nothing.ndjson');
     writeFileSync(input, '\nnot json\n[1,2]\n\n');
     const run = await runCli(['produce', '--input', input], { env: { KAFKA_BROKERS: `127.0.0.1:${port}` } });
-    expect(run.code).toBe(0);
-    expect(run.stderr).toContain('produce: 0 events sent');
-    expect(run.stderr).toContain('2 lines skipped');
+    // Nothing to send at all is an unusable input (exit 2), found without a broker.
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('line 2: skipped, not JSON');
+    expect(run.stderr).toContain('line 3: skipped, not a JSON object');
+    expect(run.stderr).toMatch(/none of its 4 lines is a valid event/);
     expect(run.ms).toBeLessThan(10_000);
   }, 30_000);
 
