@@ -45,8 +45,9 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY schemas ./schemas
 USER node
-# /metrics, /healthz and /readyz (HTTP_PORT, default 9464); the collector's API (COLLECT_PORT, default 8080).
-EXPOSE 9464 8080
+# /metrics, /healthz and /readyz (HTTP_PORT, default 9464 for the worker, 9465 for the collector);
+# the collector's API (COLLECT_PORT, default 8080).
+EXPOSE 9464 9465 8080
 # Liveness of the worker or the collector: GET /healthz on HTTP_PORT (the slim image has no curl:
 # node itself). A container running a one-shot command (migrate, report, recompute...) has no
 # endpoint and is not unhealthy: the check passes unless a `cli.js worker` or `cli.js collect`

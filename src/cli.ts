@@ -6,24 +6,15 @@
 import { installLastResortHandlers } from './observability/last-resort';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
+// Only what building the program needs is imported here: names and argument parsers from
+// modules without clients. Each command's module (kafkajs, ioredis, @clickhouse/client, zod,
+// fastify...) is loaded by its action, so `--help`, `--version` and a usage error start fast.
 import { REPORT_FORMATS } from './clickhouse/report-format';
 import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
-import { runBackfill } from './commands/backfill-command';
+import { parsePositions, parseReportDay, parseSince } from './commands/command-arguments';
 import { PERSON_DIMENSIONS } from './people/people-report';
-import { runAudience } from './commands/audience-command';
-import { runCollect } from './commands/collect-command';
-import { runLoadgen } from './commands/loadgen-command';
-import { runMigrate } from './commands/migrate-command';
-import { runProduce } from './commands/produce-command';
-import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { parseKeyShard } from './recalc/key-shard';
-import { runWorker } from './commands/worker-command';
-import { runReset } from './commands/reset-command';
-import { runForget } from './commands/forget-command';
-import { parsePositions, runDeadLettersList, runDeadLettersReplay } from './commands/dead-letters-command';
-import { loadConfig, loadSessionTimeoutMinutes } from './config';
-import { parseReportDay, runReport } from './commands/report-command';
 import { SessionizerError, UsageError } from './errors';
 
 /** The package's version, from the nearest package.json above this file (src/, dist/ or another build folder). */
@@ -82,6 +73,13 @@ export function buildProgram(): Command {
     .version(PACKAGE_VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
+    // Commander lists a mandatory option like any other: say which ones must be given.
+    .configureHelp({
+      optionDescription(option: Option): string {
+        const text = Help.prototype.optionDescription.call(this, option);
+        return option.mandatory ? `(required) ${text}` : text;
+      },
+    })
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   program
@@ -91,7 +89,7 @@ export function buildProgram(): Command {
         'or, with --since D --sink clickhouse, recalculate the sessions of every user with an event since D from the ' +
         'events table into ClickHouse, writing only the difference (configuration from the environment, like the worker)',
     )
-    .option('--input <file>', 'events NDJSON file, or - for stdin')
+    .option('--input <file>', '(required, unless --since and --sink are given) events NDJSON file, or - for stdin')
     .option('--output <file>', 'sessions NDJSON file, or - for stdout', '-')
     .addOption(
       new Option('--timeout-minutes <n>', 'session timeout T in minutes (default: SESSION_TIMEOUT_MINUTES, else 30)').argParser(positiveNumber),
@@ -127,6 +125,7 @@ export function buildProgram(): Command {
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
         if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
+        const [{ runRecompute }, { loadSessionTimeoutMinutes }] = await Promise.all([import('./commands/recompute-command'), import('./config')]);
         // Like every other command, T comes from SESSION_TIMEOUT_MINUTES unless the flag says otherwise.
         await runRecompute({ ...options, timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : loadSessionTimeoutMinutes() });
         return;
@@ -146,6 +145,7 @@ export function buildProgram(): Command {
       if (misplaced.length > 0) {
         throw new UsageError(`recompute: --since/--sink read the events table; ${misplaced.map(([, flag]) => flag).join(', ')} apply to files only`);
       }
+      const [{ runRecalculation }, { loadConfig }] = await Promise.all([import('./commands/recompute-command'), import('./config')]);
       const stats = await runRecalculation(loadConfig(), {
         sinceMs: options.since,
         timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : undefined,
@@ -159,10 +159,11 @@ export function buildProgram(): Command {
     .command('worker')
     .description('consume the event topics and write sessions to ClickHouse (configuration from the environment, see README)')
     .action(async () => {
-      commandExitCode = await runWorker(loadConfig());
-      // Client libraries may keep sockets or timers alive after a shutdown; the worker's work
-      // is done and flushed here, so leave now with its exit code.
-      process.exit(commandExitCode);
+      const [{ runWorker }, { loadConfig }] = await Promise.all([import('./commands/worker-command'), import('./config')]);
+      // Client libraries may keep sockets or timers alive after a shutdown, or after a start
+      // that failed half-way; the worker's work is done and flushed here (or never began), so
+      // leave now with its exit code, never as a half-started process.
+      process.exit(await runServerCommand(() => runWorker(loadConfig())));
     });
 
   program
@@ -172,15 +173,16 @@ export function buildProgram(): Command {
         'browser script /s.js on COLLECT_PORT, producing events to Kafka; cookieless ids, enrichment (configuration from the environment, see docs/collect.md)',
     )
     .action(async () => {
-      commandExitCode = await runCollect(loadConfig());
-      // The collector drained and closed its clients; leave with its exit code.
-      process.exit(commandExitCode);
+      const [{ runCollect }, { loadConfig }] = await Promise.all([import('./commands/collect-command'), import('./config')]);
+      // The collector drained and closed its clients (or never started them); leave with its exit code.
+      process.exit(await runServerCommand(() => runCollect(loadConfig())));
     });
 
   program
     .command('migrate')
     .description('create or upgrade the ClickHouse schema (CLICKHOUSE_URL, CLICKHOUSE_DATABASE, CLICKHOUSE_CLUSTER)')
     .action(async () => {
+      const { runMigrate } = await import('./commands/migrate-command');
       await runMigrate();
     });
 
@@ -190,11 +192,12 @@ export function buildProgram(): Command {
       "start the worker pool over: delete its Redis state for the topics and, with --offsets, move the consumer group's " +
         'offsets to the earliest (the workers must be stopped). --dry-run shows what it would do; --yes does it',
     )
-    .option('--dry-run', 'print what would be deleted and moved; change nothing')
-    .option('--yes', 'do it')
+    .option('--dry-run', '(required: this or --yes) print what would be deleted and moved; change nothing; works while workers run')
+    .option('--yes', '(required: this or --dry-run) do it (the workers must be stopped)')
     .option('--topics <list>', 'comma-separated topics (default: KAFKA_TOPICS)', (value: string) => value.split(',').map((t) => t.trim()).filter(Boolean))
     .option('--offsets', "also reset the group's committed offsets to the earliest")
     .action(async (options) => {
+      const { runReset } = await import('./commands/reset-command');
       await runReset(options);
     });
 
@@ -211,14 +214,16 @@ export function buildProgram(): Command {
     .option('--site <site>', "only dead letters of this site (the event's own site, else its source topic's)")
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'ndjson']).default('table'))
     .action(async (options) => {
+      const { runDeadLettersList } = await import('./commands/dead-letters-command');
       await runDeadLettersList(options);
     });
   selection(deadLetters.command('replay').description('send selected dead letters, unchanged, back to the event topic they came from'))
     .option('--all', 'every dead letter (when no selection is given)')
     .option('--to <topic>', 'send to this topic instead of each message’s source topic')
-    .option('--dry-run', 'print what would be sent; send nothing')
-    .option('--yes', 'send them')
+    .option('--dry-run', '(required: this or --yes) print what would be sent; send nothing')
+    .option('--yes', '(required: this or --dry-run) send them')
     .action(async (options) => {
+      const { runDeadLettersReplay } = await import('./commands/dead-letters-command');
       await runDeadLettersReplay(options);
     });
 
@@ -228,23 +233,24 @@ export function buildProgram(): Command {
       "erase a person (GDPR): their events, sessions, identity links and the worker's state for them. --user-id also " +
         'erases the anonymous ids (devices) seen with it. --dry-run shows what it finds; --yes erases',
     )
-    .option('--user-id <id>', 'a known user id, with every anonymous id linked to it')
-    .option('--anonymous-id <id>', 'one anonymous id (device or visitor)')
+    .option('--user-id <id>', '(required: this or --anonymous-id) a known user id, with every anonymous id linked to it')
+    .option('--anonymous-id <id>', '(required: this or --user-id) one anonymous id (device or visitor)')
     .option('--site <site>', 'the site the id belongs to (needed when the data holds several sites); nothing of another site is touched')
-    .option('--dry-run', 'count what would be erased; change nothing')
-    .option('--yes', 'erase it')
+    .option('--dry-run', '(required: this or --yes) count what would be erased; change nothing')
+    .option('--yes', '(required: this or --dry-run) erase it')
     .action(async (options) => {
+      const { runForget } = await import('./commands/forget-command');
       await runForget(options);
     });
 
   program
     .command('report')
     .description(
-      'sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse; with --people, ' +
-        'people, new and returning people, sessions per person and the cross-device share',
+      'sessions, users, engagement, bounce, duration and views per day (UTC) from ClickHouse, for the last 30 days ' +
+        'unless --from/--to say otherwise; with --people, people, new and returning people, sessions per person and the cross-device share',
     )
-    .requiredOption('--from <date>', 'first day, YYYY-MM-DD', parseReportDay)
-    .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)', parseReportDay)
+    .option('--from <date>', 'first day, YYYY-MM-DD (default: 29 days before --to: the last 30 days)', parseReportDay)
+    .option('--to <date>', 'last day, YYYY-MM-DD, inclusive (default: today, UTC)', parseReportDay)
     .addOption(
       new Option('--by <dimension>', 'group each day by this dimension (first_* are person dimensions, with --people)').choices([
         ...REPORT_DIMENSIONS,
@@ -255,6 +261,7 @@ export function buildProgram(): Command {
     .option('--site <site>', 'only this site (default: the one site in the data; with several, every site, by site)')
     .addOption(new Option('--format <format>', 'output format').choices(REPORT_FORMATS).default('table'))
     .action(async (options) => {
+      const { runReport } = await import('./commands/report-command');
       await runReport(options);
     });
 
@@ -282,6 +289,7 @@ export function buildProgram(): Command {
     .option('--replace', 'with --into-table: replace a table of that name')
     .option('--count', 'print only the number of people')
     .action(async (options) => {
+      const { runAudience } = await import('./commands/audience-command');
       await runAudience(options);
     });
 
@@ -304,11 +312,13 @@ export function buildProgram(): Command {
       if (options.backfill) {
         if (options.topic !== undefined) throw new UsageError('produce: --backfill writes to ClickHouse, not to a topic; drop --topic');
         if (options.redate) throw new UsageError('produce: --redate is for live traffic; --backfill loads history at its own dates');
+        const { runBackfill } = await import('./commands/backfill-command');
         const stats = await runBackfill({ input: options.input });
         const recalculation = stats.recalculation;
         if (recalculation && (recalculation.interrupted || recalculation.unsettled.length > 0)) commandExitCode = EXIT_FAILURE;
         return;
       }
+      const { runProduce } = await import('./commands/produce-command');
       await runProduce(options);
     });
 
@@ -327,10 +337,39 @@ export function buildProgram(): Command {
     .addOption(new Option('--invalid-rate <share>', 'share of events with an invalid timestamp (dead-letter traffic)').argParser(share).default(0))
     .option('--topic <name>', 'topic to send to (default: the first of KAFKA_TOPICS)')
     .action(async (options) => {
+      const { runLoadgen } = await import('./commands/loadgen-command');
       await runLoadgen(options);
     });
 
   return program;
+}
+
+/**
+ * A long-running command (worker, collect) to its exit code: a failure to start (a port in use,
+ * a service missing, bad configuration) is reported as one line here, where the caller can
+ * still exit the process, because the clients opened so far may keep it alive.
+ */
+async function runServerCommand(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    return reportFailure(err);
+  }
+}
+
+/** Writes the one-line reason of a failed command on stderr and returns its exit code. */
+function reportFailure(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version are successful exits; everything else commander rejects is usage.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK;
+    return EXIT_USAGE;
+  }
+  if (err instanceof SessionizerError && (err.code === 'BAD_USAGE' || err.code === 'UNREADABLE_INPUT' || err.code === 'INVALID_CONFIG')) {
+    process.stderr.write(`sessionizer: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  process.stderr.write(`sessionizer: ${err instanceof Error ? err.message : String(err)}\n`);
+  return EXIT_FAILURE;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -340,17 +379,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return commandExitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version are successful exits; everything else commander rejects is usage.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT_OK;
-      return EXIT_USAGE;
-    }
-    if (err instanceof SessionizerError && (err.code === 'BAD_USAGE' || err.code === 'UNREADABLE_INPUT' || err.code === 'INVALID_CONFIG')) {
-      process.stderr.write(`sessionizer: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
-    process.stderr.write(`sessionizer: ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT_FAILURE;
+    return reportFailure(err);
   }
 }
 

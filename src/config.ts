@@ -92,7 +92,9 @@ export const configSchema = z.object({
   // Names may hold spaces ("Order Completed"); only the commas between them separate.
   KEY_EVENTS: csv.optional(),
 
-  HTTP_PORT: int(0).max(65535).default(9464),
+  // No single default: each long-running command has its own (DEFAULT_HTTP_PORTS), so a worker
+  // and a collector on one machine do not fight over one port.
+  HTTP_PORT: int(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_SECONDS: positive.default(30),
   CONNECT_TIMEOUT_SECONDS: positive.default(15),
@@ -132,6 +134,10 @@ export const configSchema = z.object({
 });
 
 export type RawConfig = z.output<typeof configSchema>;
+
+/** Port of /healthz, /readyz and /metrics of each long-running command when HTTP_PORT is unset. */
+export const DEFAULT_HTTP_PORTS = { worker: 9464, collect: 9465, dashboard: 9466 } as const;
+export type ServerCommand = keyof typeof DEFAULT_HTTP_PORTS;
 
 export interface Config {
   kafka: {
@@ -181,7 +187,8 @@ export interface Config {
   sessions: { timeoutMs: number; latenessMs: number; closeDelayMs: number; maxClockSkewMs: number };
   /** Names of Segment `track` events that are key events (conversions). */
   keyEvents: string[];
-  http: { port: number };
+  /** Port of /healthz, /readyz and /metrics: HTTP_PORT, else the command's own default. */
+  http: { port: number; collectPort: number; dashboardPort: number };
   logLevel: RawConfig['LOG_LEVEL'];
   shutdownTimeoutMs: number;
   /** How long a command tries to reach a service before it gives up with a one-line reason. */
@@ -299,7 +306,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxClockSkewMs: c.MAX_CLOCK_SKEW_MINUTES * 60_000,
     },
     keyEvents: c.KEY_EVENTS ?? [],
-    http: { port: c.HTTP_PORT },
+    http: {
+      port: c.HTTP_PORT ?? DEFAULT_HTTP_PORTS.worker,
+      collectPort: c.HTTP_PORT ?? DEFAULT_HTTP_PORTS.collect,
+      dashboardPort: c.HTTP_PORT ?? DEFAULT_HTTP_PORTS.dashboard,
+    },
     logLevel: c.LOG_LEVEL,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     connectTimeoutMs: c.CONNECT_TIMEOUT_SECONDS * 1000,
@@ -394,8 +405,8 @@ function readSecretFile(name: string, path: string): string {
   }
 }
 
-/** HTTP_PORT alone, for the image's health check (src/healthcheck.ts); the default when unset or invalid. */
-export function loadHttpPort(env: NodeJS.ProcessEnv = process.env): number {
+/** HTTP_PORT alone, for the image's health check (src/healthcheck.ts); the command's default when unset or invalid. */
+export function loadHttpPort(env: NodeJS.ProcessEnv = process.env, command: ServerCommand = 'worker'): number {
   const parsed = configSchema.shape.HTTP_PORT.safeParse(env.HTTP_PORT === '' ? undefined : env.HTTP_PORT);
-  return parsed.success ? parsed.data : 9464;
+  return parsed.success && parsed.data !== undefined ? parsed.data : DEFAULT_HTTP_PORTS[command];
 }

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'REPLICA_ACK'
   | 'SERVICE_UNAVAILABLE'
   | 'TOPIC_MISSING'
+  | 'PORT_UNAVAILABLE'
   | 'REFUSED';
 
 export class SessionizerError extends Error {
@@ -62,6 +63,17 @@ export class UsageError extends SessionizerError {
 export class UnreadableInputError extends SessionizerError {
   constructor(path: string, cause: unknown) {
     super('UNREADABLE_INPUT', `cannot read ${path}: ${describeCause(cause)}`, { cause, context: { path } });
+  }
+}
+
+/**
+ * An input with lines, none of them a valid event: the wrong file, or the wrong `--format`.
+ * Exit code 2 like an unreadable input, so a script does not take an empty output for success.
+ */
+export class NoValidEventsError extends SessionizerError {
+  /** `expected`: what the input should have been, for the message. */
+  constructor(path: string, lines: number, expected: string) {
+    super('UNREADABLE_INPUT', `${path}: none of its ${lines} lines is a valid event; expected ${expected}`, { context: { path, lines } });
   }
 }
 
@@ -117,10 +129,13 @@ export class StateDivergedError extends SessionizerError {
  */
 export class StateLogMismatchError extends SessionizerError {
   constructor(topic: string, partition: number, stateOffset: string, detail: string) {
+    // One line an operator can act on: which partition, why, and the command that starts over.
     super(
       'STATE_LOG_MISMATCH',
-      `partition ${topic}[${partition}]: the Redis state (applied offset ${stateOffset}) belongs to another log: ${detail}. ` +
-        'If the topic was re-created on purpose, set STATE_LOG_MISMATCH=reset and recalculate; see docs/operations.md',
+      `partition ${topic}[${partition}]: the worker state in Redis (applied offset ${stateOffset}) belongs to another Kafka log: ${detail} ` +
+        '(the topic was re-created, or Kafka started afresh while Redis kept its data). To start over on the new log, stop every worker ' +
+        `of the pool and run "sessionizer reset --topics ${topic} --dry-run", then the same with --yes ` +
+        '(or set STATE_LOG_MISMATCH=reset to do this automatically); docs/operations.md, "Starting over"',
       { context: { topic, partition, stateOffset } },
     );
   }
@@ -161,6 +176,25 @@ export class ServiceUnavailableError extends SessionizerError {
     });
     this.service = service;
     this.address = address;
+  }
+}
+
+/**
+ * A port the command serves on cannot be bound: another process holds it (two workers, or a
+ * worker and a collector, on one machine) or it needs privileges. Raised before anything
+ * connects, so the command stops at once with this one line.
+ */
+export class PortUnavailableError extends SessionizerError {
+  constructor(setting: string, port: number, reason: string, cause?: unknown) {
+    const why =
+      reason === 'EADDRINUSE'
+        ? 'the port is in use (another sessionizer worker, collector or dashboard on this machine?)'
+        : reason === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : reason === 'EADDRNOTAVAIL'
+            ? 'no such address on this machine'
+            : reason;
+    super('PORT_UNAVAILABLE', `cannot listen on port ${port} (${setting}): ${why}. Set ${setting} to a free port`, { cause, context: { setting, port } });
   }
 }
 

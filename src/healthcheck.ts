@@ -1,7 +1,7 @@
 /**
  * The container image's HEALTHCHECK (`node dist/healthcheck.js`). Docker runs it in every
  * container of the image, whatever the command: for the long-running ones — the worker and the
- * collector, which both serve /healthz on HTTP_PORT — it asks GET /healthz; for a one-shot
+ * collector, which both serve /healthz on HTTP_PORT (9464 and 9465 by default) — it asks GET /healthz; for a one-shot
  * command (`migrate`, `report`, `recompute`, `forget`...) there is no HTTP endpoint, and such a
  * container is not unhealthy, so the check passes. The command is read from /proc (the
  * `cli.js worker|collect` process, whether it runs as PID 1 or under `docker run --init`).
@@ -10,37 +10,51 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadHttpPort } from './config';
+import { loadHttpPort, type ServerCommand } from './config';
 
 /** Commands that run until stopped and serve /healthz on HTTP_PORT. */
 const SERVER_COMMANDS = new Set(['worker', 'collect']);
 
-/** Whether a process's arguments are `… cli.js worker` or `… cli.js collect` (`cli.js` alone runs neither: commander asks for a command). */
-export function isServerCommandLine(args: readonly string[]): boolean {
+/** The server command of `… cli.js worker` or `… cli.js collect`, else undefined (`cli.js` alone runs neither: commander asks for a command). */
+export function serverCommandOf(args: readonly string[]): ServerCommand | undefined {
   const cli = args.findIndex((arg) => /(^|\/)cli\.(js|ts)$/.test(arg));
-  return cli >= 0 && SERVER_COMMANDS.has(args[cli + 1] ?? '');
+  const command = cli >= 0 ? (args[cli + 1] ?? '') : '';
+  return SERVER_COMMANDS.has(command) ? (command as ServerCommand) : undefined;
 }
 
-/** Whether a process under `procRoot` runs the worker or the collector. */
-export function serverRunning(procRoot = '/proc'): boolean {
+/** Whether a process's arguments are `… cli.js worker` or `… cli.js collect`. */
+export function isServerCommandLine(args: readonly string[]): boolean {
+  return serverCommandOf(args) !== undefined;
+}
+
+/** The server command a process under `procRoot` runs (the worker or the collector), if any. */
+export function runningServer(procRoot = '/proc'): ServerCommand | undefined {
   let entries: string[];
   try {
     entries = readdirSync(procRoot).filter((name) => /^\d+$/.test(name));
   } catch {
-    return false;
+    return undefined;
   }
-  return entries.some((pid) => {
+  for (const pid of entries) {
     try {
-      return isServerCommandLine(readFileSync(join(procRoot, pid, 'cmdline'), 'utf8').split('\0'));
+      const command = serverCommandOf(readFileSync(join(procRoot, pid, 'cmdline'), 'utf8').split('\0'));
+      if (command) return command;
     } catch {
-      return false; // the process ended meanwhile, or is not ours to read
+      // the process ended meanwhile, or is not ours to read
     }
-  });
+  }
+  return undefined;
+}
+
+/** Whether a process under `procRoot` runs the worker or the collector. */
+export function serverRunning(procRoot = '/proc'): boolean {
+  return runningServer(procRoot) !== undefined;
 }
 
 export async function healthcheck(options: { procRoot?: string; port?: number; timeoutMs?: number } = {}): Promise<number> {
-  if (!serverRunning(options.procRoot)) return 0;
-  const port = options.port ?? loadHttpPort();
+  const command = runningServer(options.procRoot);
+  if (!command) return 0;
+  const port = options.port ?? loadHttpPort(process.env, command);
   try {
     const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(options.timeoutMs ?? 4_000) });
     return res.ok ? 0 : 1;

@@ -1,8 +1,11 @@
 /**
- * Redis for tests and local runs. A Redis already answering on 127.0.0.1:6379 (many dev and CI
- * machines run one) is used as it is and never stopped; tests keep to their own key prefixes.
- * Otherwise `redis-server` is started in the background without persistence, after installing
- * Debian's package when the binary is missing.
+ * Redis for tests and local runs: always a `redis-server` of our own, started in the background
+ * without persistence (after installing Debian's package when the binary is missing), with its
+ * data under the services state directory. A Redis already running on 127.0.0.1:6379 is never
+ * used: the worker's state in Redis belongs to one Kafka log, and a shared Redis outlives the
+ * local Kafka, which starts afresh each time — the next worker would find state of a log that
+ * no longer exists and stop. Our own Redis is emptied whenever a fresh local Kafka starts
+ * (`emptyLocalRedis`, called by services.ts), so the two always start over together.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,17 +13,15 @@ import path from 'node:path';
 import { isOurs, readState, say, spawnDaemon, stopAndRethrow, stopDaemon, waitUntilReady, writeState } from './daemon';
 import { commandSucceeds, runCommand } from './exec';
 import { repoRoot, serviceDir } from './paths';
-import { isPortFree, pickPort, tcpExchange } from './ports';
+import { pickPort, tcpExchange } from './ports';
 import type { LocalService } from './service';
 
-const SHARED_PORT = 6379;
+/** Not 6379: a Redis there (a developer's own, or a shared one) is left alone. */
 const PREFERRED_PORT = 16379;
 
 const redisEnv = (port: number): Record<string, string> => ({ REDIS_URL: `redis://127.0.0.1:${port}` });
 
 export async function ensureRedis(): Promise<LocalService> {
-  if (await sharedRedisAnswers()) return { name: 'redis', env: redisEnv(SHARED_PORT), startedNow: false };
-
   const dir = serviceDir('redis');
   const stateFile = path.join(dir, 'state.json');
   const existing = readState(stateFile);
@@ -32,6 +33,7 @@ export async function ensureRedis(): Promise<LocalService> {
   const binary = findRedisServer() ?? (await installRedisServer());
   const port = await pickPort(PREFERRED_PORT);
   const dataDir = path.join(dir, 'data');
+  fs.rmSync(dataDir, { recursive: true, force: true }); // nothing of an earlier run survives
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dir, 'redis.log');
   fs.writeFileSync(logFile, ''); // one log per start
@@ -67,23 +69,16 @@ async function answersPing(port: number, timeoutMs = 1000): Promise<boolean> {
 }
 
 /**
- * Is the shared Redis on 6379 there and usable? Asked a few times with a generous timeout: on a
- * loaded two-core machine a single short probe can miss it, and then a second Redis would be
- * started for nothing. A Redis that wants a password (-NOAUTH) is not usable without one.
+ * Deletes every key of the Redis this tooling started, if it runs: called when a fresh local
+ * Kafka starts, because worker state made from the previous Kafka's log would stop the next
+ * worker ("belongs to another log"). Returns whether there was one to empty.
  */
-async function sharedRedisAnswers(): Promise<boolean> {
-  let last: string | undefined;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    last = await tcpExchange(SHARED_PORT, 'PING\r\n', 3000);
-    if (last?.startsWith('+PONG')) return true;
-    if (last === undefined && !(await portHasListener(SHARED_PORT))) break; // nothing there at all
-  }
-  say(`no usable Redis on 127.0.0.1:${SHARED_PORT} (${last === undefined ? 'no answer' : `answered ${JSON.stringify(last.trim())}`})`);
-  return false;
-}
-
-async function portHasListener(port: number): Promise<boolean> {
-  return !(await isPortFree(port));
+export async function emptyLocalRedis(): Promise<boolean> {
+  const state = readState(path.join(serviceDir('redis'), 'state.json'));
+  if (!state || !isOurs(state.pid, state.marker)) return false;
+  const answer = await tcpExchange(state.port, 'FLUSHALL\r\n', 10_000);
+  if (!answer?.startsWith('+OK')) throw new Error(`could not empty the local Redis on 127.0.0.1:${state.port} (answer: ${JSON.stringify(answer ?? 'none')})`);
+  return true;
 }
 
 function findRedisServer(): string | undefined {
@@ -99,7 +94,7 @@ function findRedisServer(): string | undefined {
 async function installRedisServer(): Promise<string> {
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !(await commandSucceeds('sh', ['-c', 'command -v apt-get']))) {
-    throw new Error('No Redis on 127.0.0.1:6379 and no redis-server binary: install Redis, or set REDIS_URL.');
+    throw new Error('No redis-server binary: install Redis (Debian: apt-get install redis-server), or set REDIS_URL to a Redis of your own.');
   }
   say('redis-server not found: installing Debian package redis-server');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };

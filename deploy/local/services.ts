@@ -1,6 +1,7 @@
 /**
  * Starts and stops the local Kafka, Redis and ClickHouse, idempotently: what is already running
- * is reused, so `services:up` twice starts nothing the second time. Used by the `services:up` /
+ * is reused, so `services:up` twice starts nothing the second time. A Kafka started afresh empties
+ * the local Redis, so worker state never outlives the log it was made from. Used by the `services:up` /
  * `services:down` npm scripts and by the integration tests' global setup as their last resort.
  */
 import fs from 'node:fs';
@@ -10,7 +11,7 @@ import { say, sleep } from './daemon';
 import { ensureKafka, stopKafka } from './kafka';
 import { ensureKafkaCluster, stopKafkaCluster } from './kafka-cluster';
 import { stateRoot } from './paths';
-import { ensureRedis, stopRedis } from './redis';
+import { emptyLocalRedis, ensureRedis, stopRedis } from './redis';
 import { ensureRedisCluster, stopRedisCluster } from './redis-cluster';
 import { SERVICE_NAMES, type LocalService, type ServiceName } from './service';
 
@@ -47,9 +48,17 @@ export async function servicesUp<N extends AnyServiceName>(names: readonly N[] =
       for (const r of results) if (r.status === 'fulfilled' && r.value.startedNow) await stoppers[r.value.name]();
       throw new Error(failures.map((f) => (f instanceof Error ? f.message : String(f))).join('\n\n'));
     }
-    return results.map((r) => (r as PromiseFulfilledResult<StartedService & { name: N }>).value);
+    const services = results.map((r) => (r as PromiseFulfilledResult<StartedService & { name: N }>).value);
+    // A fresh Kafka has new logs: worker state kept in our Redis belongs to the old ones.
+    if (services.some((s) => s.startedNow && KAFKA_NAMES.has(s.name))) {
+      const redisStartedNow = services.some((s) => s.name === 'redis' && s.startedNow);
+      if (!redisStartedNow && (await emptyLocalRedis())) say('a fresh Kafka started: emptied the local Redis (its worker state belonged to the previous Kafka)');
+    }
+    return services;
   });
 }
+
+const KAFKA_NAMES: ReadonlySet<AnyServiceName> = new Set(['kafka', 'kafka-cluster']);
 
 /** Stops the named services if this tooling started them; returns the names it stopped. */
 export async function servicesDown<N extends AnyServiceName>(names: readonly N[] = SERVICE_NAMES as readonly N[]): Promise<N[]> {

@@ -1,9 +1,9 @@
 /**
  * Hands collected events to Kafka and tells each request whether its events were acknowledged.
  *
- * - One idempotent kafkajs producer (`acks = all`, at most one request in flight, as idempotence
- *   requires), messages keyed by user key with the Java-compatible partitioner, so a visitor's
- *   events land on one partition whichever client produced them.
+ * - One kafkajs producer (`acks = all`, at most one request in flight, so a partition's events
+ *   stay in order), messages keyed by user key with the Java-compatible partitioner, so a
+ *   visitor's events land on one partition whichever client produced them.
  * - A bounded in-memory queue: a request's events wait there while the previous produce request
  *   is in flight, and leave together in the next one (batching by itself, no linger timer).
  * - A request is answered only once Kafka acknowledged all its events. When the queue cannot take
@@ -170,10 +170,9 @@ export class Delivery {
 }
 
 /**
- * The production sender: an idempotent kafkajs producer. After a failed send the producer is
- * replaced by a new one before the next send: a new producer id starts fresh sequence numbers,
- * where the old producer could stay stuck on the sequence of a request whose fate it never
- * learned (the connection broke mid-request).
+ * The production sender: a kafkajs producer with bounded retries. After a failed send the
+ * producer is replaced by a new one before the next send, on fresh connections, rather than
+ * reusing one whose connection broke mid-request.
  */
 export class KafkaSender implements Sender {
   private producer: Producer | null = null;
@@ -193,14 +192,17 @@ export class KafkaSender implements Sender {
     this.producer = null;
     this.broken = false;
     if (old) await old.disconnect().catch(() => undefined);
+    // Not an idempotent producer. Its guarantee (no duplicate from the producer's own retries)
+    // needs retries without bound — kafkajs warns "Limiting retries for the idempotent producer
+    // may invalidate EoS guarantees" otherwise — while a collector must give up on a produce
+    // request within seconds, so its client hears 503 and Kafka's outage is refused quickly. And
+    // nothing here needs it: a refused request is retried by its client with the same message
+    // ids anyway, and the worker drops duplicate event ids; the order within a partition is kept
+    // by one request in flight. So: bounded retries, acks=all, one request at a time.
     const producer = this.kafka.producer({
-      idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
-      // Give up on a produce request well before a client's own timeout, so the client hears
-      // 503. kafkajs warns that limited retries may break exactly-once: here a refused request
-      // is retried by its client with the same message ids, and the worker de-duplicates them.
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
     });
     await producer.connect();

@@ -1,7 +1,7 @@
 /**
  * `sessionizer collect`: the first-party HTTP collector (docs/collect.md). Builds the clients
  * from configuration, serves the Segment API and /s.js on COLLECT_PORT and /healthz, /readyz,
- * /metrics on HTTP_PORT, and on SIGTERM/SIGINT stops accepting, drains and exits: 0 after a clean
+ * /metrics on HTTP_PORT (9465 by default), and on SIGTERM/SIGINT stops accepting, drains and exits: 0 after a clean
  * drain, 1 when the drain overran SHUTDOWN_TIMEOUT_SECONDS.
  */
 import { Collector } from '../collect/collector';
@@ -9,8 +9,8 @@ import type { Config } from '../config';
 import { InvalidConfigError } from '../errors';
 import { ensureTopic } from '../kafka/event-sender';
 import { createKafka } from '../kafka/kafka-client';
-import { boundPort, startHttpServer } from '../observability/http-server';
-import { createLogger, secretsOf } from '../observability/logger';
+import { checkPortFree, HttpEndpoint } from '../observability/http-server';
+import { createLogger, secretsOf, type Logger } from '../observability/logger';
 import { preflight } from '../preflight';
 
 export async function runCollect(config: Config): Promise<number> {
@@ -18,6 +18,17 @@ export async function runCollect(config: Config): Promise<number> {
     throw new InvalidConfigError('invalid configuration: collect needs COLLECT_WRITE_KEYS (key:site,…) or COLLECT_PLAUSIBLE_DOMAINS (domain:site,…)');
   }
   const log = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) }).child({ command: 'collect' });
+  // Both ports before anything connects: one that cannot be bound stops the collector at once.
+  const endpoint = await HttpEndpoint.listen(config.http.collectPort);
+  try {
+    await checkPortFree(config.collect.port, 'COLLECT_PORT', config.collect.host);
+    return await runWithEndpoint(config, log, endpoint);
+  } finally {
+    endpoint.close();
+  }
+}
+
+async function runWithEndpoint(config: Config, log: Logger, endpoint: HttpEndpoint): Promise<number> {
   // Kafka (and the topic) must answer at start, or one line says why, as for the worker. Redis is
   // not checked: the collector serves without it (cookieless requests get 503 + Retry-After).
   await preflight(config, { kafka: { topics: [config.collect.topic] } }, log);
@@ -32,15 +43,14 @@ export async function runCollect(config: Config): Promise<number> {
     log,
     keyEvents: config.keyEvents,
   });
-  const server = await startHttpServer(config.http.port, collector, collector.metrics.registry);
-  log.info({ port: boundPort(server) }, 'http endpoint listening');
+  endpoint.serve(collector, collector.metrics.registry);
+  log.info({ port: endpoint.port }, 'http endpoint listening');
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log.info({ signal }, 'shutting down: draining');
   const clean = await collector.stop();
-  server.close();
   log.info({ clean, produced: collector.delivery.producedTotal }, clean ? 'collector stopped' : 'shutdown bound reached; exiting');
   return clean ? 0 : 1;
 }

@@ -23,6 +23,8 @@ import { readWholeTopic, type TopicMessage } from '../kafka/topic-reader';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 
+export { parsePositions } from './command-arguments';
+
 export const REPLAYED_FROM_HEADER = 'x-sessionizer-replayed-from';
 
 export interface DeadLetter {
@@ -134,11 +136,6 @@ export function firstPerSource(letters: readonly DeadLetter[]): DeadLetter[] {
 }
 
 /** Commander parser for `--at 0:12,3:7`. */
-export function parsePositions(value: string): string[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const item of list) if (!/^\d+:\d+$/.test(item)) throw new UsageError(`--at: '${item}' is not PARTITION:OFFSET`);
-  return list;
-}
 
 async function readDeadLetters(config: Config, selection: DeadLetterSelection, command: string): Promise<{ kafka: Kafka; letters: DeadLetter[] }> {
   const log = createLogger(config.logLevel, process.stderr, { secrets: secretsOf(config) }).child({ command });

@@ -15,11 +15,12 @@
  */
 import type { Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../config';
-import { UnreadableInputError, UsageError } from '../errors';
+import { NoValidEventsError, UnreadableInputError, UsageError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
 import { eventTimeOf, redateEvent, redateShift } from '../events/redate';
 import { BinaryInputError, refuseBinaryInput } from '../io/binary-input';
 import { openInput } from '../io/input-file';
+import { InvalidLineReport } from '../io/invalid-lines';
 import { NotUtf8Line, readLines, type Line } from '../io/line-reader';
 import { createProgress, formatBytes } from '../io/progress';
 import { ensureTopic, EventSender, userKeyOfJson } from '../kafka/event-sender';
@@ -59,8 +60,6 @@ export interface ProduceStats {
 
 export type LineVerdict = { key: string | null; value: string } | { skip: string } | null;
 
-/** How many skipped lines are described one by one; the rest are counted. */
-const LISTED_SKIPPED_LINES = 100;
 
 /** What to do with one input line: send it (with its key), skip it (why), or ignore it (blank). */
 export function classifyLine(line: Line): LineVerdict {
@@ -71,7 +70,7 @@ export function classifyLine(line: Line): LineVerdict {
   try {
     json = JSON.parse(line);
   } catch (err) {
-    return { skip: `not JSON: ${printable((err as Error).message)}` };
+    return { skip: `not JSON (${printable((err as Error).message)})` };
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return { skip: 'not a JSON object' };
   return { key: userKeyOfJson(json as Record<string, unknown>), value: line };
@@ -106,6 +105,9 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
     write,
   });
   const held: string[] = [];
+  // The first few skipped lines, then counts by reason: a file that is not events at all (a
+  // README) must not print a hundred lines of the same JSON error.
+  const skippedLines = new InvalidLineReport(undefined, { noun: 'skipped lines', prefix: 'skipped, ', rejectsOption: false });
   const report = (text: string) => (progress.isBar ? held.push(text) : write(text));
   const stats: ProduceStats = { topic, lines: 0, sent: 0, skipped: 0, redatedDays: Math.round((shiftMs / 86_400_000) * 10) / 10 };
   let readBytes = 0;
@@ -117,7 +119,8 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
       if (verdict === null) continue;
       if ('skip' in verdict) {
         stats.skipped += 1;
-        if (stats.skipped <= LISTED_SKIPPED_LINES) report(`line ${stats.lines}: skipped, ${verdict.skip}\n`);
+        const text = skippedLines.add(stats.lines, verdict.skip);
+        if (text !== null) report(text);
         continue;
       }
       sender ??= await connect();
@@ -135,7 +138,10 @@ export async function runProduce(options: ProduceCommandOptions, deps: ProduceCo
     for (const text of held) write(text);
   }
   stats.sent = sender?.sent ?? 0;
-  if (stats.skipped > LISTED_SKIPPED_LINES) write(`… and ${stats.skipped - LISTED_SKIPPED_LINES} more skipped lines\n`);
+  write(skippedLines.summary());
+  if (stats.sent === 0 && stats.skipped > 0) {
+    throw new NoValidEventsError(options.input === '-' ? 'stdin' : options.input, stats.lines, 'events NDJSON, one JSON object per line (schemas/event.schema.json)');
+  }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const moved = stats.redatedDays !== 0 ? `, timestamps moved ${stats.redatedDays} days forward` : '';
   write(`produce: ${stats.sent} events sent to ${topic}, ${stats.skipped} lines skipped${moved}, in ${seconds}s\n`);

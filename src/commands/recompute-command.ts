@@ -10,26 +10,27 @@
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
-import { InvalidArgumentError } from 'commander';
 import { createClickHouseClient } from '../clickhouse/client';
 import { ClickHouseSink } from '../clickhouse/session-sink';
 import type { Config } from '../config';
-import { UnreadableInputError, UsageError } from '../errors';
+import { NoValidEventsError, UnreadableInputError, UsageError } from '../errors';
 import { MAX_EVENT_BYTES } from '../events/parse-event';
 import { createProgress, formatBytes } from '../io/progress';
-import { parseIsoTimestamp } from '../events/timestamp';
 import { BinaryInputError } from '../io/binary-input';
 import { openInput } from '../io/input-file';
 import { LineWriter } from '../io/line-writer';
 import { ClickHouseSource } from '../recalc/clickhouse-source';
 import type { KeyShard } from '../recalc/key-shard';
 import { recalculate, type RecalculationStats } from '../recalc/recalculate';
+import { InvalidLineReport } from '../io/invalid-lines';
 import { recompute, type RecomputeStats } from '../recompute/recompute';
 import { createRedisClient } from '../state/redis-client';
 import { defineStateCommands } from '../state/script-loader';
 import { UserCounterStore } from '../state/user-counters';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
+
+export { parseSince } from './command-arguments';
 
 export interface RecomputeCommandOptions {
   input: string;
@@ -44,9 +45,6 @@ export interface RecomputeCommandOptions {
   /** Where the identity map goes (NDJSON, sorted by anonymous_id), or - for stdout. */
   identities?: string;
 }
-
-/** How many invalid lines are described one by one on stderr; the rest are counted. */
-const LISTED_INVALID_LINES = 100;
 
 export async function runRecompute(options: RecomputeCommandOptions, deps: { progressIntervalMs?: number } = {}): Promise<RecomputeStats> {
   const started = Date.now();
@@ -69,7 +67,7 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
   let readBytes = 0;
   // Described invalid lines; held back while a progress bar owns the terminal.
   const invalidLines: string[] = [];
-  let invalidLinesListed = 0;
+  const invalidReport = new InvalidLineReport();
   const report = (text: string) => (bar.isBar ? invalidLines.push(text) : process.stderr.write(text));
   bar.start(size ?? 0, { phase });
   const stats = await recomputeOrRefuse(options.input, input, output, {
@@ -82,10 +80,8 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
       bar.update(readBytes);
     },
     onInvalid: async (lineNumber, line, error) => {
-      if (lineNumber > 0 && invalidLinesListed < LISTED_INVALID_LINES) {
-        invalidLinesListed += 1;
-        report(`line ${lineNumber}: ${error.message}\n`);
-      }
+      const text = invalidReport.add(lineNumber, error.message);
+      if (text !== null) report(text);
       if (rejects) await rejects.write(JSON.stringify({ line: lineNumber, error: error.message, input: line }));
     },
     onSessionizeStart: (events) => {
@@ -98,8 +94,14 @@ export async function runRecompute(options: RecomputeCommandOptions, deps: { pro
   for (const text of invalidLines) process.stderr.write(text);
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  if (stats.invalid > LISTED_INVALID_LINES) {
-    process.stderr.write(`… and ${stats.invalid - LISTED_INVALID_LINES} more invalid lines${options.rejects ? ` (all in ${options.rejects})` : ''}\n`);
+  process.stderr.write(invalidReport.summary(options.rejects));
+  // Lines, and not one of them an event: the wrong file (or format), not a few bad lines.
+  if (stats.events === 0 && stats.invalid > 0) {
+    const expected =
+      options.format === 'segment'
+        ? 'Segment Spec messages, one JSON object per line (docs/segment.md)'
+        : 'events NDJSON, one JSON object per line (schemas/event.schema.json; Segment messages need --format segment)';
+    throw new NoValidEventsError(options.input === '-' ? 'stdin' : options.input, stats.lines, expected);
   }
   process.stderr.write(
     `recompute: ${stats.lines} lines, ${stats.events} valid events (${stats.duplicates} duplicates), ` +
@@ -172,17 +174,6 @@ export function unfinishedReport(stats: RecalculationStats, timeoutMs: number, l
     `has passed ${new Date(rerunAfterMs).toISOString()} (the end of their sessions + T ${timeoutMs / 60_000} min + lateness ` +
     `${latenessMs / 60_000} min; with live traffic, that wall-clock time); that run finishes them, or reports what is still left.`
   );
-}
-
-/**
- * Commander parser for `--since`: a calendar day `YYYY-MM-DD` (midnight UTC) or an ISO-8601
- * date-time with a zone; epoch milliseconds.
- */
-export function parseSince(value: string): number {
-  const text = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
-  const ms = parseIsoTimestamp(text);
-  if (typeof ms === 'string') throw new InvalidArgumentError(`expected YYYY-MM-DD or an ISO-8601 date-time with a zone (${ms})`);
-  return ms;
 }
 
 /**

@@ -1,10 +1,10 @@
 /**
- * `sessionizer report --from D --to D [--by DIMENSION] [--site SITE] [--format table|json|csv]`: sessions
- * and their metrics per day (UTC) and group, from the roll-ups in ClickHouse. Without --site: the
- * one site with sessions in the range, or, when there are several, every site with a site column. The table goes to
- * stdout; bad dates or options exit with code 2 before anything is queried.
+ * `sessionizer report [--from D] [--to D] [--by DIMENSION] [--site SITE] [--format table|json|csv] [--people]`:
+ * sessions and their metrics per day (UTC) and group, from the roll-ups in ClickHouse, for the
+ * last 30 days unless told otherwise. Without --site: the one site with sessions in the range,
+ * or, when there are several, every site with a site column. The table goes to stdout; bad
+ * dates or options exit with code 2 before anything is queried.
  */
-import { InvalidArgumentError } from 'commander';
 import { createClickHouseClient } from '../clickhouse/client';
 import { formatReport, type ReportFormat } from '../clickhouse/report-format';
 import { sessionReport, type ReportDimension, type ReportRow } from '../clickhouse/report-queries';
@@ -14,10 +14,15 @@ import { UsageError } from '../errors';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
 import { formatPeopleReport, PERSON_DIMENSIONS, peopleReport, type PeopleReportDimension, type PeopleReportRow } from '../people/people-report';
+import { isCalendarDay } from './command-arguments';
+
+export { isCalendarDay, parseReportDay } from './command-arguments';
 
 export interface ReportCommandOptions {
-  from: string;
-  to: string;
+  /** First day, YYYY-MM-DD; default: 29 days before `to` (a range of 30 days). */
+  from?: string;
+  /** Last day, inclusive; default: today. */
+  to?: string;
   by?: ReportDimension | PeopleReportDimension;
   format: ReportFormat;
   /** Person-level numbers (src/people/people-report.ts) instead of session metrics. */
@@ -30,26 +35,15 @@ export interface ReportCommandDeps {
   config?: Config;
   /** Receives the rendered report; stdout by default. */
   write?: (text: string) => void;
+  /** The clock that decides "today" when a date is left out. */
+  now?: () => number;
 }
+
+/** Days a report covers when no --from is given: the last 30, today included. */
+export const DEFAULT_REPORT_DAYS = 30;
 
 /** Longest range one report covers, so a typo such as 2204 for 2024 fails fast. */
 export const MAX_REPORT_DAYS = 3660;
-
-const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
-
-export function isCalendarDay(value: string): boolean {
-  const match = DAY.exec(value);
-  if (!match) return false;
-  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  const date = new Date(Date.UTC(year, month - 1, day));
-  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-}
-
-/** Commander argument parser for --from and --to (its error becomes exit code 2). */
-export function parseReportDay(value: string): string {
-  if (!isCalendarDay(value)) throw new InvalidArgumentError('expected a calendar date YYYY-MM-DD');
-  return value;
-}
 
 export function validateReportRange(from: string, to: string): void {
   for (const [option, value] of [['--from', from], ['--to', to]] as const) {
@@ -60,7 +54,29 @@ export function validateReportRange(from: string, to: string): void {
   if (days > MAX_REPORT_DAYS) throw new UsageError(`report: ${days} days from ${from} to ${to}; at most ${MAX_REPORT_DAYS}`);
 }
 
-export async function runReport(options: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[] | PeopleReportRow[]> {
+/** YYYY-MM-DD of the instant `ms` in `timeZone` (an IANA name). */
+export function dayIn(ms: number, timeZone: string): string {
+  // en-CA writes dates as YYYY-MM-DD.
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+}
+
+function addDays(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The days a report covers: what was given, else the last 30 days up to today, where "today"
+ * is the day in the site's time zone (UTC until sites have one). Only --from given: up to today;
+ * only --to given: the 30 days ending there.
+ */
+export function resolveReportRange(given: { from?: string; to?: string }, nowMs: number, timeZone = 'UTC'): { from: string; to: string } {
+  const to = given.to ?? dayIn(nowMs, timeZone);
+  const from = given.from ?? addDays(to, -(DEFAULT_REPORT_DAYS - 1));
+  return { from, to };
+}
+
+export async function runReport(given: ReportCommandOptions, deps: ReportCommandDeps = {}): Promise<ReportRow[] | PeopleReportRow[]> {
+  const options = { ...given, ...resolveReportRange(given, (deps.now ?? Date.now)()) };
   validateReportRange(options.from, options.to);
   const site = parseSiteOption('report', options.site);
   if (!options.people && (PERSON_DIMENSIONS as readonly string[]).includes(options.by ?? '')) {

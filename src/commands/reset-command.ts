@@ -6,8 +6,9 @@
  * `--offsets` moves the consumer group's committed offsets back to the earliest, so the next
  * worker re-reads the topics from their start.
  *
- * It refuses while the group has members: a running worker would write the state back. Nothing
- * happens without `--yes`; `--dry-run` prints what would be deleted and moved.
+ * With `--yes` it refuses while the group has members: a running worker would write the state
+ * back. Nothing happens without `--yes`; `--dry-run` only reads, so it works while workers run,
+ * and prints what would be deleted and moved.
  *
  * ClickHouse is left alone: sessions already written stay. To rebuild them from the topics,
  * empty the session tables first (docs/operations.md says how), or keep them and recalculate.
@@ -64,10 +65,10 @@ export async function runReset(options: ResetCommandOptions, deps: { config?: Co
     const groupId = config.kafka.groupId;
     const [group] = (await admin.describeGroups([groupId])).groups;
     const members = group?.members ?? [];
-    if (members.length > 0) {
-      const hosts = [...new Set(members.map((m) => m.clientHost))].join(', ');
-      throw new RefusedError(`consumer group ${groupId} has ${members.length} active member(s) (${hosts}); stop every worker of the pool first`);
-    }
+    // Only --yes needs the pool stopped (a running worker would write its state back); a dry
+    // run only reads, so it works while the workers run and says what --yes would need.
+    const running = members.length > 0 ? `consumer group ${groupId} has ${members.length} active member(s) (${[...new Set(members.map((m) => m.clientHost))].join(', ')})` : '';
+    if (running && !options.dryRun) throw new RefusedError(`${running}; stop every worker of the pool first`);
 
     const partitions: PartitionKeySet[] = [];
     for (const topic of topics) partitions.push(...(await scanPartitionKeys(redis, config.redis.keyPrefix, topic)));
@@ -84,6 +85,7 @@ export async function runReset(options: ResetCommandOptions, deps: { config?: Co
     const plan: ResetPlan = { groupId, partitions, pendingOutboxEntries, offsets };
     write(describePlan(plan, config.redis.keyPrefix, topics, options));
     if (options.dryRun) {
+      if (running) write(`reset: ${running}: stop every worker of the pool before --yes\n`);
       write('reset: dry run, nothing changed; run again with --yes to do it\n');
       return { plan, executed: false, keysDeleted: 0 };
     }

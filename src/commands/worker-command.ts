@@ -9,8 +9,8 @@ import { ClickHouseSink } from '../clickhouse/session-sink';
 import { StoredSessions } from '../clickhouse/stored-sessions';
 import type { Config } from '../config';
 import { createKafka } from '../kafka/kafka-client';
-import { startHttpServer } from '../observability/http-server';
-import { createLogger, secretsOf } from '../observability/logger';
+import { HttpEndpoint } from '../observability/http-server';
+import { createLogger, secretsOf, type Logger } from '../observability/logger';
 import { preflight } from '../preflight';
 import { WorkerMetrics } from '../observability/metrics';
 import { PartitionStateStore } from '../state/partition-state-store';
@@ -20,6 +20,16 @@ import { Worker } from '../worker/worker';
 
 export async function runWorker(config: Config): Promise<number> {
   const log = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
+  // The port first: a second worker on the machine stops here, before it connects to anything.
+  const endpoint = await HttpEndpoint.listen(config.http.port);
+  try {
+    return await runWithEndpoint(config, log, endpoint);
+  } finally {
+    endpoint.close();
+  }
+}
+
+async function runWithEndpoint(config: Config, log: Logger, endpoint: HttpEndpoint): Promise<number> {
   // Fail in seconds, with one line naming what is missing, rather than after a minute of
   // client retries; the dead-letter topic must exist too, or the first invalid event would stall.
   await preflight(config, { kafka: { topics: [...config.kafka.topics, config.kafka.deadLetterTopic] }, redis: true, clickhouse: true }, log);
@@ -42,8 +52,8 @@ export async function runWorker(config: Config): Promise<number> {
     pingRedis: async () => redis.status === 'ready' && (await redis.ping()) === 'PONG',
     pingClickHouse: async () => (await clickhouse.ping()).success,
   });
-  const server = await startHttpServer(config.http.port, worker, metrics.registry);
-  log.info({ port: config.http.port, database: config.clickhouse.database }, 'http endpoint listening');
+  endpoint.serve(worker, metrics.registry);
+  log.info({ port: endpoint.port, database: config.clickhouse.database }, 'http endpoint listening');
 
   let signalled = false;
   const onSignal = (signal: string) => {
@@ -66,9 +76,15 @@ export async function runWorker(config: Config): Promise<number> {
     failure = err;
     log.fatal({ err }, 'worker failed to start');
   } finally {
-    server.close();
     redis.disconnect();
     await clickhouse.close();
   }
+  // The JSON log has the detail; a person at a terminal gets one line saying why and what to do.
+  if (failure) process.stderr.write(`sessionizer: worker stopped: ${oneLine(failure)}\n`);
   return failure ? 1 : 0;
+}
+
+function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0]?.trim() || (err instanceof Error ? err.name : 'unknown error');
 }

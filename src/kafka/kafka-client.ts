@@ -6,6 +6,7 @@
 import { Kafka, logLevel as KafkaLogLevel, type ConsumerConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
+import { clientLogLevel } from './client-log';
 
 export interface KafkaClientOptions {
   /**
@@ -78,12 +79,6 @@ export function shuffledBrokers(brokers: readonly string[]): () => string[] {
 /** A kafkajs message repeated within this long belongs to the same episode (logged once). */
 const KAFKA_LOG_EPISODE_MS = 60_000;
 
-/**
- * kafkajs errors that are part of normal operation: a group coordinator still being elected or
- * loaded (at every start, and after a broker moves), a rebalance under way. kafkajs retries them.
- */
-const EXPECTED_KAFKA_ERRORS = /group coordinator is not available|coordinator is loading|not the correct coordinator|group is rebalancing|rejoin is needed/i;
-
 /** Which log lines open an episode: a key seen again within `windowMs` of its last sighting does not. */
 export class LogEpisodes {
   private readonly lastSeen = new Map<string, number>();
@@ -115,12 +110,14 @@ export function createKafka(config: Config['kafka'], log: Logger, options: Kafka
       return (entry: LogEntry) => {
         const { message, ...extra } = entry.log;
         const fields = { kafka: entry.namespace, ...extra };
-        if (options.quiet || entry.level > KafkaLogLevel.WARN || EXPECTED_KAFKA_ERRORS.test(message) || !episodes.first(`${entry.namespace}|${String(extra.broker ?? '')}|${message}`, Date.now())) {
-          log.debug(fields, message);
-        } else {
+        const level = options.quiet ? 'debug' : clientLogLevel(entry);
+        if (level === 'error' || level === 'warn') {
           // kafkajs says "error" for what it retries itself (a broker gone, a leader moving):
           // a warning, once per episode; our own code reports what it could not recover from.
-          log.warn(fields, message);
+          const first = episodes.first(`${entry.namespace}|${String(extra.broker ?? '')}|${message}`, Date.now());
+          log[first ? 'warn' : 'debug'](fields, message);
+        } else {
+          log[level](fields, message);
         }
       };
     },

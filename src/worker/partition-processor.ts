@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applyEvent, newKeyState, nextDeadlines, reconcile, type EngineConfig, type KeyState, type SessionChange } from '../engine/engine';
 import { CommitAlreadyAppliedError, StateLogMismatchError } from '../errors';
+import { deadLetterSummaryFor } from './dead-letter-summary';
 import type { EventFields } from '../events/session-event';
 import type { WorkerMetrics } from '../observability/metrics';
 import type { EventRow, EventSource } from '../clickhouse/event-row';
@@ -150,9 +151,13 @@ export class PartitionProcessor {
     const topicId = (await this.deps.kafkaLog.topicId(this.topic)) ?? '';
     let claim = await withRetry('claim partition', () => store.claim(topicId), hooks);
     let bounds = await withRetry('read log offsets', () => this.deps.kafkaLog.bounds(this.topic, this.partition), hooks);
-    if (bounds.high <= BigInt(claim.offset)) bounds = await this.boundsReaching(BigInt(claim.offset), hooks);
+    // A state made from another topic id is another log whatever the offsets say: no need to
+    // wait for a lagging leader's high watermark to catch up (that wait stopped a second local
+    // run only after 30 s).
+    const otherTopic = claim.topicId !== '' && topicId !== '' && claim.topicId !== topicId;
+    if (!otherTopic && bounds.high <= BigInt(claim.offset)) bounds = await this.boundsReaching(BigInt(claim.offset), hooks);
     let decision = decideStart({ offset: BigInt(claim.offset), fingerprint: claim.fingerprint }, bounds);
-    if (claim.topicId !== '' && topicId !== '' && claim.topicId !== topicId && decision.kind === 'read') {
+    if (otherTopic) {
       decision = { kind: 'mismatch', detail: `the topic was re-created (its id is ${topicId}; the state was made from ${claim.topicId})` };
     }
     if (decision.kind === 'mismatch') {
@@ -310,6 +315,7 @@ export class PartitionProcessor {
         if (chunk.replaced > 0) metrics.deadLettersReplaced.inc(chunk.replaced);
       }
       for (const r of plan.rejected) metrics.eventsInvalid.inc({ reason: r.error.field || 'message' });
+      deadLetterSummaryFor(this.deps.log, this.deps.now).note(topic, plan.rejected.map((r) => r.error.message));
     }
     // The events insert runs while the engine works on the batch; the state commit waits for
     // it, because a committed offset makes a redelivery skip these messages, so their rows must

@@ -214,6 +214,25 @@ describe('report rows', () => {
     expect(await sessionReport(client, db.name, { from: '2030-01-01', to: '2030-01-31', by: 'entry_page' })).toEqual([]);
   });
 
+  it('without --from and --to cover the last 30 days up to today', async () => {
+    const config = await configFor(db.name);
+    const json = async (options: Parameters<typeof runReport>[0], now: number) => {
+      let output = '';
+      await runReport(options, { config, write: (text) => (output += text), now: () => now });
+      return JSON.parse(output) as Array<{ day: string }>;
+    };
+    // "Today" is TO: the 30 days up to it hold every day of the fixture.
+    const all = await json({ format: 'json' }, Date.parse(`${TO}T12:00:00Z`));
+    expect(all).toEqual(await json({ from: FROM, to: TO, format: 'json' }, 0));
+    const days = [...new Set(all.map((r) => r.day))].sort();
+    expect(days).toEqual(expect.arrayContaining(['2024-05-01', '2024-05-03']));
+    // On June 1 the last 30 days start on May 3: the earlier days drop out; --people alike.
+    const later = Date.parse('2024-06-01T12:00:00Z');
+    const kept = days.filter((day) => day >= '2024-05-03');
+    expect([...new Set((await json({ format: 'json' }, later)).map((r) => r.day))].sort()).toEqual(kept);
+    expect([...new Set((await json({ format: 'json', people: true }, later)).map((r) => r.day))].sort()).toEqual(kept);
+  });
+
   it('print as JSON through the report command with the same numbers', async () => {
     let output = '';
     const config = await configFor(db.name);

@@ -89,7 +89,7 @@ describe('produce', () => {
     expect(classifyLine('{"anonymous_id":7}')).toMatchObject({ key: null });
     expect(classifyLine('   ')).toBeNull();
     expect(classifyLine('null')).toEqual({ skip: 'not a JSON object' });
-    expect(classifyLine('{"a":')).toMatchObject({ skip: expect.stringMatching(/^not JSON: /) as string });
+    expect(classifyLine('{"a":')).toMatchObject({ skip: expect.stringMatching(/^not JSON \(/) as string });
     expect(classifyLine(JSON.stringify({ anonymous_id: 'a', big: 'x'.repeat(70_000) }))).toEqual({ skip: 'longer than the 64 KiB message limit' });
   });
 });

@@ -1,6 +1,6 @@
 /**
- * `sessionizer reset` against a real worker's state: refused while the group has a member;
- * --dry-run changes nothing; --yes --offsets deletes exactly the topic's keys (a repair log's
+ * `sessionizer reset` against a real worker's state: --yes refused while the group has a member,
+ * --dry-run allowed then (it only reads) and changing nothing; --yes --offsets deletes exactly the topic's keys (a repair log's
  * included; not a neighbour topic's) and moves the group's offsets back to the start.
  */
 import { runReset } from '../../src/commands/reset-command';
@@ -47,6 +47,13 @@ it('deletes the pool state and rewinds offsets only when told, and only for the 
     await member.run({ eachMessage: async () => undefined });
     await waitFor(async () => ((await kafka.admin().describeGroups([groupId])).groups[0]?.members.length ?? 0) > 0, 20_000);
     await expect(runReset({ yes: true }, { config, write })).rejects.toThrow(/consumer group .* has 1 active member\(s\).*stop every worker/);
+    // A dry run only reads: it works while the pool runs, and says what --yes will need.
+    const keysWhileRunning = (await redis.keys(`{${prefix}:${topic}:*`)).sort();
+    const whileRunning = await runReset({ dryRun: true }, { config, write });
+    expect(whileRunning.executed).toBe(false);
+    expect(whileRunning.plan.partitions.reduce((n, p) => n + p.users, 0)).toBe(2);
+    expect(out.join('')).toMatch(/reset: consumer group .* has 1 active member\(s\) .*: stop every worker of the pool before --yes/);
+    expect((await redis.keys(`{${prefix}:${topic}:*`)).sort()).toEqual(keysWhileRunning);
     await member.disconnect();
 
     await expect(runReset({}, { config, write })).rejects.toThrow(/--dry-run .* --yes/);

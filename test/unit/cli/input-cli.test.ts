@@ -61,7 +61,8 @@ describe('a 100 MB line', () => {
     expect(recompute.code).toBe(0);
     expect(recompute.stdout.trim().split('\n')).toHaveLength(1);
 
-    // produce, on a file holding only the huge line: nothing to send, so no broker is needed.
+    // produce, on a file holding only the huge line: nothing to send, so no broker is needed;
+    // nothing valid at all is an unusable input (exit 2).
     const onlyHuge = join(work, 'only-huge.ndjson');
     const fd2 = openSync(onlyHuge, 'w');
     writeSync(fd2, '{"pad":"');
@@ -75,8 +76,8 @@ describe('a 100 MB line', () => {
       timeoutMs: 120_000,
     });
     expect(produce.stderr).toContain('line 1: skipped, longer than the 64 KiB message limit');
-    expect(produce.stderr).toContain('produce: 0 events sent');
-    expect(produce.code).toBe(0);
+    expect(produce.stderr).toMatch(/only-huge\.ndjson: none of its 1 lines is a valid event/);
+    expect(produce.code).toBe(2);
   }, 240_000);
 });
 

@@ -94,6 +94,26 @@ describe('sessionizer recompute', () => {
     expect(r.stderr).toMatch(/\b3 invalid lines\b/);
   });
 
+  it('a file with lines but no event (a README): the first lines, counts by reason, exit 2', () => {
+    const readme = run(['recompute', '--input', join(REPO, 'README.md')]);
+    expect(readme.code).toBe(2);
+    expect(readme.stdout).toBe('');
+    const lines = readme.stderr.trim().split('\n');
+    // Five listed lines, one summary by reason, one line saying what was expected.
+    expect(lines).toHaveLength(7);
+    expect(lines.slice(0, 5).every((line) => /^line \d+: not valid JSON/.test(line))).toBe(true);
+    expect(lines[5]).toMatch(/^… and \d+ more invalid lines \(add --rejects FILE for every one\); by reason: \d+ not valid JSON$/);
+    expect(lines[6]).toMatch(/^sessionizer: .*README\.md: none of its \d+ lines is a valid event; expected events NDJSON/);
+
+    // Many bad lines among good ones: still a bounded listing, reasons counted, exit 0.
+    const mixed = [event('ok', 'a', t0), ...Array.from({ length: 150 }, (_, i) => (i % 3 === 0 ? BAD_NO_ZONE : `not json ${i}`))];
+    const r = run(['recompute', '--input', file(mixed)]);
+    expect(r.code).toBe(0);
+    expect(r.stderr.split('\n').filter((line) => line.startsWith('line '))).toHaveLength(5);
+    expect(r.stderr).toMatch(/… and 145 more invalid lines .*; by reason: 100 not valid JSON; 50 timestamp: /);
+    expect(r.stderr).toMatch(/151 lines, 1 valid events .* 150 invalid lines skipped/);
+  });
+
   it('--rejects gets exactly the bad lines as {line, error, input}', () => {
     const rejects = join(work, 'rejects.ndjson');
     const r = run(['recompute', '--input', file(withBadLines), '--rejects', rejects]);

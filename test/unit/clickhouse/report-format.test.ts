@@ -4,7 +4,7 @@
  */
 import { csvField, formatDuration, formatReport, percent, reportColumns } from '../../../src/clickhouse/report-format';
 import { compareReportRows, reportRowOf, type ReportRow, type ReportTotals } from '../../../src/clickhouse/report-queries';
-import { isCalendarDay, parseReportDay, validateReportRange } from '../../../src/commands/report-command';
+import { isCalendarDay, parseReportDay, resolveReportRange, validateReportRange } from '../../../src/commands/report-command';
 import { UsageError } from '../../../src/errors';
 
 function totals(overrides: Partial<ReportTotals>): ReportTotals {
@@ -129,5 +129,16 @@ describe('report dates', () => {
     expect(() => validateReportRange('2024-05-02', '2024-05-01')).toThrow('report: --from 2024-05-02 is after --to 2024-05-01');
     expect(() => validateReportRange('2004-05-01', '2024-05-01')).toThrow(/at most 3660/);
     expect(() => validateReportRange('2024-02-30', '2024-05-01')).toThrow(/--from '2024-02-30' is not a calendar date/);
+  });
+
+  it('without dates covers the last 30 days, today included (UTC unless a time zone is given)', () => {
+    const now = Date.parse('2026-03-01T23:30:00Z');
+    expect(resolveReportRange({}, now)).toEqual({ from: '2026-01-31', to: '2026-03-01' });
+    expect(resolveReportRange({ to: '2024-05-04' }, now)).toEqual({ from: '2024-04-05', to: '2024-05-04' });
+    expect(resolveReportRange({ from: '2026-02-20' }, now)).toEqual({ from: '2026-02-20', to: '2026-03-01' });
+    expect(resolveReportRange({ from: '2024-01-01', to: '2024-01-02' }, now)).toEqual({ from: '2024-01-01', to: '2024-01-02' });
+    // 23:30 UTC is already the next day in Tokyo, still the same day in New York.
+    expect(resolveReportRange({}, now, 'Asia/Tokyo').to).toBe('2026-03-02');
+    expect(resolveReportRange({}, now, 'America/New_York').to).toBe('2026-03-01');
   });
 });

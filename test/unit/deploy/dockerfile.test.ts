@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
-import { configSchema, loadHttpPort } from '../../../src/config';
+import { configSchema, DEFAULT_HTTP_PORTS, loadHttpPort } from '../../../src/config';
 import { healthcheck, isServerCommandLine } from '../../../src/healthcheck';
 import { copyParts, dockerIgnored, execForm, readDockerfile, readDockerignore, REPO, type Stage } from './dockerfile-model';
 
@@ -76,7 +76,8 @@ describe('Dockerfile lint', () => {
   });
 
   it('exposes the default HTTP_PORT and COLLECT_PORT of src/config.ts', () => {
-    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(defaults.HTTP_PORT));
+    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(DEFAULT_HTTP_PORTS.worker));
+    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(DEFAULT_HTTP_PORTS.collect));
     expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(defaults.COLLECT_PORT));
   });
 
@@ -148,7 +149,8 @@ describe('Dockerfile HEALTHCHECK', () => {
     expect(command).toEqual(['node', 'dist/healthcheck.js']);
     expect(existsSync(join(REPO, 'src', 'healthcheck.ts'))).toBe(true);
     for (const flag of ['interval', 'timeout', 'start-period']) expect(healthcheckStep[0]?.flags[flag]).toMatch(/^\d+s$/);
-    expect(loadHttpPort({})).toBe(defaults.HTTP_PORT);
+    expect(loadHttpPort({})).toBe(DEFAULT_HTTP_PORTS.worker);
+    expect(loadHttpPort({}, 'collect')).toBe(DEFAULT_HTTP_PORTS.collect);
     expect(loadHttpPort({ HTTP_PORT: '9500' })).toBe(9500);
   });
 
