@@ -1,0 +1,162 @@
+/**
+ * The dashboard's pages on a Fastify app:
+ *   GET /                          the viewer's sites (a shared link's viewer goes to its site)
+ *   GET /:site                     a site's page (state in the query string, see view-state.ts)
+ *   GET /:site/export.zip          the view as a zip of CSVs
+ *   GET /:site/export/:panel/:tab.csv   one panel tab as CSV
+ *   GET /:site/current-visitors    {"visitors": n}, polled every 30 s by the page
+ *   GET /assets/:file              CSS and scripts
+ * The server decides who the viewer is (request.viewer); a site the viewer may not see answers
+ * 404 exactly as a site that does not exist.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { loadAssets } from './assets';
+import { CARD_METRIC_NAMES, DEFAULT_METRIC, findTab } from './catalog';
+import { exportName, panelCsv, viewZip } from './export';
+import type { LayoutInput } from './layout';
+import { renderSitePage, type SiteLinks } from './render-site';
+import { renderSitesPage } from './render-sites';
+import { lastDaySessions, loadSiteView, type SiteViewInput } from './site-view';
+import type { StatsSource } from './stats-source';
+import { parseViewState } from './view-state';
+import { html } from './html';
+import { layout } from './layout';
+
+export interface Viewer {
+  kind: 'account' | 'share' | 'api';
+  email?: string;
+  sites: string[];
+  readOnly: boolean;
+}
+
+export interface PagesDeps {
+  stats: StatsSource;
+  /** The site's IANA time zone (its days and hours are shown in it). */
+  timeZoneOf: (site: string) => string;
+  /** Distinct visitors with activity in the last 5 minutes. */
+  currentVisitors: (site: string) => Promise<number>;
+  now?: () => Date;
+}
+
+function viewerOf(request: FastifyRequest): Viewer | null {
+  return (request as FastifyRequest & { viewer?: Viewer | null }).viewer ?? null;
+}
+
+function layoutViewer(viewer: Viewer): LayoutInput['viewer'] {
+  return { kind: viewer.kind, email: viewer.email, readOnly: viewer.readOnly };
+}
+
+/** The raw query string of a request, "" without one. */
+function searchOf(request: FastifyRequest): string {
+  const q = request.url.indexOf('?');
+  return q < 0 ? '' : request.url.slice(q + 1);
+}
+
+/** A shared link's token travels in `auth` (as Plausible's do); every link of its page keeps it. */
+function keepOf(request: FastifyRequest): string | undefined {
+  const auth = new URLSearchParams(searchOf(request)).get('auth');
+  return auth === null ? undefined : `auth=${encodeURIComponent(auth)}`;
+}
+
+function notFound(reply: FastifyReply, viewer: Viewer | null): FastifyReply {
+  const body = html`<h1>Not found</h1><p>There is no such page${viewer?.kind === 'account' ? html`. <a href="/">Back to your sites</a>` : ''}.</p>`;
+  return reply.code(404).type('text/html; charset=utf-8').send(layout({ title: 'Not found', viewer: viewer ? layoutViewer(viewer) : null, body }).text);
+}
+
+export function registerPages(app: FastifyInstance, deps: PagesDeps): void {
+  const now = deps.now ?? (() => new Date());
+  const assets = loadAssets();
+
+  app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
+    const found = assets.get(request.params.file);
+    if (!found) return reply.code(404).send();
+    reply.header('etag', found.etag).header('cache-control', 'public, max-age=3600');
+    if (request.headers['if-none-match'] === found.etag) return reply.code(304).send();
+    return reply.type(found.type).send(found.body);
+  });
+
+  /** The viewer and site of a site route, or undefined after answering (login or 404). */
+  const siteOf = (request: FastifyRequest<{ Params: { site: string } }>, reply: FastifyReply): { viewer: Viewer; site: string } | undefined => {
+    const viewer = viewerOf(request);
+    if (!viewer) {
+      void reply.redirect(`/login?next=${encodeURIComponent(request.url)}`);
+      return undefined;
+    }
+    if (!viewer.sites.includes(request.params.site)) {
+      void notFound(reply, viewer);
+      return undefined;
+    }
+    return { viewer, site: request.params.site };
+  };
+
+  const inputOf = (request: FastifyRequest, site: string): SiteViewInput => ({
+    site,
+    timeZone: deps.timeZoneOf(site),
+    state: parseViewState(searchOf(request), CARD_METRIC_NAMES, DEFAULT_METRIC),
+    now: now(),
+    stats: deps.stats,
+  });
+
+  const linksOf = (request: FastifyRequest, site: string): SiteLinks => {
+    const page = `/${encodeURIComponent(site)}`;
+    return {
+      page,
+      keep: keepOf(request),
+      panelCsv: (panel, tab) => `${page}/export/${panel}/${tab}.csv`,
+      zip: `${page}/export.zip`,
+      currentVisitors: `${page}/current-visitors${keepOf(request) ? `?${keepOf(request)}` : ''}`,
+    };
+  };
+
+  app.get('/', async (request, reply) => {
+    const viewer = viewerOf(request);
+    if (!viewer) return reply.redirect('/login');
+    if (viewer.kind === 'share' && viewer.sites.length === 1) {
+      const keep = keepOf(request);
+      return reply.redirect(`/${encodeURIComponent(viewer.sites[0] as string)}${keep ? `?${keep}` : ''}`);
+    }
+    const at = now();
+    const sites = await Promise.all(viewer.sites.map(async (site) => {
+      const day = await lastDaySessions(deps.stats, site, deps.timeZoneOf(site), at);
+      return { site, href: `/${encodeURIComponent(site)}`, sessions24h: day.total, hourly: day.hourly };
+    }));
+    return reply.type('text/html; charset=utf-8').send(renderSitesPage(sites, layoutViewer(viewer)).text);
+  });
+
+  app.get<{ Params: { site: string } }>('/:site', async (request, reply) => {
+    const found = siteOf(request, reply);
+    if (!found) return reply;
+    const view = await loadSiteView(inputOf(request, found.site));
+    return reply.type('text/html; charset=utf-8').send(renderSitePage(view, linksOf(request, found.site), layoutViewer(found.viewer)).text);
+  });
+
+  app.get<{ Params: { site: string } }>('/:site/current-visitors', async (request, reply) => {
+    const found = siteOf(request, reply);
+    if (!found) return reply;
+    reply.header('cache-control', 'no-store');
+    return { visitors: await deps.currentVisitors(found.site) };
+  });
+
+  app.get<{ Params: { site: string } }>('/:site/export.zip', async (request, reply) => {
+    const found = siteOf(request, reply);
+    if (!found) return reply;
+    const input = inputOf(request, found.site);
+    const zip = await viewZip(input);
+    return reply
+      .type('application/zip')
+      .header('content-disposition', `attachment; filename="${exportName(input, 'zip')}"`)
+      .send(Buffer.from(zip));
+  });
+
+  app.get<{ Params: { site: string; panel: string; tab: string } }>('/:site/export/:panel/:tab', async (request, reply) => {
+    const found = siteOf(request, reply);
+    if (!found) return reply;
+    const tab = request.params.tab.endsWith('.csv') ? findTab(request.params.panel, request.params.tab.slice(0, -4)) : undefined;
+    if (!tab) return notFound(reply, found.viewer);
+    const input = inputOf(request, found.site);
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${exportName(input, 'csv', tab.file.replace(/\.csv$/, ''))}"`)
+      .send(await panelCsv(input, tab));
+  });
+}
