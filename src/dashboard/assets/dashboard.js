@@ -1,3 +1,4 @@
+/* global window, document, fetch, setInterval, uPlot */
 /* The only script of the pages: draws the chart (uPlot, served by us) from the JSON the server
    put in the page, and refreshes the current-visitors count every 30 seconds. Everything else
    is links and forms. Plain ES2017, no build step. */

@@ -98,7 +98,7 @@ export async function breakdown(input: SiteViewInput, range: DayRange, tab: Pane
   const response = await input.stats({
     ...baseQuery(input, range, ROW_METRICS),
     dimensions: [tab.dimension],
-    order_by: [['visitors', 'desc']],
+    order_by: [['visitors', 'desc'], ['visits', 'desc']],
     pagination: { limit },
   });
   return response.results.map((r) => ({ name: r.dimensions[0] ?? '', visitors: numberOf(r.metrics[0]), visits: numberOf(r.metrics[1]) }));

@@ -63,11 +63,14 @@ export function memoryStats(sessions: readonly MemorySession[], log: StatsQuery[
     }
     if (dimensions.length === 0 && groups.size === 0) groups.set('[]', []);
     let results = [...groups].map(([key, group]) => ({ dimensions: JSON.parse(key) as string[], metrics: query.metrics.map((m) => metricOf(group, m)) }));
-    const [order] = query.order_by ?? [];
-    if (order) {
-      const i = query.metrics.indexOf(order[0]);
-      results.sort((a, b) => ((a.metrics[i] ?? 0) - (b.metrics[i] ?? 0)) * (order[1] === 'desc' ? -1 : 1) || (a.dimensions[0] ?? '').localeCompare(b.dimensions[0] ?? ''));
-    }
+    const orders = (query.order_by ?? []).map(([metric, direction]) => ({ i: query.metrics.indexOf(metric), sign: direction === 'desc' ? -1 : 1 }));
+    results.sort((a, b) => {
+      for (const { i, sign } of orders) {
+        const d = ((a.metrics[i] ?? 0) - (b.metrics[i] ?? 0)) * sign;
+        if (d !== 0) return d;
+      }
+      return (a.dimensions[0] ?? '').localeCompare(b.dimensions[0] ?? '');
+    });
     if (query.pagination) results = results.slice(query.pagination.offset ?? 0, (query.pagination.offset ?? 0) + query.pagination.limit);
     return { results };
   };
