@@ -66,9 +66,9 @@ export const PANELS: readonly Panel[] = [
     id: 'pages',
     title: 'Pages',
     tabs: [
-      { id: 'top', label: 'Top pages', dimension: 'event:page', filterKey: 'page', heading: 'Page', file: 'pages.csv' },
       { id: 'entry', label: 'Entry pages', dimension: 'visit:entry_page', filterKey: 'entry_page', heading: 'Entry page', file: 'entry_pages.csv' },
       { id: 'exit', label: 'Exit pages', dimension: 'visit:exit_page', filterKey: 'exit_page', heading: 'Exit page', file: 'exit_pages.csv' },
+      { id: 'top', label: 'Top pages', dimension: 'event:page', filterKey: 'page', heading: 'Page', file: 'pages.csv' },
     ],
   },
   {

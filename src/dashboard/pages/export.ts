@@ -7,7 +7,7 @@
 import { zipSync, strToU8 } from 'fflate';
 import { CARD_METRIC_NAMES, PANELS, type PanelTab } from './catalog';
 import { bucketKey, bucketsOf, defaultInterval, intervalsFor, localNow, rangeOf, type DayRange } from './date-range';
-import { baseQuery, breakdown, type SiteViewInput } from './site-view';
+import { baseQuery, breakdown, isUnanswerable, type SiteViewInput } from './site-view';
 
 /** Rows of a full breakdown in an export (a panel shows the top 10). */
 export const EXPORT_ROWS = 10_000;
@@ -54,10 +54,16 @@ export function exportName(input: SiteViewInput, extension: string, part?: strin
 
 export async function viewZip(input: SiteViewInput): Promise<Uint8Array> {
   const tabs = PANELS.flatMap((p) => p.tabs);
-  const [visitors, ...breakdowns] = await Promise.all([timeSeriesCsv(input), ...tabs.map((tab) => panelCsv(input, tab))]);
+  // A tab the Stats API cannot answer is left out of the zip.
+  const orNothing = (csv: Promise<string>) => csv.catch((err: unknown) => {
+    if (isUnanswerable(err)) return undefined;
+    throw err;
+  });
+  const [visitors, ...breakdowns] = await Promise.all([timeSeriesCsv(input), ...tabs.map((tab) => orNothing(panelCsv(input, tab)))]);
   const files: Record<string, Uint8Array> = { 'visitors.csv': strToU8(visitors as string) };
   tabs.forEach((tab, i) => {
-    files[tab.file] = strToU8(breakdowns[i] as string);
+    const csv = breakdowns[i];
+    if (csv !== undefined) files[tab.file] = strToU8(csv);
   });
   return zipSync(files, { level: 6, mtime: input.now });
 }

@@ -5,11 +5,16 @@
  *   GET /:site/export.zip          the view as a zip of CSVs
  *   GET /:site/export/:panel/:tab.csv   one panel tab as CSV
  *   GET /:site/current-visitors    {"visitors": n}, polled every 30 s by the page
+ *   GET /share/:site?auth=TOKEN    a shared link: the site's page, read-only
  *   GET /assets/:file              CSS and scripts
  * The server decides who the viewer is (request.viewer); a site the viewer may not see answers
- * 404 exactly as a site that does not exist.
+ * 404 exactly as a site that does not exist. Every figure comes from the Stats API's query
+ * builder (parseStatsQuery + runStatsQuery), so pages, API and exports agree.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { DashboardDeps } from '../server';
+import { currentVisitors } from '../stats/current-visitors';
+import { parseStatsQuery, runStatsQuery, type StatsDeps } from '../stats/query';
 import { loadAssets } from './assets';
 import { CARD_METRIC_NAMES, DEFAULT_METRIC, findTab } from './catalog';
 import { exportName, panelCsv, viewZip } from './export';
@@ -31,6 +36,8 @@ export interface Viewer {
 
 export interface PagesDeps {
   stats: StatsSource;
+  /** A site's display name (its id by default). */
+  nameOf?: (site: string) => string;
   /** The site's IANA time zone (its days and hours are shown in it). */
   timeZoneOf: (site: string) => string;
   /** Distinct visitors with activity in the last 5 minutes. */
@@ -63,7 +70,24 @@ function notFound(reply: FastifyReply, viewer: Viewer | null): FastifyReply {
   return reply.code(404).type('text/html; charset=utf-8').send(layout({ title: 'Not found', viewer: viewer ? layoutViewer(viewer) : null, body }).text);
 }
 
-export function registerPages(app: FastifyInstance, deps: PagesDeps): void {
+/** The pages over the dashboard's ClickHouse, through the Stats API's own functions. */
+export function pagesDepsOf(deps: DashboardDeps): PagesDeps {
+  const stats: StatsDeps = { clickhouse: deps.clickhouse, database: deps.database, sites: deps.access.sites, now: deps.now };
+  const siteConfig = (site: string) => deps.access.sites.find((s) => s.id === site);
+  return {
+    stats: async (query) => runStatsQuery(stats, parseStatsQuery(query)),
+    nameOf: (site) => siteConfig(site)?.name ?? site,
+    timeZoneOf: (site) => siteConfig(site)?.timezone ?? 'UTC',
+    currentVisitors: (site) => currentVisitors(stats, site),
+    now: deps.now ? () => new Date((deps.now as () => number)()) : undefined,
+  };
+}
+
+export async function registerPages(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
+  registerPagesWith(app, pagesDepsOf(deps));
+}
+
+export function registerPagesWith(app: FastifyInstance, deps: PagesDeps): void {
   const now = deps.now ?? (() => new Date());
   const assets = loadAssets();
 
@@ -91,6 +115,7 @@ export function registerPages(app: FastifyInstance, deps: PagesDeps): void {
 
   const inputOf = (request: FastifyRequest, site: string): SiteViewInput => ({
     site,
+    name: deps.nameOf?.(site),
     timeZone: deps.timeZoneOf(site),
     state: parseViewState(searchOf(request), CARD_METRIC_NAMES, DEFAULT_METRIC),
     now: now(),
@@ -118,7 +143,7 @@ export function registerPages(app: FastifyInstance, deps: PagesDeps): void {
     const at = now();
     const sites = await Promise.all(viewer.sites.map(async (site) => {
       const day = await lastDaySessions(deps.stats, site, deps.timeZoneOf(site), at);
-      return { site, href: `/${encodeURIComponent(site)}`, sessions24h: day.total, hourly: day.hourly };
+      return { site, name: deps.nameOf?.(site) ?? site, href: `/${encodeURIComponent(site)}`, sessions24h: day.total, hourly: day.hourly };
     }));
     return reply.type('text/html; charset=utf-8').send(renderSitesPage(sites, layoutViewer(viewer)).text);
   });
@@ -128,6 +153,12 @@ export function registerPages(app: FastifyInstance, deps: PagesDeps): void {
     if (!found) return reply;
     const view = await loadSiteView(inputOf(request, found.site));
     return reply.type('text/html; charset=utf-8').send(renderSitePage(view, linksOf(request, found.site), layoutViewer(found.viewer)).text);
+  });
+
+  // Plausible's shared-link address; the token stays in every link of the page.
+  app.get<{ Params: { site: string } }>('/share/:site', async (request, reply) => {
+    const search = searchOf(request);
+    return reply.redirect(`/${encodeURIComponent(request.params.site)}${search ? `?${search}` : ''}`);
   });
 
   app.get<{ Params: { site: string } }>('/:site/current-visitors', async (request, reply) => {

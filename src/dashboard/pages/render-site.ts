@@ -150,10 +150,12 @@ function panel(view: SiteView, links: SiteLinks, data: PanelData): Html {
   });
   return html`<section class="panel" id="panel-${p.id}" data-panel="${p.id}" data-tab="${tab.id}" aria-labelledby="title-${p.id}">
 <div class="panel-head"><h2 id="title-${p.id}">${p.title}</h2>${tabs}</div>
-${data.rows.length === 0
+${data.unavailable !== undefined
+    ? html`<p class="empty">Not available: ${data.unavailable}.</p>`
+    : data.rows.length === 0
     ? html`<p class="empty">No data for this period.</p>`
     : html`<table class="breakdown"><thead><tr><th scope="col">${tab.heading}</th><th scope="col">Visitors</th><th scope="col">Sessions</th></tr></thead><tbody>${rows}</tbody></table>`}
-<p class="panel-foot"><a href="${links.panelCsv(p.id, tab.id)}${hrefOf(links, view.state, '')}" download>Export ${tab.label} as CSV</a></p>
+${data.unavailable !== undefined ? '' : html`<p class="panel-foot"><a href="${links.panelCsv(p.id, tab.id)}${hrefOf(links, view.state, '')}" download>Export ${tab.label} as CSV</a></p>`}
 </section>`;
 }
 
@@ -174,7 +176,7 @@ export function renderSitePage(view: SiteView, links: SiteLinks, viewer: LayoutI
   const state = view.state;
   const rangeText = view.range.from === view.range.to ? view.range.from : `${view.range.from} – ${view.range.to}`;
   const body = html`<div class="site-head">
-  <h1>${view.site}</h1>
+  <h1>${view.name}</h1>
   <p class="current" aria-live="polite"><span class="dot" aria-hidden="true"></span><a id="current-visitors" data-src="${links.currentVisitors}" href="${links.currentVisitors}"><span class="n">…</span> current visitors</a></p>
 </div>
 <p class="range">${PERIOD_LABELS[state.period]}: <strong>${rangeText}</strong> <span class="tz">(${view.timeZone})</span>${state.comparison ? html` · compared with <strong>${view.previous.from} – ${view.previous.to}</strong>` : ''}</p>
@@ -188,7 +190,7 @@ ${peoplePanel(view)}
 </div>
 <p class="export-all"><a class="button" href="${links.zip}${hrefOf(links, state, '')}" download>Export this view (zip of CSVs)</a></p>`;
   return layout({
-    title: view.site,
+    title: view.name,
     viewer,
     body,
     scripts: [`${ASSET_PREFIX}/uplot.iife.min.js`, `${ASSET_PREFIX}/dashboard.js`],

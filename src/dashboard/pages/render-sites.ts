@@ -5,6 +5,7 @@ import { layout, type LayoutInput } from './layout';
 
 export interface SiteSummary {
   site: string;
+  name: string;
   href: string;
   sessions24h: number;
   hourly: number[];
@@ -22,7 +23,7 @@ export function sparkline(values: readonly number[], width = 120, height = 32): 
 
 export function renderSitesPage(sites: readonly SiteSummary[], viewer: LayoutInput['viewer']): Html {
   const items = sites.map((s) => html`<li><a class="site-card" href="${s.href}" data-site="${s.site}" data-sessions="${s.sessions24h}">
-<span class="site-name">${s.site}</span>
+<span class="site-name">${s.name}</span>
 ${sparkline(s.hourly)}
 <span class="site-figure"><strong>${formatMetric(s.sessions24h, 'count')}</strong> sessions in the last 24 hours</span>
 </a></li>`);

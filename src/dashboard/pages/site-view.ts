@@ -16,6 +16,7 @@ import {
   rangeOf,
   type DayRange,
 } from './date-range';
+import { SessionizerError } from '../../errors';
 import type { StatsQuery, StatsSource } from './stats-source';
 import { statsFiltersOf, type Interval, type ViewState } from './view-state';
 
@@ -33,6 +34,13 @@ export interface PanelData {
   panel: Panel;
   tab: PanelTab;
   rows: BreakdownRow[];
+  /** Why the Stats API cannot answer this tab (a dimension it does not hold), if so. */
+  unavailable?: string;
+}
+
+/** The Stats API refused the query as one it cannot answer (400), as opposed to failing. */
+export function isUnanswerable(err: unknown): err is Error {
+  return err instanceof SessionizerError && err.code === 'BAD_QUERY';
 }
 
 export interface ChartData {
@@ -50,6 +58,7 @@ export interface ChartData {
 
 export interface SiteView {
   site: string;
+  name: string;
   timeZone: string;
   state: ViewState;
   range: DayRange;
@@ -63,6 +72,8 @@ export interface SiteView {
 
 export interface SiteViewInput {
   site: string;
+  /** Shown as the page's title; the id by default. */
+  name?: string;
   timeZone: string;
   state: ViewState;
   now: Date;
@@ -125,9 +136,17 @@ export async function loadSiteView(input: SiteViewInput): Promise<SiteView> {
     input.state.comparison ? series(input, previous, metric, interval) : Promise.resolve(undefined),
     Promise.all(PANELS.map(async (panel) => {
       const tab = activeTab(panel, input.state.tabs);
-      return { panel, tab, rows: await breakdown(input, range, tab) };
+      try {
+        return { panel, tab, rows: await breakdown(input, range, tab) };
+      } catch (err) {
+        if (!isUnanswerable(err)) throw err;
+        return { panel, tab, rows: [], unavailable: err.message };
+      }
     })),
-    people(input, range),
+    people(input, range).catch((err: unknown) => {
+      if (isUnanswerable(err)) return null;
+      throw err;
+    }),
   ]);
   const running = today >= range.from && today <= range.to ? bucketOf(today, hour, interval, range) : undefined;
   const chart: ChartData = {
@@ -142,7 +161,7 @@ export async function loadSiteView(input: SiteViewInput): Promise<SiteView> {
     chart.previous = before.values;
     chart.previousLabels = before.labels;
   }
-  return { site: input.site, timeZone: input.timeZone, state: input.state, range, previous, cards, previousCards, chart, panels, people: peopleData };
+  return { site: input.site, name: input.name ?? input.site, timeZone: input.timeZone, state: input.state, range, previous, cards, previousCards, chart, panels, people: peopleData };
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import Fastify from 'fastify';
 import { unzipSync, strFromU8 } from 'fflate';
-import { registerPages, type Viewer } from '../../../../src/dashboard/pages';
+import { registerPagesWith, type Viewer } from '../../../../src/dashboard/pages';
 import { toCsv } from '../../../../src/dashboard/pages/export';
 import type { StatsQuery } from '../../../../src/dashboard/pages/stats-source';
 import { memoryStats, type MemorySession } from './memory-stats';
@@ -44,7 +44,7 @@ async function appFor(viewer: Viewer | null, log: StatsQuery[] = []): Promise<Te
   app.addHook('onRequest', async (request) => {
     (request as unknown as { viewer: Viewer | null }).viewer = viewer;
   });
-  registerPages(app, {
+  registerPagesWith(app, {
     stats: memoryStats(sessions, log),
     timeZoneOf: () => 'Europe/Berlin',
     currentVisitors: async (site) => (site === 'shop' ? 2 : 0),
