@@ -24,6 +24,7 @@ export function loadAssets(): ReadonlyMap<string, Asset> {
   return new Map([
     ['dashboard.css', asset(join(ours, 'dashboard.css'), 'text/css; charset=utf-8')],
     ['dashboard.js', asset(join(ours, 'dashboard.js'), 'text/javascript; charset=utf-8')],
+    ['favicon.svg', asset(join(ours, 'favicon.svg'), 'image/svg+xml')],
     ['uplot.min.css', asset(join(uplot, 'uPlot.min.css'), 'text/css; charset=utf-8')],
     ['uplot.iife.min.js', asset(join(uplot, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8')],
   ]);

@@ -91,12 +91,19 @@ export function registerPagesWith(app: FastifyInstance, deps: PagesDeps): void {
   const now = deps.now ?? (() => new Date());
   const assets = loadAssets();
 
-  app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
+  // Assets are public: the login page may use them too.
+  app.get<{ Params: { file: string } }>('/assets/:file', { config: { public: true } }, async (request, reply) => {
     const found = assets.get(request.params.file);
     if (!found) return reply.code(404).send();
     reply.header('etag', found.etag).header('cache-control', 'public, max-age=3600');
     if (request.headers['if-none-match'] === found.etag) return reply.code(304).send();
     return reply.type(found.type).send(found.body);
+  });
+
+  // Browsers ask for /favicon.ico whatever the page says.
+  app.get('/favicon.ico', { config: { public: true } }, async (_request, reply) => {
+    const icon = assets.get('favicon.svg') as NonNullable<ReturnType<typeof assets.get>>;
+    return reply.type(icon.type).header('cache-control', 'public, max-age=86400').send(icon.body);
   });
 
   /** The viewer and site of a site route, or undefined after answering (login or 404). */

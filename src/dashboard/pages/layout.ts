@@ -21,6 +21,7 @@ export function layout(input: LayoutInput): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="same-origin">
 <title>${input.title} · sessionizer</title>
+<link rel="icon" href="${ASSET_PREFIX}/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${ASSET_PREFIX}/uplot.min.css">
 <link rel="stylesheet" href="${ASSET_PREFIX}/dashboard.css">
 </head>
