@@ -49,6 +49,8 @@ interface Generated {
   country: string;
   device: string;
   keyEvent: boolean;
+  /** The user's sessions so far, this one included. */
+  number: number;
 }
 
 /** A small deterministic generator (mulberry32), so every run has the same traffic shape. */
@@ -66,7 +68,7 @@ const pick = <T>(rnd: () => number, list: readonly T[]): T => list[Math.floor(rn
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /**
- * shop: sessions on each of the 30 days before today, started between 06:00 and 20:00 UTC (the
+ * shop: sessions on each of the 60 days before today, started between 06:00 and 20:00 UTC (the
  * same calendar day in Berlin and in UTC, so `report`'s UTC days and the page's Berlin days
  * agree), and a few in the last two hours; blog: sessions of today and yesterday only.
  */
@@ -86,14 +88,32 @@ function generate(now: number): Generated[] {
       country: pick(rnd, COUNTRIES),
       device: String(Math.floor(rnd() * DEVICES.length)),
       keyEvent: views > 1 && rnd() < 0.2,
+      number: 0,
     });
   };
-  for (let day = 1; day <= 30; day++) {
+  for (let day = 1; day <= 60; day++) {
     const count = 4 + Math.floor(rnd() * 8);
     for (let i = 0; i < count; i++) add('shop', today - day * DAY_MS + 6 * 3_600_000 + Math.floor(rnd() * 14 * 3_600_000));
   }
-  for (let i = 1; i <= 8; i++) add('shop', now - i * 14 * 60_000);
+  // The last two hours; sessions that end at least 6 minutes ago, then three that end 2 minutes
+  // ago (the current visitors: active in the last 5 minutes, well inside either edge).
+  for (let i = 1; i <= 8; i++) {
+    add('shop', now - i * 14 * 60_000);
+    const last = sessions[sessions.length - 1] as Generated;
+    last.durationMs = Math.min(last.durationMs, 8 * 60_000);
+  }
+  for (let i = 1; i <= 3; i++) {
+    add('shop', now - 3 * 60_000 - i * 1000);
+    const last = sessions[sessions.length - 1] as Generated;
+    last.durationMs = 60_000 + i * 1000;
+  }
   for (let i = 1; i <= 12; i++) add('blog', now - i * 3 * 3_600_000);
+  // Users on the other days are returning ones: number each user's sessions in time order.
+  const seen = new Map<string, number>();
+  for (const s of [...sessions].sort((a, b) => a.startedMs - b.startedMs)) {
+    s.number = (seen.get(s.user) ?? 0) + 1;
+    seen.set(s.user, s.number);
+  }
   return sessions;
 }
 
@@ -119,6 +139,7 @@ function sessionRows(sessions: readonly Generated[]): object[] {
         is_bounce: bounce,
         is_engaged: bounce ? 0 : 1,
         is_open: 0,
+        session_number: s.number,
       }),
       sign: 1,
       site: s.site,
@@ -317,6 +338,8 @@ describe('the dashboard in a real browser', () => {
     const byCountry: Record<string, number> = {};
     for (const s of google) byCountry[s.country] = (byCountry[s.country] ?? 0) + 1;
     expect(await panelRows(page, 'locations')).toEqual(byCountry);
+    const returning = google.filter((s) => s.number > 1).length;
+    expect(await panelRows(page, 'people')).toEqual({ ...(returning > 0 ? { Returning: returning } : {}), ...(google.length > returning ? { New: google.length - returning } : {}) });
     for (const panel of ['devices', 'entry_points', 'pages']) {
       const rows = await panelRows(page, panel);
       expect(Object.values(rows).reduce((a, b) => a + b, 0)).toBe(google.length);
@@ -347,6 +370,7 @@ describe('the dashboard in a real browser', () => {
     for (const s of last30) perDay.set(berlinDay(s.startedMs), (perDay.get(berlinDay(s.startedMs)) ?? new Set()).add(s.user));
     expect(chart.values).toEqual(chart.labels.map((day) => perDay.get(day)?.size ?? 0));
     expect(await page.$eval('.u-legend', (e) => e.textContent)).toContain('Previous period');
+    await page.waitForFunction(`/^\\d+$/.test(document.querySelector('#current-visitors .n').textContent)`);
     expect(Number(await page.$eval('#current-visitors .n', (e) => e.textContent))).toBe(
       new Set(generated.filter((s) => s.site === 'shop' && s.startedMs + s.durationMs > now - 5 * 60_000).map((s) => s.user)).size,
     );

@@ -93,8 +93,13 @@ export const PANELS: readonly Panel[] = [
     id: 'entry_points',
     title: 'Entry points',
     tabs: [
-      { id: 'entry_points', label: 'Web, app, server, store', dimension: 'visit:entry_point', filterKey: 'entry_point', heading: 'Entry point', file: 'entry_points.csv' },
+      { id: 'entry_points', label: 'Entry points', dimension: 'visit:entry_point', filterKey: 'entry_point', heading: 'Entry point', file: 'entry_points.csv' },
     ],
+  },
+  {
+    id: 'people',
+    title: 'People',
+    tabs: [{ id: 'visitor_type', label: 'New and returning', dimension: 'visit:visitor_type', filterKey: 'visitor_type', heading: 'Visitors', file: 'visitor_types.csv' }],
   },
   {
     id: 'key_events',

@@ -47,6 +47,7 @@ const FILTER_LABELS: Readonly<Record<string, string>> = {
   browser: 'Browser',
   os: 'OS',
   entry_point: 'Entry point',
+  visitor_type: 'Visitors',
   goal: 'Key event',
 };
 
@@ -159,19 +160,6 @@ ${data.unavailable !== undefined ? '' : html`<p class="panel-foot"><a href="${li
 </section>`;
 }
 
-function peoplePanel(view: SiteView): Html {
-  const people = view.people;
-  if (people === null) return html``;
-  const share = (n: number) => (people.visitors > 0 ? (n / people.visitors) * 100 : 0);
-  const row = (label: string, metric: string, count: number) => html`<tr data-metric="${metric}" data-value="${count}"><th scope="row"><span class="bar" style="width:${share(count).toFixed(1)}%" aria-hidden="true"></span>${label}</th><td>${formatMetric(count, 'count')}</td><td>${formatMetric(share(count), 'percent')}</td></tr>`;
-  return html`<section class="panel" id="panel-people" data-panel="people" aria-labelledby="title-people">
-<div class="panel-head"><h2 id="title-people">People</h2></div>
-<table class="breakdown"><thead><tr><th scope="col">Visitors</th><th scope="col">Count</th><th scope="col">Share</th></tr></thead><tbody>
-${row('Returning visitors', 'returning_visitors', people.returning)}
-${row('Seen on several devices', 'cross_device_visitors', people.crossDevice)}
-</tbody></table></section>`;
-}
-
 export function renderSitePage(view: SiteView, links: SiteLinks, viewer: LayoutInput['viewer']): Html {
   const state = view.state;
   const rangeText = view.range.from === view.range.to ? view.range.from : `${view.range.from} – ${view.range.to}`;
@@ -186,7 +174,6 @@ ${chips(view, links)}
 ${chart(view, links)}
 <div class="panels">
 ${PANELS.map((p) => view.panels.find((d) => d.panel.id === p.id)).filter((d): d is PanelData => d !== undefined).map((d) => panel(view, links, d))}
-${peoplePanel(view)}
 </div>
 <p class="export-all"><a class="button" href="${links.zip}${hrefOf(links, state, '')}" download>Export this view (zip of CSVs)</a></p>`;
   return layout({

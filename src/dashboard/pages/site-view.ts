@@ -21,8 +21,6 @@ import type { StatsQuery, StatsSource } from './stats-source';
 import { statsFiltersOf, type Interval, type ViewState } from './view-state';
 
 export const PANEL_ROWS = 10;
-/** People: returning visitors (a session before this one) and visitors seen on several devices. */
-export const PEOPLE_METRICS = ['visitors', 'returning_visitors', 'cross_device_visitors'] as const;
 
 export interface BreakdownRow {
   name: string;
@@ -67,7 +65,6 @@ export interface SiteView {
   previousCards: Record<string, number | null>;
   chart: ChartData;
   panels: PanelData[];
-  people: { visitors: number; returning: number; crossDevice: number } | null;
 }
 
 export interface SiteViewInput {
@@ -115,12 +112,6 @@ export async function breakdown(input: SiteViewInput, range: DayRange, tab: Pane
   return response.results.map((r) => ({ name: r.dimensions[0] ?? '', visitors: numberOf(r.metrics[0]), visits: numberOf(r.metrics[1]) }));
 }
 
-async function people(input: SiteViewInput, range: DayRange): Promise<SiteView['people']> {
-  const response = await input.stats(baseQuery(input, range, PEOPLE_METRICS));
-  const [visitors, returning, crossDevice] = response.results[0]?.metrics ?? [];
-  return { visitors: numberOf(visitors), returning: numberOf(returning), crossDevice: numberOf(crossDevice) };
-}
-
 export async function loadSiteView(input: SiteViewInput): Promise<SiteView> {
   const { day: today, hour } = localNow(input.now, input.timeZone);
   const range = rangeOf(input.state, today);
@@ -129,7 +120,7 @@ export async function loadSiteView(input: SiteViewInput): Promise<SiteView> {
   const wanted = input.state.interval;
   const interval = wanted !== undefined && intervals.includes(wanted) ? wanted : defaultInterval(range);
   const metric = input.state.metric;
-  const [cards, previousCards, current, before, panels, peopleData] = await Promise.all([
+  const [cards, previousCards, current, before, panels] = await Promise.all([
     totals(input, range),
     totals(input, previous),
     series(input, range, metric, interval),
@@ -143,10 +134,6 @@ export async function loadSiteView(input: SiteViewInput): Promise<SiteView> {
         return { panel, tab, rows: [], unavailable: err.message };
       }
     })),
-    people(input, range).catch((err: unknown) => {
-      if (isUnanswerable(err)) return null;
-      throw err;
-    }),
   ]);
   const running = today >= range.from && today <= range.to ? bucketOf(today, hour, interval, range) : undefined;
   const chart: ChartData = {
@@ -161,7 +148,7 @@ export async function loadSiteView(input: SiteViewInput): Promise<SiteView> {
     chart.previous = before.values;
     chart.previousLabels = before.labels;
   }
-  return { site: input.site, name: input.name ?? input.site, timeZone: input.timeZone, state: input.state, range, previous, cards, previousCards, chart, panels, people: peopleData };
+  return { site: input.site, name: input.name ?? input.site, timeZone: input.timeZone, state: input.state, range, previous, cards, previousCards, chart, panels };
 }
 
 /**

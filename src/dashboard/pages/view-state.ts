@@ -37,6 +37,7 @@ export const FILTER_KEYS: Readonly<Record<string, string>> = {
   browser: 'visit:browser',
   os: 'visit:os',
   entry_point: 'visit:entry_point',
+  visitor_type: 'visit:visitor_type',
   goal: 'event:goal',
 };
 

@@ -137,6 +137,11 @@ export const DIMENSIONS: Readonly<Record<string, DimensionDefinition>> = {
   'visit:entry_point': column('channel', 'where the session came in: web, app, server or store (the event channel)', true),
   'visit:medium': column('medium', 'medium: campaign medium, referral, or (none)', true),
   'visit:app_version': column('app_version', 'app version of the session', true),
+  'visit:visitor_type': {
+    sql: "if(session_number > 1, 'Returning', 'New')",
+    ours: true,
+    description: "New for a user key's first session, Returning for a later one (the dashboard's people panel)",
+  },
 };
 
 /** Plausible dimensions we do not have, with why (the 400 answer names them). */

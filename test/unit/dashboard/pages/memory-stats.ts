@@ -24,6 +24,7 @@ function dimensionOf(s: MemorySession, dimension: string): string {
   if (dimension === 'time:day') return s.start.slice(0, 10);
   if (dimension === 'time:hour') return `${s.start.slice(0, 13)}:00:00`;
   if (dimension === 'event:goal') return s.keyEvent ?? '';
+  if (dimension === 'visit:visitor_type') return s.returning ? 'Returning' : 'New';
   return s.dims?.[dimension] ?? '';
 }
 
