@@ -136,6 +136,20 @@ ${jsonScript('chart-data', { ...c, label: metric.label, format: metric.format, t
 </section>`;
 }
 
+/**
+ * A tab the Stats API cannot break down. Key events by name are such a tab while sessions carry
+ * no event names; their total is still known: the sessions with any key event, and their share.
+ */
+function unavailable(view: SiteView, data: PanelData): Html {
+  if (data.panel.id !== 'key_events') return html`<p class="empty">Not available: ${data.unavailable}.</p>`;
+  const conversions = view.cards.conversions ?? 0;
+  const visits = view.cards.visits ?? 0;
+  return html`<table class="breakdown"><thead><tr><th scope="col">Key event</th><th scope="col">Sessions</th><th scope="col">Conv. rate</th></tr></thead>
+<tbody><tr data-name="(any)" data-visits="${conversions}"><th scope="row"><span class="bar" style="width:${visits > 0 ? ((conversions / visits) * 100).toFixed(1) : 0}%" aria-hidden="true"></span><span>Any key event</span></th>
+<td>${formatMetric(conversions, 'count')}</td><td>${formatMetric(visits > 0 ? (100 * conversions) / visits : null, 'percent')}</td></tr></tbody></table>
+<p class="note">Key events are counted per session; a breakdown by event name is not available.</p>`;
+}
+
 function panel(view: SiteView, links: SiteLinks, data: PanelData): Html {
   const { panel: p, tab } = data;
   const max = Math.max(1, ...data.rows.map((r) => r.visitors));
@@ -152,7 +166,7 @@ function panel(view: SiteView, links: SiteLinks, data: PanelData): Html {
   return html`<section class="panel" id="panel-${p.id}" data-panel="${p.id}" data-tab="${tab.id}" aria-labelledby="title-${p.id}">
 <div class="panel-head"><h2 id="title-${p.id}">${p.title}</h2>${tabs}</div>
 ${data.unavailable !== undefined
-    ? html`<p class="empty">Not available: ${data.unavailable}.</p>`
+    ? unavailable(view, data)
     : data.rows.length === 0
     ? html`<p class="empty">No data for this period.</p>`
     : html`<table class="breakdown"><thead><tr><th scope="col">${tab.heading}</th><th scope="col">Visitors</th><th scope="col">Sessions</th></tr></thead><tbody>${rows}</tbody></table>`}

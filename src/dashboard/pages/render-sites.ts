@@ -17,7 +17,7 @@ export function sparkline(values: readonly number[], width = 120, height = 32): 
   const step = values.length > 1 ? width / (values.length - 1) : width;
   const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - (v / max) * (height - 4)).toFixed(1)}`).join(' ');
   const area = `0,${height} ${points} ${width},${height}`;
-  return html`<svg class="spark" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" aria-hidden="true" focusable="false">
+  return html`<svg class="spark" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" preserveAspectRatio="none" aria-hidden="true" focusable="false">
 <polygon points="${area}" class="spark-area"/><polyline points="${points}" class="spark-line"/></svg>`;
 }
 
