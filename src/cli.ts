@@ -12,6 +12,7 @@ import { runBackfill } from './commands/backfill-command';
 import { PERSON_DIMENSIONS } from './people/people-report';
 import { runAudience } from './commands/audience-command';
 import { runCollect } from './commands/collect-command';
+import { runDashboard, runHashSecret } from './commands/dashboard-command';
 import { runLoadgen } from './commands/loadgen-command';
 import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
@@ -174,6 +175,27 @@ export function buildProgram(): Command {
       commandExitCode = await runCollect(loadConfig());
       // The collector drained and closed its clients; leave with its exit code.
       process.exit(commandExitCode);
+    });
+
+  const dashboard = program
+    .command('dashboard')
+    .description(
+      'the web dashboard and the Plausible-compatible Stats API (POST /api/v2/query) over ClickHouse, on DASHBOARD_PORT; ' +
+        'accounts, API keys and shared links from DASHBOARD_CONFIG (configuration from the environment, see docs/dashboard.md)',
+    )
+    .action(async () => {
+      commandExitCode = await runDashboard(loadConfig());
+      process.exit(commandExitCode);
+    });
+  dashboard
+    .command('hash-secret')
+    .description(
+      'print the hash of a password, API key or shared-link token for the dashboard access file: ' +
+        'printf %s SECRET | sessionizer dashboard hash-secret (one trailing newline is ignored)',
+    )
+    .option('--generate', 'make a random secret (for an API key or a shared link) and print it, then its hash')
+    .action(async (options: { generate?: boolean }) => {
+      await runHashSecret(options);
     });
 
   program

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { InvalidStatsQueryError, SiteNotFoundError } from '../errors';
 import type { DashboardAccess } from './config';
 import { escapeHtml } from './html';
+import type { DashboardMetrics } from './metrics';
 import { registerPages } from './pages';
 import { currentVisitors } from './stats/current-visitors';
 import { parseStatsQuery, runStatsQuery, type StatsDeps } from './stats/query';
@@ -47,6 +48,7 @@ export interface DashboardDeps {
   sessionTtlMs?: number;
   /** Login attempts per client address and window. Default 10 a minute. */
   loginRateLimit?: { max: number; windowMs: number };
+  metrics?: DashboardMetrics;
   /** Trust X-Forwarded-* from these proxies (fastify's trustProxy); default none. */
   trustProxy?: boolean | string | string[];
 }
@@ -95,7 +97,9 @@ export async function buildDashboardApp(deps: DashboardDeps): Promise<FastifyIns
     return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`);
   });
   app.addHook('onResponse', async (request, reply) => {
-    log?.info({ method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics?.requestSeconds.observe({ route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    log?.debug({ method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
