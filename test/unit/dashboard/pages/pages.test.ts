@@ -91,6 +91,9 @@ describe('dashboard pages', () => {
     const filtered = await app.inject('/shop?period=7d&f=is,source,Google');
     expect(cardValues(filtered.body)).toMatchObject({ visitors: '1', visits: '2', pageviews: '4' });
     expect(filtered.body).toContain('Source is <strong>Google</strong>');
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(res.headers['cache-control']).toBe('private, no-store');
     expect(filtered.body).toMatch(/aria-label="Remove filter: Source Google" href|href="\/shop" aria-label="Remove filter/);
   });
 
