@@ -80,7 +80,6 @@ export async function buildDashboardApp(deps: DashboardDeps): Promise<FastifyIns
     // Authorization).
     logger: false,
     trustProxy: deps.trustProxy ?? false,
-    disableRequestLogging: true,
     bodyLimit: 256 * 1024,
   });
   await app.register(fastifyCookie);
