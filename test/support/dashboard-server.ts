@@ -1,7 +1,7 @@
 /**
- * Runs the dashboard app (buildDashboardApp) in a process of its own for browser tests: Jest's
- * module loader cannot run @fastify/cookie (it loads the ESM `cookie` package with a dynamic
- * import), plain Node can. Reads the access file DASHBOARD_TEST_ACCESS (JSON), the ClickHouse
+ * Runs the dashboard app (buildDashboardApp) in a process of its own for browser tests, as in
+ * production: plain Node's module loader, and an event loop the test's browser driving does not
+ * share. Reads the access file DASHBOARD_TEST_ACCESS (JSON), the ClickHouse
  * server from CLICKHOUSE_URL/USER/PASSWORD and the database from CLICKHOUSE_DATABASE; listens on
  * a free local port and prints "listening <url>" on stdout; stops on SIGTERM.
  */
