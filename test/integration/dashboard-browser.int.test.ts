@@ -379,6 +379,17 @@ describe('the dashboard in a real browser', () => {
     await page.screenshot({ path: join(SHOTS, 'site-desktop.png'), fullPage: true });
     expect(await axeViolations(page)).toEqual([]);
 
+    // A custom range from the form keeps the filter.
+    const customPage = await newPage(browser);
+    await customPage.goto(page.url());
+    await customPage.$eval('input[name=from]', (e, v) => ((e as unknown as { value: string }).value = v), from);
+    await customPage.$eval('input[name=to]', (e, v) => ((e as unknown as { value: string }).value = v), to);
+    await Promise.all([customPage.waitForNavigation(), customPage.click('.custom button[type=submit]')]);
+    const customUrl = new URL(customPage.url());
+    expect([customUrl.searchParams.get('period'), customUrl.searchParams.get('from'), customUrl.searchParams.get('to')]).toEqual(['custom', from, to]);
+    expect((await cards(customPage)).visits).toBe(google.length);
+    await customPage.close();
+
     // Downloads: a panel's CSV and the whole view's zip, fetched as the browser would.
     const download = async (selector: string) => {
       const href = await page.$eval(selector, (e) => e.getAttribute('href') ?? '');

@@ -88,9 +88,9 @@ function hiddenInputs(links: SiteLinks, state: ViewState): Html[] {
   for (const pair of all === '' ? [] : all.split('&')) {
     const eq = pair.indexOf('=');
     const name = decodeURIComponent(pair.slice(0, eq));
-    // Filters travel as one raw "op,key,value" text; the form encodes it once more, which the
-    // parser (splitting raw commas first) reads back the same.
-    const value = name === 'f' ? pair.slice(eq + 1).split(',').map((p) => decodeURIComponent(p)).join(',') : decodeURIComponent(pair.slice(eq + 1));
+    // A filter travels as its URL text ("is,source,Google%2C%20Inc"); the form encodes it once
+    // more (commas too), and the parser, finding no raw comma, decodes that layer first.
+    const value = name === 'f' ? pair.slice(eq + 1) : decodeURIComponent(pair.slice(eq + 1));
     inputs.push(html`<input type="hidden" name="${name}" value="${value}">`);
   }
   return inputs;

@@ -101,7 +101,8 @@ export function parseViewState(search: string, metrics: readonly string[], defau
   const tabs: Record<string, string> = {};
   for (const [name, value] of rawPairs(search)) {
     if (name === 'f') {
-      const filter = parseFilter(value);
+      // Without a raw comma the whole text was encoded once more (a form's GET): undo that first.
+      const filter = parseFilter(value.includes(',') ? value : decode(value));
       // One filter per key and operator: a later one replaces an earlier one.
       if (filter) {
         const same = filters.findIndex((f) => f.key === filter.key && f.operator === filter.operator);

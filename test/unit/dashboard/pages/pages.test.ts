@@ -6,6 +6,8 @@ import Fastify from 'fastify';
 import { unzipSync, strFromU8 } from 'fflate';
 import { registerPagesWith, type Viewer } from '../../../../src/dashboard/pages';
 import { toCsv } from '../../../../src/dashboard/pages/export';
+import { CARD_METRIC_NAMES, DEFAULT_METRIC } from '../../../../src/dashboard/pages/catalog';
+import { parseViewState } from '../../../../src/dashboard/pages/view-state';
 import type { StatsQuery } from '../../../../src/dashboard/pages/stats-source';
 import { memoryStats, type MemorySession } from './memory-stats';
 
@@ -103,6 +105,28 @@ describe('dashboard pages', () => {
     const acquisition = res.body.slice(res.body.indexOf('data-panel="acquisition"'), res.body.indexOf('data-panel="pages"'));
     expect(acquisition).toContain('href="/shop?period=30d&amp;f=is,country,DE&amp;f=is,source,Google&amp;tab_acquisition=sources"');
     expect(res.body).toContain('data-name="DE" data-visitors="1" data-visits="2"');
+  });
+
+  it("keeps the filters through the custom-range form (a browser's GET encodes its fields once more)", async () => {
+    const app = await appFor(alice);
+    const res = await app.inject('/shop?period=30d&f=is,source,Goo%2Cgle&f=is,country,DE');
+    const form = /<form class="custom"[\s\S]*?<\/form>/.exec(res.body)?.[0] ?? '';
+    const fields = [...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m): [string, string] => [m[1] as string, (m[2] as string).replace(/&amp;/g, '&')]);
+    const submitted = new URLSearchParams([...fields, ['from', '2026-03-01'], ['to', '2026-03-05']] as [string, string][]).toString();
+    expect(parseViewState(submitted, CARD_METRIC_NAMES, DEFAULT_METRIC)).toMatchObject({
+      period: 'custom',
+      from: '2026-03-01',
+      to: '2026-03-05',
+      filters: [{ operator: 'is', key: 'source', values: ['Goo,gle'] }, { operator: 'is', key: 'country', values: ['DE'] }],
+    });
+  });
+
+  it('shows new and returning visitors in the people panel', async () => {
+    const app = await appFor(alice);
+    const res = await app.inject('/shop?period=7d');
+    const people = res.body.slice(res.body.indexOf('data-panel="people"'), res.body.indexOf('data-panel="key_events"'));
+    expect(people).toContain('data-name="New" data-visitors="2" data-visits="2"');
+    expect(people).toContain('data-name="Returning" data-visitors="1" data-visits="1"');
   });
 
   it('escapes whatever the data holds', async () => {
