@@ -416,6 +416,7 @@ describe('the dashboard in a real browser', () => {
     await phone.waitForSelector('#chart canvas');
     expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
     await phone.screenshot({ path: join(SHOTS, 'site-phone.png'), fullPage: true });
+    expect(await axeViolations(phone)).toEqual([]);
 
     // A shared link: one site, read-only; any other site is not found.
     const shared = await newPage(browser);
@@ -425,6 +426,7 @@ describe('the dashboard in a real browser', () => {
     expect((await cards(shared)).visits).toBe(generated.filter((s) => s.site === 'shop' && berlinDay(s.startedMs) >= berlinDay(Date.parse(`${today}T12:00:00Z`) - 29 * DAY_MS)).length);
     await Promise.all([shared.waitForNavigation(), shared.click('[data-panel="acquisition"] tr[data-name] a')]);
     expect(new URL(shared.url()).searchParams.get('auth')).toBe(shareToken);
+    expect(await axeViolations(shared)).toEqual([]);
     expect((await shared.goto(`${base}/blog?auth=${shareToken}`))?.status()).toBe(404);
 
     // Bob may see blog only: shop answers as a site that does not exist.
