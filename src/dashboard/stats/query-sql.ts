@@ -6,9 +6,9 @@
  * Shape of the SQL, always one statement over the site's part of `sessions`, without FINAL:
  *
  *   SELECT <dimensions>, <group totals>, <metrics>
- *   FROM (SELECT <dimensions>, user_key, <sign-weighted sums>          -- only when visitors are
+ *   FROM (SELECT <dimensions>, <user key hash>, <sign-weighted sums>   -- only when visitors are
  *         FROM sessions WHERE site = … AND started_at in range AND …   -- asked for: a user key
- *         GROUP BY <dimensions>, user_key)                            -- counts in a group when
+ *         GROUP BY <dimensions>, <user key hash>)                     -- counts in a group when
  *   GROUP BY <dimensions> HAVING sessions > 0                          -- its net sessions > 0
  *
  * Without visitors the inner level is left out and the sums are the group totals. A cancelled
@@ -130,8 +130,11 @@ export function buildStatsSql(query: StatsQuery, context: BuildContext, options:
   let select: string[];
   let from: string;
   if (perUser) {
-    const inner = [...dimSelect, 'user_key', ...[...sums].map((s) => `${SUMS[s]} AS ${s}`)];
-    from = `(\n  SELECT ${inner.join(', ')}\n  FROM ${source}\n  WHERE ${where}\n  GROUP BY ${[...groupKeys, 'user_key'].join(', ')}\n)`;
+    // Grouped by a 64-bit hash of the user key, not the string: the same groups (two of a
+    // site's keys share a hash with a chance of about n²/2⁶⁵, 1 in 10⁷ for 2 million keys)
+    // at about half the cost of hashing and comparing strings.
+    const inner = [...dimSelect, 'cityHash64(user_key) AS user_hash', ...[...sums].map((s) => `${SUMS[s]} AS ${s}`)];
+    from = `(\n  SELECT ${inner.join(', ')}\n  FROM ${source}\n  WHERE ${where}\n  GROUP BY ${[...groupKeys, 'user_hash'].join(', ')}\n)`;
     select = [...groupKeys, 'countIf(n_visits > 0) AS visitors_', ...[...sums].map((s) => `sum(${s}) AS ${s}_`)];
   } else {
     from = `${source}\nWHERE ${where}`;
