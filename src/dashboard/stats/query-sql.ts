@@ -16,7 +16,7 @@
  */
 import type { DayRange, TimeGrain } from './date-range';
 import { addDays } from './date-range';
-import { DIMENSIONS, METRICS, SUMS, type SumName } from './definitions';
+import { CHANNEL_MAP_SQL, DIMENSIONS, METRICS, SUMS, type SumName } from './definitions';
 import type { Filter, FilterOperator, StatsQuery } from './query-types';
 
 export interface BuiltQuery {
@@ -57,19 +57,33 @@ export function dimensionSql(dimension: string, autoGrain: TimeGrain): string {
   return definition.sql;
 }
 
+const SITE_AND_RANGE = [
+  'site = {site:String}',
+  'started_at >= toDateTime64({from:String}, 3, {tz:String})',
+  'started_at < toDateTime64({to:String}, 3, {tz:String})',
+];
+
 /** The WHERE clause of the site, the range and the filters, with its parameters. */
 export function whereClause(context: BuildContext, filters: readonly Filter[], params: Record<string, unknown>): string {
   params.site = context.site;
   params.tz = context.timezone;
   params.from = `${context.range.from} 00:00:00`;
   params.to = `${addDays(context.range.to, 1)} 00:00:00`;
-  const parts = [
-    'site = {site:String}',
-    'started_at >= toDateTime64({from:String}, 3, {tz:String})',
-    'started_at < toDateTime64({to:String}, 3, {tz:String})',
-  ];
+  const parts = [...SITE_AND_RANGE];
   for (const filter of filters) parts.push(filterSql(filter, context, params));
   return parts.join('\n  AND ');
+}
+
+/** Every dimension a query names, in its dimensions and (nested) filters. */
+function namedDimensions(query: StatsQuery): string[] {
+  const names = [...query.dimensions];
+  const walk = (filter: Filter): void => {
+    if (filter[0] === 'and' || filter[0] === 'or') (filter[1] as Filter[]).forEach(walk);
+    else if (filter[0] === 'not') walk(filter[1] as Filter);
+    else names.push(filter[1] as string);
+  };
+  query.filters.forEach(walk);
+  return names;
 }
 
 function filterSql(filter: Filter, context: BuildContext, params: Record<string, unknown>): string {
@@ -144,7 +158,11 @@ export function buildStatsSql(query: StatsQuery, context: BuildContext, options:
   select.push(...metrics.map((m, i) => `${m.sql} AS m${i}`));
   if (options.totalRows) select.push('count() OVER () AS total_rows_');
 
+  const prelude = namedDimensions(query).some((d) => DIMENSIONS[d]?.needsChannelMap)
+    ? `WITH ${CHANNEL_MAP_SQL(context.database, SITE_AND_RANGE.join(' AND '))}`
+    : '';
   const sql = [
+    prelude,
     `SELECT ${select.join(', ')}`,
     `FROM ${from}`,
     groupKeys.length > 0 ? `GROUP BY ${groupKeys.join(', ')}` : '',

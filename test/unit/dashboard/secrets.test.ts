@@ -45,3 +45,30 @@ describe('session tokens', () => {
     expect(verifySessionToken(secret, 'garbage', 0)).toBeNull();
   });
 });
+
+describe('sessionizer dashboard hash-secret', () => {
+  it('hashes the secret on stdin without its trailing newline', async () => {
+    const { Readable } = await import('node:stream');
+    const { runHashSecret } = await import('../../../src/commands/dashboard-command');
+    let printed = '';
+    await runHashSecret({}, Readable.from([Buffer.from('pass word\n')]), (text) => (printed += text));
+    const hash = printed.trim();
+    await expect(verifySecret('pass word', hash)).resolves.toBe(true);
+    await expect(verifySecret('pass word\n', hash)).resolves.toBe(false);
+  });
+
+  it('with --generate prints a new random secret and its hash', async () => {
+    const { runHashSecret } = await import('../../../src/commands/dashboard-command');
+    let printed = '';
+    await runHashSecret({ generate: true }, undefined, (text) => (printed += text));
+    const [secret, hash] = printed.trim().split('\n') as [string, string];
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    await expect(verifySecret(secret, hash)).resolves.toBe(true);
+  });
+
+  it('refuses an empty stdin', async () => {
+    const { Readable } = await import('node:stream');
+    const { runHashSecret } = await import('../../../src/commands/dashboard-command');
+    await expect(runHashSecret({}, Readable.from([]), () => undefined)).rejects.toThrow(/no secret on stdin/);
+  });
+});
