@@ -19,6 +19,7 @@ import { escapeHtml } from './html';
 import type { DashboardMetrics } from './metrics';
 import { registerPages } from './pages';
 import { currentVisitors } from './stats/current-visitors';
+import { statsToCsv } from './stats/csv';
 import { parseStatsQuery, runStatsQuery, type StatsDeps } from './stats/query';
 import { canSee, ViewerResolver, type Viewer } from './viewer';
 
@@ -172,10 +173,13 @@ function registerAuthRoutes(app: FastifyInstance, resolver: ViewerResolver, deps
 }
 
 function registerApiRoutes(app: FastifyInstance, stats: StatsDeps): void {
-  app.post('/api/v2/query', async (request) => {
+  // JSON by default; `Accept: text/csv` gives the same rows as CSV (dimensions, then metrics).
+  app.post('/api/v2/query', async (request, reply) => {
     const query = parseStatsQuery(request.body);
     requireSite(request.viewer, query.site_id);
-    return runStatsQuery(stats, query);
+    const answer = await runStatsQuery(stats, query);
+    if (/\btext\/csv\b/.test(request.headers.accept ?? '')) return reply.type('text/csv; charset=utf-8').send(statsToCsv(answer));
+    return answer;
   });
   // Plausible's realtime endpoint: the number of visitors active in the last 5 minutes.
   app.get('/api/v1/stats/realtime/visitors', async (request, reply) => {

@@ -210,6 +210,19 @@ describe('API keys', () => {
     expect((await query({ site_id: 'blog', metrics: ['visits'], date_range: '7d' }, { authorization: 'Bearer wrong' })).statusCode).toBe(401);
   });
 
+  it('Accept: text/csv gives the same rows as CSV', async () => {
+    const auth = { authorization: `Bearer ${API_KEY}` };
+    const body = { site_id: 'shop', metrics: ['visitors', 'visits'], date_range: ['2024-05-01', '2024-05-02'], dimensions: ['visit:device'] };
+    const json = (await query(body, auth)).json();
+    const csv = await query(body, { ...auth, accept: 'text/csv' });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = csv.body.trim().split('\n');
+    expect(lines[0]).toBe('visit:device,visitors,visits');
+    expect(lines.slice(1)).toEqual(json.results.map((r: { dimensions: string[]; metrics: number[] }) => [...r.dimensions, ...r.metrics].join(',')));
+    expect(lines.length).toBeGreaterThan(1);
+  });
+
   it('unknown metrics, dimensions, filters and fields are 400 naming them', async () => {
     const auth = { authorization: `Bearer ${API_KEY}` };
     const cases: [object, string][] = [

@@ -143,6 +143,12 @@ const checks = () => {
       if (medium === 'cpc' && /google/.test(source as string)) expect(channel).toBe('Paid Search');
     }
     expect(CHANNEL_SQL).toContain('Organic Social');
+    // As a filter too.
+    const s = site('alpha');
+    const direct = await ask({ site_id: 'alpha', metrics: ['visits'], date_range: ['2024-04-30', '2024-05-05'], filters: [['is', 'visit:channel', ['Direct']]] });
+    const expected = inRange(s.current, s.timezone, '2024-04-30', '2024-05-05').filter((r) => r.source === '(direct)' || (r.source === '' && ['', '(none)'].includes(r.medium)));
+    expect(direct.results[0]?.metrics[0]).toBe(expected.length);
+    expect(expected.length).toBeGreaterThan(0);
   });
 
   it('time:hour of one day in the site’s zone, and pagination with total_rows', async () => {

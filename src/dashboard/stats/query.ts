@@ -44,6 +44,8 @@ export function parseStatsQuery(body: unknown): StatsQuery {
     throw new InvalidStatsQueryError(String(issue.path[0] ?? 'body'), `Invalid ${where}:${keys} ${issue.message}`.replace(/\s+/g, ' ').trim());
   }
   const q = parsed.data;
+  // Custom dates are checked here (the relative periods need the site's today, at run time).
+  if (Array.isArray(q.date_range)) resolveDateRange(q.date_range as [string, string], '1970-01-01');
   for (const metric of q.metrics) {
     if (!METRICS[metric]) throw new InvalidStatsQueryError('metrics', `Unknown metric '${metric}'. Known: ${Object.keys(METRICS).join(', ')}`);
   }
