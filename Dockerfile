@@ -1,16 +1,20 @@
 # syntax=docker/dockerfile:1
 #
-# sessionizer: the streaming worker, the HTTP collector and the command line in one image.
+# sessionizer: the streaming worker, the HTTP collector, the dashboard and the command line in one image.
 #
 #   docker build -t sessionizer .
 #   docker run --init --env-file worker.env -p 9464:9464 sessionizer            # sessionizer worker
 #   docker run --init --env-file collect.env -p 8080:8080 sessionizer collect   # the HTTP collector
+#   docker run --init --env-file dashboard.env -v $PWD/dashboard.yaml:/config/dashboard.yaml:ro \
+#     -p 8090:8090 sessionizer dashboard                                        # the dashboard and Stats API
 #   docker run --init --env-file worker.env sessionizer migrate                 # any other command
 #
 # Three stages: `build` compiles TypeScript with the dev dependencies; `deps` installs the
 # production dependencies alone (`npm ci --omit=dev`: no TypeScript, no test tools, no chdb);
 # the runtime stage holds those, the compiled dist/ (with the Lua scripts in
-# dist/state/scripts and the browser script in dist/collect/browser) and schemas/ (migrations read schemas/clickhouse), and runs as the
+# dist/state/scripts, the browser script in dist/collect/browser, the dashboard's CSS and script
+# in dist/dashboard/assets; uPlot, which draws its charts, is a production dependency served from
+# node_modules) and schemas/ (migrations read schemas/clickhouse), and runs as the
 # unprivileged `node` user. Configuration comes from the environment only (README,
 # docs/operations.md); secrets preferably as mounted files through the *_FILE variables.
 #
@@ -45,13 +49,14 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY schemas ./schemas
 USER node
-# /metrics, /healthz and /readyz (HTTP_PORT, default 9464 for the worker, 9465 for the collector);
-# the collector's API (COLLECT_PORT, default 8080).
-EXPOSE 9464 9465 8080
-# Liveness of the worker or the collector: GET /healthz on HTTP_PORT (the slim image has no curl:
+# /metrics, /healthz and /readyz (HTTP_PORT, default 9464 for the worker, 9465 for the collector,
+# 9466 for the dashboard); the collector's API (COLLECT_PORT, default 8080); the dashboard's pages
+# and Stats API (DASHBOARD_PORT, default 8090).
+EXPOSE 9464 9465 9466 8080 8090
+# Liveness of the worker, the collector or the dashboard: GET /healthz on HTTP_PORT (the slim image has no curl:
 # node itself). A container running a one-shot command (migrate, report, recompute...) has no
 # endpoint and is not unhealthy: the check passes unless a `cli.js worker` or `cli.js collect`
-# process runs (src/healthcheck.ts).
+# process runs, or `cli.js dashboard` (src/healthcheck.ts).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["node", "dist/healthcheck.js"]
 ENTRYPOINT ["node", "dist/cli.js"]

@@ -178,6 +178,29 @@ export function buildProgram(): Command {
       process.exit(await runServerCommand(() => runCollect(loadConfig())));
     });
 
+  const dashboard = program
+    .command('dashboard')
+    .description(
+      'the web dashboard and the Plausible-compatible Stats API (POST /api/v2/query) over ClickHouse, on DASHBOARD_PORT; ' +
+        'accounts, API keys and shared links from DASHBOARD_CONFIG (configuration from the environment, see docs/dashboard.md)',
+    )
+    .action(async () => {
+      const [{ runDashboard }, { loadConfig }] = await Promise.all([import('./commands/dashboard-command'), import('./config')]);
+      commandExitCode = await runDashboard(loadConfig());
+      process.exit(commandExitCode);
+    });
+  dashboard
+    .command('hash-secret')
+    .description(
+      'print the hash of a password, API key or shared-link token for the dashboard access file: ' +
+        'printf %s SECRET | sessionizer dashboard hash-secret (one trailing newline is ignored)',
+    )
+    .option('--generate', 'make a random secret (for an API key or a shared link) and print it, then its hash')
+    .action(async (options: { generate?: boolean }) => {
+      const { runHashSecret } = await import('./commands/dashboard-command');
+      await runHashSecret(options);
+    });
+
   program
     .command('migrate')
     .description('create or upgrade the ClickHouse schema (CLICKHOUSE_URL, CLICKHOUSE_DATABASE, CLICKHOUSE_CLUSTER)')

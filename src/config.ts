@@ -1,5 +1,5 @@
 /**
- * Configuration of the long-running commands (`worker`, `collect`, `migrate`, `produce`, `report`): read
+ * Configuration of the long-running commands (`worker`, `collect`, `dashboard`, `migrate`, `produce`, `report`): read
  * from the environment once at start-up, validated by zod, and passed down. No other module
  * reads `process.env`. Every option is documented in README.md ("Configuration").
  *
@@ -131,6 +131,18 @@ export const configSchema = z.object({
         return z.NEVER;
       }
     }),
+
+  // The `dashboard` web server and Stats API (docs/dashboard.md).
+  DASHBOARD_PORT: int(0).max(65535).default(8090),
+  DASHBOARD_HOST: z.string().min(1).default('0.0.0.0'),
+  DASHBOARD_CONFIG: z.string().min(1).optional(),
+  DASHBOARD_SESSION_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters (for example: openssl rand -base64 32)')
+    .optional(),
+  DASHBOARD_SESSION_HOURS: positive.default(168),
+  DASHBOARD_LOGIN_ATTEMPTS_PER_MINUTE: int(1).default(10),
+  DASHBOARD_TRUSTED_PROXIES: z.string().default(''),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
@@ -200,7 +212,28 @@ export interface Config {
   /** A partition whose Redis state belongs to another log: stop the worker, or drop that state. */
   onLogMismatch: RawConfig['STATE_LOG_MISMATCH'];
   collect: CollectConfig;
+  dashboard: DashboardConfig;
 }
+
+/** The `dashboard` server's options; every one is documented in README.md and docs/dashboard.md. */
+export interface DashboardConfig {
+  port: number;
+  host: string;
+  /** The access file (sites, accounts, API keys, shared links); `dashboard` refuses to start without it. */
+  configPath?: string;
+  /** Signs login cookies; `dashboard` refuses to start without it. */
+  sessionSecret?: string;
+  /** HTTP_PORT when set, else 9466, so a dashboard beside a worker (9464) and a collector (9465) needs no setting. */
+  httpPort: number;
+  sessionTtlMs: number;
+  loginAttemptsPerMinute: number;
+  /** Proxies whose X-Forwarded-For/-Proto are believed (addresses or CIDRs); empty: none. */
+  trustedProxies: string[];
+}
+
+/** The dashboard's health and metrics port when HTTP_PORT is not set. */
+/** The dashboard's /healthz and /metrics port when HTTP_PORT is not set. */
+export const DASHBOARD_DEFAULT_HTTP_PORT = 9466;
 
 /** The `collect` server's options; every one is documented in README.md and docs/collect.md. */
 export interface CollectConfig {
@@ -232,7 +265,7 @@ export interface CollectConfig {
   cookieless: boolean;
 }
 
-const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD', 'COLLECT_WRITE_KEYS'] as const;
+const SECRET_NAMES = ['KAFKA_SASL_PASSWORD', 'REDIS_PASSWORD', 'CLICKHOUSE_PASSWORD', 'COLLECT_WRITE_KEYS', 'DASHBOARD_SESSION_SECRET'] as const;
 
 /** Reads and validates the configuration; throws `InvalidConfigError` listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -333,6 +366,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       geoipDatabases: c.COLLECT_GEOIP_DATABASES === 'bundled' ? 'bundled' : splitList(c.COLLECT_GEOIP_DATABASES === 'off' ? '' : c.COLLECT_GEOIP_DATABASES),
       cookieless: c.COLLECT_COOKIELESS,
       plausibleDomains: c.COLLECT_PLAUSIBLE_DOMAINS,
+    },
+    dashboard: {
+      port: c.DASHBOARD_PORT,
+      host: c.DASHBOARD_HOST,
+      configPath: c.DASHBOARD_CONFIG,
+      sessionSecret: c.DASHBOARD_SESSION_SECRET,
+      httpPort: c.HTTP_PORT ?? DEFAULT_HTTP_PORTS.dashboard,
+      sessionTtlMs: c.DASHBOARD_SESSION_HOURS * 3_600_000,
+      loginAttemptsPerMinute: c.DASHBOARD_LOGIN_ATTEMPTS_PER_MINUTE,
+      trustedProxies: splitList(c.DASHBOARD_TRUSTED_PROXIES),
     },
   };
 }

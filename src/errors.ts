@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'TOPIC_MISSING'
   | 'PORT_UNAVAILABLE'
-  | 'REFUSED';
+  | 'REFUSED'
+  | 'BAD_QUERY'
+  | 'NOT_FOUND';
 
 export class SessionizerError extends Error {
   readonly code: ErrorCode;
@@ -241,5 +243,29 @@ export class ReplicaAckError extends SessionizerError {
       `partition ${topic}[${partition}]: ${acknowledged} of ${required} Redis replicas acknowledged the state commit within ${timeoutMs} ms`,
       { retriable: true, context: { topic, partition, acknowledged, required, timeoutMs } },
     );
+  }
+}
+
+/**
+ * A Stats API query (or a dashboard page's query) that names something we do not know or
+ * combines things that do not go together: answered 400 with this message. `field` names the
+ * offending part of the query (`metrics`, `dimensions`, `filters`, …).
+ */
+export class InvalidStatsQueryError extends SessionizerError {
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super('BAD_QUERY', message, { context: { field } });
+    this.field = field;
+  }
+}
+
+/**
+ * A site that does not exist, or that the viewer may not see: the two answer alike (404 with
+ * this message), so a viewer cannot learn which sites exist.
+ */
+export class SiteNotFoundError extends SessionizerError {
+  constructor(site: string) {
+    super('NOT_FOUND', `site '${site}' not found`, { context: { site } });
   }
 }

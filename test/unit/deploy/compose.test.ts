@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { buildProgram } from '../../../src/cli';
-import { checkEnv, asEnv } from './deploy-env';
+import { checkEnv, asEnv, STAND_IN_SECRET } from './deploy-env';
 import { REPO } from './dockerfile-model';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -36,7 +36,7 @@ describe('deploy/compose.yaml', () => {
   it('parses as YAML without errors or warnings', () => {
     expect(DOC.errors).toEqual([]);
     expect(DOC.warnings).toEqual([]);
-    expect(Object.keys(SERVICES).sort()).toEqual(['clickhouse', 'collector', 'grafana', 'kafka', 'kafka-init', 'loadgen', 'migrate', 'prometheus', 'redis', 'worker'].sort());
+    expect(Object.keys(SERVICES).sort()).toEqual(['clickhouse', 'collector', 'dashboard', 'grafana', 'kafka', 'kafka-init', 'loadgen', 'migrate', 'prometheus', 'redis', 'worker'].sort());
   });
 
   it('pins every image: an explicit version tag, never latest; sessionizer at the package version, built from the Dockerfile', () => {
@@ -61,6 +61,7 @@ describe('deploy/compose.yaml', () => {
       migrate: ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE'],
       loadgen: ['KAFKA_BROKERS', 'KAFKA_TOPICS'],
       collector: ['KAFKA_BROKERS', 'KAFKA_TOPICS', 'REDIS_URL', 'REDIS_PASSWORD', 'COLLECT_WRITE_KEYS', 'COLLECT_PORT'],
+      dashboard: ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE', 'DASHBOARD_CONFIG', 'DASHBOARD_SESSION_SECRET', 'DASHBOARD_PORT'],
     };
     expect(SESSIONIZER.map(([name]) => name).sort()).toEqual(Object.keys(required).sort());
     for (const [name, service] of SESSIONIZER) {
@@ -175,6 +176,23 @@ describe('deploy/compose.yaml', () => {
     expect(ports(collector).map((p) => p.container).sort()).toEqual([Number(env('collector').COLLECT_PORT), Number(env('collector').HTTP_PORT)].sort());
     expect(collector.depends_on['kafka-init']).toEqual({ condition: 'service_completed_successfully' });
     expect(Number(/^(\d+)s$/.exec(collector.stop_grace_period)?.[1])).toBeGreaterThan(Number(env('collector').SHUTDOWN_TIMEOUT_SECONDS));
+  });
+
+  it('runs the dashboard (behind its profile) on the workers’ ClickHouse database, its access file and session secret as secrets, its pages and health published', () => {
+    const dashboard = SERVICES.dashboard as Obj;
+    expect(dashboard.profiles).toEqual(['dashboard']);
+    expect(dashboard.command).toEqual(['dashboard']);
+    const config = checkEnv(env('dashboard'), []).config;
+    expect(config?.clickhouse.database).toBe(env('worker').CLICKHOUSE_DATABASE);
+    expect(config?.clickhouse.url).toBe(env('worker').CLICKHOUSE_URL);
+    expect(config?.dashboard.configPath).toBe('/run/secrets/dashboard_config');
+    expect(config?.dashboard.sessionSecret).toBe(STAND_IN_SECRET);
+    expect(dashboard.secrets).toEqual(expect.arrayContaining(['clickhouse_password', 'dashboard_config', 'dashboard_session_secret']));
+    expect(COMPOSE.secrets.dashboard_config).toEqual({ file: './dashboard.yaml' });
+    expect(COMPOSE.secrets.dashboard_session_secret).toEqual({ environment: 'DASHBOARD_SESSION_SECRET' });
+    expect(ports(dashboard).map((p) => p.container).sort()).toEqual([Number(env('dashboard').DASHBOARD_PORT), Number(env('dashboard').HTTP_PORT)].sort());
+    expect(dashboard.depends_on.migrate).toEqual({ condition: 'service_completed_successfully' });
+    expect(readFileSync(join(REPO, '.gitignore'), 'utf8')).toContain('deploy/dashboard.yaml');
   });
 
   it('keeps the load generator behind the `load` profile, with options the CLI accepts', () => {

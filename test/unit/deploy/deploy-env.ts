@@ -11,7 +11,10 @@ import { configSchema, loadConfig, type Config } from '../../../src/config';
 
 export const CONFIG_KEYS: readonly string[] = Object.keys(configSchema.shape);
 /** Settings that are credentials: only ever given as `<name>_FILE` by deploy files. */
-export const SECRET_KEYS: readonly string[] = CONFIG_KEYS.filter((k) => k.endsWith('PASSWORD') || k === 'COLLECT_WRITE_KEYS');
+export const SECRET_KEYS: readonly string[] = CONFIG_KEYS.filter((k) => k.endsWith('PASSWORD') || k === 'COLLECT_WRITE_KEYS' || k === 'DASHBOARD_SESSION_SECRET');
+
+/** What each *_FILE holds in the check: long enough for every secret's rule (the session secret wants 32+). */
+export const STAND_IN_SECRET = 'stand-in-secret-of-more-than-32-characters';
 
 export interface EnvCheck {
   problems: string[];
@@ -36,7 +39,7 @@ export function checkEnv(env: Record<string, string>, required: readonly string[
     for (const [key, value] of Object.entries(env)) {
       if (key.endsWith('_FILE')) {
         const file = join(dir, key);
-        writeFileSync(file, 'stand-in-secret\n');
+        writeFileSync(file, `${STAND_IN_SECRET}\n`);
         local[key] = file;
       } else {
         local[key] = value;

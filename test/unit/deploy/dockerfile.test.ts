@@ -11,8 +11,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
-import { configSchema, DEFAULT_HTTP_PORTS, loadHttpPort } from '../../../src/config';
-import { healthcheck, isServerCommandLine } from '../../../src/healthcheck';
+import { configSchema, DASHBOARD_DEFAULT_HTTP_PORT, DEFAULT_HTTP_PORTS, loadHttpPort } from '../../../src/config';
+import { healthcheck, healthPortOf, isServerCommandLine } from '../../../src/healthcheck';
 import { copyParts, dockerIgnored, execForm, readDockerfile, readDockerignore, REPO, type Stage } from './dockerfile-model';
 
 const model = readDockerfile();
@@ -75,10 +75,14 @@ describe('Dockerfile lint', () => {
     expect(entrypoint[0]?.line).toBeGreaterThan(userLine);
   });
 
-  it('exposes the default HTTP_PORT and COLLECT_PORT of src/config.ts', () => {
-    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(DEFAULT_HTTP_PORTS.worker));
-    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(DEFAULT_HTTP_PORTS.collect));
-    expect(steps(runtime, 'EXPOSE').flatMap((e) => e.words)).toContain(String(defaults.COLLECT_PORT));
+  it('exposes the default HTTP_PORT of every server, COLLECT_PORT and DASHBOARD_PORT of src/config.ts', () => {
+    const exposed = steps(runtime, 'EXPOSE').flatMap((e) => e.words);
+    expect(exposed).toContain(String(DEFAULT_HTTP_PORTS.worker));
+    expect(exposed).toContain(String(DEFAULT_HTTP_PORTS.collect));
+    expect(exposed).toContain(String(DEFAULT_HTTP_PORTS.dashboard));
+    expect(exposed).toContain(String(defaults.COLLECT_PORT));
+    expect(exposed).toContain(String(defaults.DASHBOARD_PORT));
+    expect(exposed).toContain(String(DASHBOARD_DEFAULT_HTTP_PORT));
   });
 
   it('copies dist/ and schemas/ (Lua scripts and migrations are read from there at run time) and package.json', () => {
@@ -154,7 +158,7 @@ describe('Dockerfile HEALTHCHECK', () => {
     expect(loadHttpPort({ HTTP_PORT: '9500' })).toBe(9500);
   });
 
-  it.each([['worker'], ['collect']])('for the %s, probes GET /healthz on HTTP_PORT: 0 when it answers 200, 1 on 503 and when nothing listens', async (command) => {
+  it.each([['worker'], ['collect'], ['dashboard']])('for the %s, probes GET /healthz on HTTP_PORT: 0 when it answers 200, 1 on 503 and when nothing listens', async (command) => {
     const procRoot = processes(['/sbin/docker-init', '--', 'node', 'dist/cli.js', command]);
     status = 200;
     expect(await healthcheck({ procRoot, port })).toBe(0);
@@ -172,5 +176,13 @@ describe('Dockerfile HEALTHCHECK', () => {
     expect(isServerCommandLine(['node', '/app/dist/cli.js', 'worker'])).toBe(true);
     expect(isServerCommandLine(['node', '/app/dist/cli.js', 'collect'])).toBe(true);
     expect(isServerCommandLine(['node', 'dist/cli.js', 'dead-letters', 'list'])).toBe(false);
+    expect(isServerCommandLine(['node', '/app/dist/cli.js', 'dashboard'])).toBe(true);
+    expect(isServerCommandLine(['node', '/app/dist/cli.js', 'dashboard', 'hash-secret'])).toBe(false);
+  });
+
+  it("probes the dashboard on its own default health port (9466) unless HTTP_PORT is set", () => {
+    expect(healthPortOf('dashboard', {})).toBe(DASHBOARD_DEFAULT_HTTP_PORT);
+    expect(healthPortOf('dashboard', { HTTP_PORT: '9500' })).toBe(9500);
+    expect(healthPortOf('worker', {})).toBe(defaults.HTTP_PORT);
   });
 });

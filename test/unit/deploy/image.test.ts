@@ -101,16 +101,16 @@ describe('the image file tree', () => {
     const install = run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], image);
     expect({ status: install.status, stderr: install.stderr.slice(-2000) }).toMatchObject({ status: 0 });
 
-    for (const devOnly of ['chdb', 'typescript', 'jest', 'ts-node', 'testcontainers', 'yaml']) {
+    for (const devOnly of ['chdb', 'typescript', 'jest', 'ts-node', 'testcontainers', 'puppeteer-core', 'axe-core']) {
       expect({ devOnly, installed: existsSync(join(image, 'node_modules', devOnly)) }).toEqual({ devOnly, installed: false });
     }
-    for (const needed of ['kafkajs', 'ioredis', '@clickhouse/client', 'pino', 'prom-client', 'zod', 'commander']) {
+    for (const needed of ['kafkajs', 'ioredis', '@clickhouse/client', 'pino', 'prom-client', 'zod', 'commander', 'uplot', 'fflate', 'yaml']) {
       expect({ needed, installed: existsSync(join(image, 'node_modules', needed)) }).toEqual({ needed, installed: true });
     }
 
     const help = run(process.execPath, ['dist/cli.js', '--help'], image);
     expect(help.status).toBe(0);
-    for (const command of ['worker', 'collect', 'recompute', 'migrate', 'produce', 'loadgen', 'report']) expect(help.stdout).toContain(command);
+    for (const command of ['worker', 'collect', 'dashboard', 'recompute', 'migrate', 'produce', 'loadgen', 'report']) expect(help.stdout).toContain(command);
 
     const recompute = run(process.execPath, ['dist/cli.js', 'recompute', '--input', join(REPO, 'examples', 'events.ndjson')], image);
     expect({ status: recompute.status, stderr: recompute.stderr }).toMatchObject({ status: 0 });
@@ -152,6 +152,17 @@ describe('the image file tree', () => {
     expect(shipped.gzip).toBeLessThanOrEqual(2048);
     expect(shipped.dbs).toHaveLength(2);
     expect(Math.min(...shipped.dbs)).toBeGreaterThan(10_000_000);
+
+    // The dashboard's run-time files: its CSS, script and icon from dist, uPlot from node_modules.
+    const dashboard = run(
+      process.execPath,
+      ['-e', `const assets = require('./dist/dashboard/pages/assets').loadAssets(); console.log(JSON.stringify(Object.fromEntries([...assets].map(([name, a]) => [name, a.body.length]))));`],
+      image,
+    );
+    expect({ status: dashboard.status, stderr: dashboard.stderr }).toMatchObject({ status: 0 });
+    const assets = JSON.parse(dashboard.stdout) as Record<string, number>;
+    expect(Object.keys(assets).sort()).toEqual(['dashboard.css', 'dashboard.js', 'favicon.svg', 'uplot.iife.min.js', 'uplot.min.css']);
+    expect(assets['uplot.iife.min.js']).toBeGreaterThan(20_000);
 
     // Bad configuration: the worker loads all its modules, then exits 2 with a one-line reason.
     const worker = run(process.execPath, ['dist/cli.js', 'worker'], image, { HTTP_PORT: 'not-a-port' });

@@ -63,6 +63,7 @@ function named(kind: string, name: string): Obj {
 const configMap = one('ConfigMap');
 /** The Secret's shape: an example, deliberately outside the kustomization. */
 const secret = load('secret-example/secret.yaml')[0] as Obj;
+const dashboardSecret = load('secret-example/dashboard-secret.yaml')[0] as Obj;
 const deployment = named('Deployment', 'sessionizer-worker');
 const collectorDeployment = named('Deployment', 'sessionizer-collector');
 const job = one('Job');
@@ -77,7 +78,7 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 describe('Kubernetes manifests: schemas', () => {
   it('has the expected kinds, each file listed in kustomization.yaml', () => {
     expect(MANIFESTS.map((m) => m.doc.kind).sort()).toEqual(
-      ['ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'Service', 'Service', 'TriggerAuthentication'].sort(),
+      ['ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'Service', 'Service', 'Service', 'TriggerAuthentication'].sort(),
     );
     expect([...(KUSTOMIZATION.resources as string[])].sort()).toEqual([...FILES].sort());
   });
@@ -87,9 +88,10 @@ describe('Kubernetes manifests: schemas', () => {
     expect(KUSTOMIZATION.secretGenerator).toBeUndefined();
     for (const resource of KUSTOMIZATION.resources as string[]) expect(resource).not.toMatch(/secret/i);
     expect(secret).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sessionizer-credentials' } });
+    expect(dashboardSecret).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sessionizer-dashboard' } });
   });
 
-  it.each([...MANIFESTS, { file: 'secret-example/secret.yaml', doc: secret }].map((m) => [`${m.file}: ${m.doc.kind} ${m.doc.metadata?.name}`, m] as const))('%s validates against its JSON schema, no unknown fields', (_, { doc }) => {
+  it.each([...MANIFESTS, { file: 'secret-example/secret.yaml', doc: secret }, { file: 'secret-example/dashboard-secret.yaml', doc: dashboardSecret }].map((m) => [`${m.file}: ${m.doc.kind} ${m.doc.metadata?.name}`, m] as const))('%s validates against its JSON schema, no unknown fields', (_, { doc }) => {
     const model = MODELS[`${doc.apiVersion}/${doc.kind}`];
     expect(model).toBeDefined();
     const [pkg, path] = model as [string, string];
@@ -145,9 +147,11 @@ describe('Kubernetes manifests: configuration', () => {
     }
   });
 
-  it('the Secret holds placeholders only, never a real credential', () => {
-    for (const value of Object.values(secret.stringData as Record<string, string>)) expect(value).toBe('REPLACE_ME');
-    expect(secret.data).toBeUndefined();
+  it('the Secrets hold placeholders only, never a real credential', () => {
+    for (const example of [secret, dashboardSecret]) {
+      for (const value of Object.values(example.stringData as Record<string, string>)) expect(value).toBe('REPLACE_ME');
+      expect(example.data).toBeUndefined();
+    }
   });
 });
 
@@ -251,6 +255,62 @@ describe('Kubernetes manifests: the collector', () => {
     expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
     expect(hpa.spec.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: expect.any(Number) } } }]);
     expect(collector.resources.requests.cpu).toEqual(expect.any(String));
+  });
+});
+
+describe('Kubernetes manifests: the dashboard', () => {
+  const dashboardDeployment = named('Deployment', 'sessionizer-dashboard');
+  const pod = dashboardDeployment.spec.template.spec as Obj;
+  const dashboard = (pod.containers as Obj[])[0] as Obj;
+  const dashboardLabels = dashboardDeployment.spec.template.metadata.labels as Record<string, string>;
+  const own = Object.fromEntries((dashboard.env as Obj[]).map((e) => [e.name, String(e.value)]));
+  const portNamed = (name: string) => (dashboard.ports as Obj[]).find((p) => p.name === name)?.containerPort;
+
+  it('runs `dashboard` as a non-root user with a read-only root filesystem, its own pods apart from the others', () => {
+    expect(dashboard.args).toEqual(['dashboard']);
+    expect(dashboard.image).toBe(worker.image);
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(dashboard.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(matches(dashboardDeployment.spec.selector.matchLabels, dashboardLabels)).toBe(true);
+    for (const other of [deployment, collectorDeployment]) {
+      expect(matches(other.spec.selector.matchLabels, dashboardLabels)).toBe(false);
+      expect(matches(dashboardDeployment.spec.selector.matchLabels, other.spec.template.metadata.labels)).toBe(false);
+    }
+    expect(dashboardDeployment.spec.replicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it('takes the shared ConfigMap and its own settings, which load, the access file and session secret as files of its Secret', () => {
+    expect(dashboard.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
+    const { problems, config } = checkEnv({ ...data, ...own }, ['CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'DASHBOARD_CONFIG', 'DASHBOARD_SESSION_SECRET']);
+    expect(problems).toEqual([]);
+    expect(config?.dashboard.port).toBe(portNamed('web'));
+    expect(config?.dashboard.trustedProxies.length).toBeGreaterThan(0);
+    const keys = Object.keys(dashboardSecret.stringData as Record<string, string>);
+    for (const path of [own.DASHBOARD_CONFIG, own.DASHBOARD_SESSION_SECRET_FILE] as string[]) {
+      const mount = (dashboard.volumeMounts as Obj[]).find((m) => path.startsWith(`${m.mountPath}/`));
+      expect(mount?.readOnly).toBe(true);
+      const volume = (pod.volumes as Obj[]).find((v) => v.name === mount?.name);
+      expect(volume?.secret).toEqual({ secretName: dashboardSecret.metadata.name, defaultMode: 0o440 });
+      expect(keys).toContain(posix.basename(path));
+    }
+    // The shared *_FILE settings (the ClickHouse password among them) resolve in this pod too.
+    for (const path of Object.entries(data).filter(([k]) => k.endsWith('_FILE')).map(([, v]) => v)) {
+      const mount = (dashboard.volumeMounts as Obj[]).find((m) => path.startsWith(`${m.mountPath}/`));
+      expect((pod.volumes as Obj[]).find((v) => v.name === mount?.name)?.secret?.secretName).toBe(secret.metadata.name);
+    }
+  });
+
+  it('probes /healthz and /readyz on HTTP_PORT, and the Service selects exactly its pods and exposes the pages', () => {
+    expect(portNamed(dashboard.livenessProbe.httpGet.port)).toBe(Number(data.HTTP_PORT));
+    expect(dashboard.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(dashboard.readinessProbe.httpGet).toEqual({ path: '/readyz', port: dashboard.livenessProbe.httpGet.port });
+    expect(dashboardDeployment.spec.template.metadata.annotations['prometheus.io/port']).toBe(data.HTTP_PORT);
+    const service = named('Service', 'sessionizer-dashboard');
+    expect(matches(service.spec.selector, dashboardLabels)).toBe(true);
+    expect(matches(service.spec.selector, podLabels)).toBe(false);
+    const web = (service.spec.ports as Obj[]).find((p) => p.name === 'web');
+    expect(portNamed(web?.targetPort)).toBe(Number(own.DASHBOARD_PORT));
+    expect(dashboard.resources.limits.memory).toEqual(expect.any(String));
   });
 });
 
