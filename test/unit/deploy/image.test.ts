@@ -101,10 +101,11 @@ describe('the image file tree', () => {
     const install = run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], image);
     expect({ status: install.status, stderr: install.stderr.slice(-2000) }).toMatchObject({ status: 0 });
 
-    for (const devOnly of ['chdb', 'typescript', 'jest', 'ts-node', 'testcontainers', 'yaml']) {
+    for (const devOnly of ['chdb', 'typescript', 'jest', 'ts-node', 'testcontainers']) {
       expect({ devOnly, installed: existsSync(join(image, 'node_modules', devOnly)) }).toEqual({ devOnly, installed: false });
     }
-    for (const needed of ['kafkajs', 'ioredis', '@clickhouse/client', 'pino', 'prom-client', 'zod', 'commander']) {
+    // yaml reads the dashboard's access file (DASHBOARD_CONFIG may be YAML).
+    for (const needed of ['kafkajs', 'ioredis', '@clickhouse/client', 'pino', 'prom-client', 'zod', 'commander', 'yaml', '@fastify/cookie', '@fastify/formbody']) {
       expect({ needed, installed: existsSync(join(image, 'node_modules', needed)) }).toEqual({ needed, installed: true });
     }
 
