@@ -21,7 +21,7 @@ import { registerPages } from './pages';
 import { currentVisitors } from './stats/current-visitors';
 import { statsToCsv } from './stats/csv';
 import { parseStatsQuery, runStatsQuery, type StatsDeps } from './stats/query';
-import { canSee, ViewerResolver, type Viewer } from './viewer';
+import { requireSite, ViewerResolver, type Viewer } from './viewer';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -59,10 +59,7 @@ export function statsDepsOf(deps: DashboardDeps): StatsDeps {
   return { clickhouse: deps.clickhouse, database: deps.database, sites: deps.access.sites, now: deps.now };
 }
 
-/** The site ids a viewer may see, or SiteNotFoundError: unknown and forbidden look the same. */
-export function requireSite(viewer: Viewer | null, site: string): void {
-  if (!canSee(viewer, site)) throw new SiteNotFoundError(site);
-}
+export { requireSite } from './viewer';
 
 const isApi = (url: string) => url.startsWith('/api/');
 

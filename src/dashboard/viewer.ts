@@ -9,6 +9,7 @@
  * never cached; the login route is rate-limited.
  */
 import { createHash } from 'node:crypto';
+import { SiteNotFoundError } from '../errors';
 import type { AccountConfig, DashboardAccess } from './config';
 import { verifySecret } from './secret-hash';
 import { passwordFingerprint, signSessionToken, verifySessionToken } from './session-token';
@@ -26,6 +27,11 @@ export interface Viewer {
 
 export function canSee(viewer: Viewer | null, site: string): boolean {
   return viewer !== null && viewer.sites.includes(site);
+}
+
+/** Throws SiteNotFoundError unless the viewer may see `site`: unknown and forbidden look the same. */
+export function requireSite(viewer: Viewer | null, site: string): void {
+  if (!canSee(viewer, site)) throw new SiteNotFoundError(site);
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

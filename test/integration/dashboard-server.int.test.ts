@@ -251,6 +251,13 @@ describe('shared links', () => {
     const other = await query({ site_id: 'blog', metrics: ['visits'], date_range: '7d' }, {}, `/api/v2/query?auth=${SHARE_TOKEN}`);
     expect(other.statusCode).toBe(404);
     expect((await get('/?auth=wrong-token')).statusCode).toBe(302);
+    const share = await get(`/share/shop?auth=${SHARE_TOKEN}`);
+    expect(share.statusCode).toBe(200);
+    expect(share.body).toContain('The Shop');
+    const hidden = await get(`/share/blog?auth=${SHARE_TOKEN}`);
+    const missing = await get(`/share/nosuch?auth=${SHARE_TOKEN}`);
+    expect([hidden.statusCode, missing.statusCode]).toEqual([404, 404]);
+    expect(hidden.body).toBe(missing.body);
   });
 });
 

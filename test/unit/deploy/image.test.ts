@@ -104,7 +104,8 @@ describe('the image file tree', () => {
     for (const devOnly of ['chdb', 'typescript', 'jest', 'ts-node', 'testcontainers', 'puppeteer-core', 'axe-core']) {
       expect({ devOnly, installed: existsSync(join(image, 'node_modules', devOnly)) }).toEqual({ devOnly, installed: false });
     }
-    for (const needed of ['kafkajs', 'ioredis', '@clickhouse/client', 'pino', 'prom-client', 'zod', 'commander', 'uplot', 'fflate', 'yaml']) {
+    // yaml reads the dashboard's access file (DASHBOARD_CONFIG may be YAML); uplot and fflate serve its pages.
+    for (const needed of ['kafkajs', 'ioredis', '@clickhouse/client', 'pino', 'prom-client', 'zod', 'commander', 'yaml', '@fastify/cookie', '@fastify/formbody', 'uplot', 'fflate']) {
       expect({ needed, installed: existsSync(join(image, 'node_modules', needed)) }).toEqual({ needed, installed: true });
     }
 
