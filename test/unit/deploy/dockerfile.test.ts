@@ -183,6 +183,6 @@ describe('Dockerfile HEALTHCHECK', () => {
   it("probes the dashboard on its own default health port (9466) unless HTTP_PORT is set", () => {
     expect(healthPortOf('dashboard', {})).toBe(DASHBOARD_DEFAULT_HTTP_PORT);
     expect(healthPortOf('dashboard', { HTTP_PORT: '9500' })).toBe(9500);
-    expect(healthPortOf('worker', {})).toBe(defaults.HTTP_PORT);
+    expect(healthPortOf('worker', {})).toBe(DEFAULT_HTTP_PORTS.worker);
   });
 });
