@@ -54,7 +54,7 @@ describe('examples/events.ndjson', () => {
         wrong.push(`${String(e.event_id)}: a ${e.channel} event without a device`);
         continue;
       }
-      if (!(OS_OF_TYPE[d.type] ?? []).includes(d.os as string)) wrong.push(`${String(e.event_id)}: ${d.type} on ${d.os}`);
+      if (!(OS_OF_TYPE[d.type ?? ''] ?? []).includes(d.os as string)) wrong.push(`${String(e.event_id)}: ${d.type} on ${d.os}`);
       if (e.channel === 'app') {
         if (d.browser !== undefined || d.app_version === undefined || d.type === 'desktop') wrong.push(`${String(e.event_id)}: app on ${JSON.stringify(d)}`);
       } else if (!(BROWSERS_OF_OS[d.os as string] ?? []).includes(d.browser as string)) {
