@@ -217,7 +217,9 @@ export function* generateTraffic(options: TrafficOptions): Generator<RawEvent> {
     } else if (v.channel === 'app') {
       event.type = rnd() < 0.7 ? 'screen_view' : 'tap';
       event.name = pick(SCREENS);
-      event.device = { type: 'mobile', os: v.device.os, app_version: '3.2.1' };
+      // A phone's app runs on the phone's OS; a visitor drawn with a computer has the app on the
+      // phone that goes with it (no "mobile" on macOS). No random draw, so sessions stay the same.
+      event.device = { type: 'mobile', os: mobileOs(v.device.os), app_version: '3.2.1' };
       event.geo = v.geo;
       if (firstOfVisitEvent && detail() < 0.3) v.campaign = pickDetail(MORE_CAMPAIGNS);
       if (v.campaign) event.campaign = v.campaign;
@@ -245,6 +247,12 @@ export function* generateTraffic(options: TrafficOptions): Generator<RawEvent> {
     if (path === '/signup') return { form: 'signup', fields_filled: Math.floor(detail() * 6), plan: pickDetail(PLANS) };
     return { ...product, list: 'recommended', position: 1 + Math.floor(detail() * 12), viewport: '1440x900' };
   }
+}
+
+function mobileOs(os: string): string {
+  if (os === 'macOS') return 'iOS';
+  if (os === 'Windows') return 'Android';
+  return os;
 }
 
 function heapPush(heap: Visitor[], v: Visitor): void {
