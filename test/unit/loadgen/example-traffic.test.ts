@@ -5,12 +5,15 @@
  * devices who log in on some, the app, store purchases, campaigns, several sites, and the ids
  * the docs name.
  */
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { validateEvent } from '../../../src/events/parse-event';
 import { exampleEvents } from '../../../src/loadgen/example-traffic';
+import { recompute } from '../../../src/recompute/recompute';
 
-const FILE = join(__dirname, '..', '..', '..', 'examples', 'events.ndjson');
+const REPO = join(__dirname, '..', '..', '..');
+const FILE = join(REPO, 'examples', 'events.ndjson');
 const text = readFileSync(FILE, 'utf8');
 const events = text
   .split('\n')
@@ -113,5 +116,11 @@ describe('examples/events.ndjson', () => {
     const first = phone.reduce((a, b) => (new Date(a.timestamp as string | number) <= new Date(b.timestamp as string | number) ? a : b));
     expect(first.user_id).toBeUndefined();
     expect(first.campaign).toMatchObject({ name: 'spring' });
+  });
+
+  it('has the numbers docs/queries.md quotes', async () => {
+    const stats = await recompute(createReadStream(FILE), new Writable({ write: (_c, _e, done) => done() }), { timeoutMs: 30 * 60_000, threads: 0 });
+    const doc = readFileSync(join(REPO, 'docs', 'queries.md'), 'utf8').replace(/\s+/g, ' ');
+    expect(doc).toContain(`(${events.length.toLocaleString('en')} events; \`recompute\` makes ${stats.sessions} sessions of ${stats.users} users of them)`);
   });
 });
