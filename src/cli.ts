@@ -242,6 +242,7 @@ export function buildProgram(): Command {
     });
   selection(deadLetters.command('replay').description('send selected dead letters, unchanged, back to the event topic they came from'))
     .option('--all', 'every dead letter (when no selection is given)')
+    .option('--site <site>', "only dead letters of this site (the event's own site, else its source topic's)")
     .option('--to <topic>', 'send to this topic instead of each message’s source topic')
     .option('--dry-run', '(required: this or --yes) print what would be sent; send nothing')
     .option('--yes', '(required: this or --dry-run) send them')
