@@ -17,6 +17,7 @@ import { runMigrate } from './commands/migrate-command';
 import { runProduce } from './commands/produce-command';
 import { parseSince, runRecalculation, runRecompute } from './commands/recompute-command';
 import { parseKeyShard } from './recalc/key-shard';
+import { parseSite } from './commands/site-option';
 import { runWorker } from './commands/worker-command';
 import { runReset } from './commands/reset-command';
 import { runForget } from './commands/forget-command';
@@ -120,9 +121,11 @@ export function buildProgram(): Command {
         parseKeyShard,
       ),
     )
+    .addOption(new Option('--site <site>', "with --sink: only this site's data (no other site's is read or written)").argParser(parseSite))
     .action(async (options, command: Command) => {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
       if (options.shard !== undefined && options.sink === undefined) throw new UsageError('recompute: --shard needs --since DATE --sink clickhouse');
+      if (options.site !== undefined && options.sink === undefined) throw new UsageError('recompute: --site needs --since DATE --sink clickhouse');
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
         if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
@@ -150,6 +153,7 @@ export function buildProgram(): Command {
         timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : undefined,
         pageUsers: options.pageUsers,
         shard: options.shard,
+        site: options.site,
       });
       if (stats.interrupted || stats.unsettled.length > 0) commandExitCode = EXIT_FAILURE;
     });
@@ -295,11 +299,17 @@ export function buildProgram(): Command {
       'history instead of live traffic: validate each line, write the valid events to the ClickHouse events table (not Kafka), ' +
         'then recalculate the sessions of the users in the file from its earliest event (as recompute --since; see docs/recalculation.md)',
     )
+    .addOption(
+      new Option('--site <site>', "with --backfill: the site of the file's events that name none; lines of another site are skipped, and only this site is recalculated").argParser(
+        parseSite,
+      ),
+    )
     .action(async (options) => {
+      if (options.site !== undefined && !options.backfill) throw new UsageError('produce: --site needs --backfill (live events carry their site, or their topic gives it: KAFKA_TOPIC_SITES)');
       if (options.backfill) {
         if (options.topic !== undefined) throw new UsageError('produce: --backfill writes to ClickHouse, not to a topic; drop --topic');
         if (options.redate) throw new UsageError('produce: --redate is for live traffic; --backfill loads history at its own dates');
-        const stats = await runBackfill({ input: options.input });
+        const stats = await runBackfill({ input: options.input, site: options.site });
         const recalculation = stats.recalculation;
         if (recalculation && (recalculation.interrupted || recalculation.unsettled.length > 0)) commandExitCode = EXIT_FAILURE;
         return;
