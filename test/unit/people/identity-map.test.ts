@@ -264,4 +264,31 @@ describe('person journeys (worked example of docs/sessions.md)', () => {
     const [aliceSummary] = personsOf(journeys, converting).filter((p) => p.person_id === 'alice');
     expect(aliceSummary).toMatchObject({ sessions: 5, converting_sessions: 1, user_keys: 4, channels: ['store', 'web'], first_seen: hour(8) });
   });
+
+  it('keeps two sites with the same ids apart: separate links, sessions and people', async () => {
+    const lines = ['shop', 'app'].flatMap((site) => events.map((e) => JSON.stringify({ ...e, site })));
+    const { identities, sessions } = await identitiesOf(lines);
+    const map = parseLines(identities);
+    expect(map.map((e) => [e.site, e.anonymous_id])).toEqual([
+      ['app', 'laptop'],
+      ['app', 'phone'],
+      ['app', 'tablet'],
+      ['shop', 'laptop'],
+      ['shop', 'phone'],
+      ['shop', 'tablet'],
+    ]);
+    const records = parseLines(sessions) as unknown as SessionRecord[];
+    expect(records.map((r) => r.site)).toEqual([...records.map((r) => r.site)].sort()); // sorted by site first
+    const journeys = personSessionsOf(records, identityLookup(map));
+    const persons = personsOf(journeys, new Set());
+    // Each site alone has alice and bob, with the journey of the single-site example.
+    expect(persons.map((p) => [p.site, p.person_id, p.sessions])).toEqual([
+      ['app', 'alice', 5],
+      ['app', 'bob', 1],
+      ['shop', 'alice', 5],
+      ['shop', 'bob', 1],
+    ]);
+    const ids = new Set(records.map((r) => r.session_id));
+    expect(ids.size).toBe(records.length); // no session id shared between the sites
+  });
 });
