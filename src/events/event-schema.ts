@@ -44,6 +44,7 @@ const optionalText = (max?: number) => (max === undefined ? z.string() : z.strin
  * key are joined by it into one key (src/events/visitor-key.ts), and the state's repair log and
  * ClickHouse's external tables split on it.
  */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly the character refused
 const NO_NUL = /^[^\u0000]*$/;
 const optionalId = () =>
   z
