@@ -87,7 +87,7 @@ export function buildProgram(): Command {
   program
     .command('recompute')
     .description(
-      'offline: read events NDJSON (--input), write one session per line, sorted by user_key then started_at; ' +
+      'offline: read events NDJSON (--input), write one session per line, sorted by site, user_key, then started_at; ' +
         'or, with --since D --sink clickhouse, recalculate the sessions of every user with an event since D from the ' +
         'events table into ClickHouse, writing only the difference (configuration from the environment, like the worker)',
     )
@@ -100,7 +100,7 @@ export function buildProgram(): Command {
     .option(
       '--identities <file>',
       'also write the identity map, from the same pass: for each anonymous_id with a link (an event with both ids), ' +
-        'the user_id of its latest link, as NDJSON {"anonymous_id","user_id","linked_at"} sorted by anonymous_id (- for stdout)',
+        'the user_id of its latest link, as NDJSON {"site","anonymous_id","user_id","linked_at"} sorted by site, then anonymous_id (- for stdout)',
     )
     .addOption(
       new Option('--format <format>', 'what the input lines are: events of our own format, or Segment Spec messages (docs/segment.md)')
