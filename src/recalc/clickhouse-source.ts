@@ -101,9 +101,16 @@ function pageKeyOf(key: string): string {
   return `${site}|${userKey}`;
 }
 
-/** The condition on `site` of a recalculation of one site (`site` parameter), or "". */
+/**
+ * The condition on `site` of a recalculation of one site, or "": the site travels as external
+ * data (`siteTables`), as every text does here (queries with external data bind integers only).
+ */
 function siteCondition(site: string | undefined): string {
-  return site === undefined ? '' : 'AND site = {site:String}';
+  return site === undefined ? '' : 'AND site IN (SELECT site FROM recalc_site)';
+}
+
+function siteTables(site: string | undefined): ExternalTable[] {
+  return site === undefined ? [] : [{ name: 'recalc_site', structure: 'site String', rows: [[site]] }];
 }
 
 export class ClickHouseSource {
@@ -116,12 +123,14 @@ export class ClickHouseSource {
 
   /** How many user keys (of `shard`, when given) have an event at or after `sinceMs` (for progress). */
   async countUsers(sinceMs: number, shard?: KeyShard, site?: string): Promise<number> {
-    const rows = await this.rows<{ n: number }>(
-      `SELECT uniqExact(site, user_key) AS n FROM ${this.database}.events
+    const rows = await queryAll<{ n: number }>(this.client, {
+      query: `SELECT uniqExact(site, user_key) AS n FROM ${this.database}.events
        WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') ${siteCondition(site)} ${shardCondition(shard)}`,
-      { since: sinceMs, ...shardParams(shard), ...(site === undefined ? {} : { site }) },
-      'counting the user keys with events since D',
-    );
+      tables: siteTables(site),
+      params: { since: sinceMs, ...shardParams(shard) },
+      settings: READ_SETTINGS,
+      doing: 'counting the user keys with events since D',
+    });
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -138,8 +147,8 @@ export class ClickHouseSource {
               WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
                 AND (site, user_key) > (SELECT any(site), any(user_key) FROM recalc_after) ${siteCondition(site)} ${shardCondition(shard)}
               GROUP BY site, user_key ORDER BY site, user_key LIMIT {limit:UInt32}`,
-      tables: [{ name: 'recalc_after', structure: 'site String, user_key String', rows: [[last.site, last.userKey]] }],
-      params: { since: sinceMs, limit, ...shardParams(shard), ...(site === undefined ? {} : { site }) },
+      tables: [{ name: 'recalc_after', structure: 'site String, user_key String', rows: [[last.site, last.userKey]] }, ...siteTables(site)],
+      params: { since: sinceMs, limit, ...shardParams(shard) },
       settings: READ_SETTINGS,
       doing: `reading the next ${limit} user keys with events since D from ${this.database}.events`,
     });
@@ -277,11 +286,6 @@ export class ClickHouseSource {
       }
     }
     if (current) yield current;
-  }
-
-  /** A query without user keys (parameters in the URL are fine), its failure named. */
-  private rows<T>(query: string, params: Record<string, unknown>, doing: string): Promise<T[]> {
-    return queryAll<T>(this.client, { query, tables: [], params, settings: READ_SETTINGS, doing });
   }
 
   /** A query over a page of keys (`recalc_page` in the body). */
