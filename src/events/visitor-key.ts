@@ -35,6 +35,11 @@ export function visitorKeyOf(site: string, userKey: string): string {
   return site === DEFAULT_SITE ? userKey : `${site}${SEPARATOR}${userKey}`;
 }
 
+/** Whether a visitor key is of the site `default` (it is then the user key itself). */
+export function isDefaultSiteKey(key: string): boolean {
+  return key.indexOf(SEPARATOR) < 0;
+}
+
 /** The two halves of a visitor key. */
 export function splitVisitorKey(key: string): { site: string; userKey: string } {
   const i = key.indexOf(SEPARATOR);
