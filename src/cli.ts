@@ -15,6 +15,7 @@ import { REPORT_DIMENSIONS } from './clickhouse/report-queries';
 import { parsePositions, parseReportDay, parseSince } from './commands/command-arguments';
 import { PERSON_DIMENSIONS } from './people/people-report';
 import { parseKeyShard } from './recalc/key-shard';
+import { parseSite } from './commands/site-option';
 import { SessionizerError, UsageError } from './errors';
 
 /** The package's version, from the nearest package.json above this file (src/, dist/ or another build folder). */
@@ -85,7 +86,7 @@ export function buildProgram(): Command {
   program
     .command('recompute')
     .description(
-      'offline: read events NDJSON (--input), write one session per line, sorted by user_key then started_at; ' +
+      'offline: read events NDJSON (--input), write one session per line, sorted by site, user_key, then started_at; ' +
         'or, with --since D --sink clickhouse, recalculate the sessions of every user with an event since D from the ' +
         'events table into ClickHouse, writing only the difference (configuration from the environment, like the worker)',
     )
@@ -98,7 +99,7 @@ export function buildProgram(): Command {
     .option(
       '--identities <file>',
       'also write the identity map, from the same pass: for each anonymous_id with a link (an event with both ids), ' +
-        'the user_id of its latest link, as NDJSON {"anonymous_id","user_id","linked_at"} sorted by anonymous_id (- for stdout)',
+        'the user_id of its latest link, as NDJSON {"site","anonymous_id","user_id","linked_at"} sorted by site, then anonymous_id (- for stdout)',
     )
     .addOption(
       new Option('--format <format>', 'what the input lines are: events of our own format, or Segment Spec messages (docs/segment.md)')
@@ -119,9 +120,11 @@ export function buildProgram(): Command {
         parseKeyShard,
       ),
     )
+    .addOption(new Option('--site <site>', "with --sink: only this site's data (no other site's is read or written)").argParser(parseSite))
     .action(async (options, command: Command) => {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
       if (options.shard !== undefined && options.sink === undefined) throw new UsageError('recompute: --shard needs --since DATE --sink clickhouse');
+      if (options.site !== undefined && options.sink === undefined) throw new UsageError('recompute: --site needs --since DATE --sink clickhouse');
       if (options.sink === undefined && options.since === undefined) {
         if (options.input === undefined) throw new UsageError('recompute needs --input FILE|-, or --since DATE --sink clickhouse');
         if (options.keyEvents !== undefined && options.format !== 'segment') throw new UsageError('recompute: --key-events needs --format segment');
@@ -151,6 +154,7 @@ export function buildProgram(): Command {
         timeoutMinutes: given('timeoutMinutes') ? options.timeoutMinutes : undefined,
         pageUsers: options.pageUsers,
         shard: options.shard,
+        site: options.site,
       });
       if (stats.interrupted || stats.unsettled.length > 0) commandExitCode = EXIT_FAILURE;
     });
@@ -242,6 +246,7 @@ export function buildProgram(): Command {
     });
   selection(deadLetters.command('replay').description('send selected dead letters, unchanged, back to the event topic they came from'))
     .option('--all', 'every dead letter (when no selection is given)')
+    .option('--site <site>', "only dead letters of this site (the event's own site, else its source topic's)")
     .option('--to <topic>', 'send to this topic instead of each message’s source topic')
     .option('--dry-run', '(required: this or --yes) print what would be sent; send nothing')
     .option('--yes', '(required: this or --dry-run) send them')
@@ -331,12 +336,18 @@ export function buildProgram(): Command {
       'history instead of live traffic: validate each line, write the valid events to the ClickHouse events table (not Kafka), ' +
         'then recalculate the sessions of the users in the file from its earliest event (as recompute --since; see docs/recalculation.md)',
     )
+    .addOption(
+      new Option('--site <site>', "with --backfill: the site of the file's events that name none; lines of another site are skipped, and only this site is recalculated").argParser(
+        parseSite,
+      ),
+    )
     .action(async (options) => {
+      if (options.site !== undefined && !options.backfill) throw new UsageError('produce: --site needs --backfill (live events carry their site, or their topic gives it: KAFKA_TOPIC_SITES)');
       if (options.backfill) {
         if (options.topic !== undefined) throw new UsageError('produce: --backfill writes to ClickHouse, not to a topic; drop --topic');
         if (options.redate) throw new UsageError('produce: --redate is for live traffic; --backfill loads history at its own dates');
         const { runBackfill } = await import('./commands/backfill-command');
-        const stats = await runBackfill({ input: options.input });
+        const stats = await runBackfill({ input: options.input, site: options.site });
         const recalculation = stats.recalculation;
         if (recalculation && (recalculation.interrupted || recalculation.unsettled.length > 0)) commandExitCode = EXIT_FAILURE;
         return;

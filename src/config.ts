@@ -39,12 +39,35 @@ const brokers = csv.superRefine((list, ctx) => {
 const topicName = z.string().regex(TOPIC, 'a topic name is 1-249 of A-Z a-z 0-9 . _ -');
 const topics = csv.pipe(z.array(topicName));
 
+/**
+ * `topic:site,…`: the site of the events of a topic that name none. Each entry must be a topic
+ * name and a site name; a topic may be listed once (two sites for one topic would be a guess).
+ */
+const topicSites = csv
+  .transform((entries, ctx) => {
+    const sites = new Map<string, string>();
+    for (const entry of entries) {
+      const at = entry.lastIndexOf(':');
+      const topic = at < 0 ? '' : entry.slice(0, at).trim();
+      const site = at < 0 ? '' : entry.slice(at + 1).trim();
+      if (!TOPIC.test(topic) || !isValidSite(site)) {
+        ctx.addIssue({ code: 'custom', message: `'${entry}' is not topic:site (a site is 1-64 of a-z 0-9 . _ -, starting with a letter or a digit)` });
+      } else if (sites.has(topic)) {
+        ctx.addIssue({ code: 'custom', message: `topic '${topic}' is listed twice` });
+      } else {
+        sites.set(topic, site);
+      }
+    }
+    return sites;
+  });
+
 export const configSchema = z.object({
   KAFKA_BROKERS: brokers.default(['127.0.0.1:9092']),
   KAFKA_CLIENT_ID: z.string().min(1).default('sessionizer'),
   KAFKA_GROUP_ID: z.string().min(1).default('sessionizer'),
   KAFKA_TOPICS: topics.default(['events']),
   KAFKA_SEGMENT_TOPICS: topics.optional(),
+  KAFKA_TOPIC_SITES: topicSites.optional(),
   KAFKA_DEAD_LETTER_TOPIC: topicName.default('events.dead-letter'),
   KAFKA_CREATE_TOPICS: bool.default(false),
   KAFKA_TOPIC_PARTITIONS: int(1).default(12),
@@ -160,6 +183,8 @@ export interface Config {
     topics: string[];
     /** The ones among `topics` that carry Segment Spec messages. */
     segmentTopics: string[];
+    /** Topic → the site of its events that name none (KAFKA_TOPIC_SITES); other topics: `default`. */
+    topicSites: ReadonlyMap<string, string>;
     deadLetterTopic: string;
     createTopics: boolean;
     topicPartitions: number;
@@ -292,6 +317,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // A topic has one format; reading it both ways would reject every message one way.
     throw new InvalidConfigError(`invalid configuration: ${both.join(', ')} is in both KAFKA_TOPICS and KAFKA_SEGMENT_TOPICS`);
   }
+  const topicSites = c.KAFKA_TOPIC_SITES ?? new Map<string, string>();
+  const unknownTopics = [...topicSites.keys()].filter((t) => !c.KAFKA_TOPICS.includes(t) && !segmentTopics.includes(t));
+  if (unknownTopics.length > 0) {
+    // Most likely a typo: the events of the topic meant would silently go to the site `default`.
+    throw new InvalidConfigError(`invalid configuration: KAFKA_TOPIC_SITES: ${unknownTopics.join(', ')} is in neither KAFKA_TOPICS nor KAFKA_SEGMENT_TOPICS`);
+  }
   return {
     kafka: {
       brokers: c.KAFKA_BROKERS,
@@ -299,6 +330,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       groupId: c.KAFKA_GROUP_ID,
       topics: [...c.KAFKA_TOPICS, ...segmentTopics],
       segmentTopics,
+      topicSites,
       deadLetterTopic: c.KAFKA_DEAD_LETTER_TOPIC,
       createTopics: c.KAFKA_CREATE_TOPICS,
       topicPartitions: c.KAFKA_TOPIC_PARTITIONS,

@@ -4,7 +4,7 @@
  * supplies the receive time.
  *
  * A row holds the message once, in `raw`, plus the columns the table sorts, filters and joins on
- * (ids, user key, time, type, channel, key_event) and the Kafka coordinates. The event's other
+ * (site, ids, user key, time, type, channel, key_event) and the Kafka coordinates. The event's other
  * fields (name, page, campaign, device, geo, properties) are ALIAS columns that ClickHouse reads
  * out of `raw`: writing them a second time was most of the cost of storing an event.
  *
@@ -16,6 +16,7 @@
  */
 import type { ValidEvent } from '../events/event-schema';
 import { userKeyOf, type EventFields } from '../events/session-event';
+import { DEFAULT_SITE } from '../events/visitor-key';
 import type { Column } from './row-binary';
 
 /** Where the event came from. Without it the table's defaults apply (no Kafka coordinates). */
@@ -26,9 +27,13 @@ export interface EventSource {
   offset: string | number;
   /** When the worker received the message, epoch milliseconds. */
   receivedAtMs: number;
+  /** The topic's site (KAFKA_TOPIC_SITES), for an event that names none; `default` when absent. */
+  site?: string;
 }
 
 export interface EventRow {
+  /** The event's own `site`, else its topic's, else `default`. */
+  site: string;
   event_id: string;
   user_key: string;
   anonymous_id: string;
@@ -47,8 +52,9 @@ export interface EventRow {
   kafka_offset?: string;
 }
 
-export function toEventRow(valid: ValidEvent, raw: string | Uint8Array, source?: EventSource): EventRow {
-  return eventRowOf(valid, valid.timestamp, raw, source);
+/** @param site the site of an event that names none, when it did not come from a topic (a backfill's `--site`) */
+export function toEventRow(valid: ValidEvent, raw: string | Uint8Array, source?: EventSource, site?: string): EventRow {
+  return eventRowOf(valid, valid.timestamp, raw, source, site);
 }
 
 /**
@@ -57,8 +63,9 @@ export function toEventRow(valid: ValidEvent, raw: string | Uint8Array, source?:
  * as `raw` (copied as they are, never encoded again). Only the schema's own fields are read, so
  * keys the schema does not know never reach a column.
  */
-export function eventRowOf(valid: EventFields, ts: number, raw: string | Uint8Array, source?: EventSource): EventRow {
+export function eventRowOf(valid: EventFields, ts: number, raw: string | Uint8Array, source?: EventSource, site?: string): EventRow {
   const row: EventRow = {
+    site: valid.site || site || source?.site || DEFAULT_SITE,
     event_id: valid.event_id,
     user_key: userKeyOf(valid),
     anonymous_id: valid.anonymous_id ?? '',
@@ -80,6 +87,7 @@ export function eventRowOf(valid: EventFields, ts: number, raw: string | Uint8Ar
 
 /** Stored columns of `events` and their types, in the order we send them (the rest are ALIAS columns). */
 export const EVENT_COLUMNS: readonly Column<keyof EventRow>[] = [
+  { name: 'site', type: 'String' },
   { name: 'event_id', type: 'String' },
   { name: 'user_key', type: 'String' },
   { name: 'anonymous_id', type: 'String' },

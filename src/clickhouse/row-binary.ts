@@ -193,9 +193,14 @@ export class RowBinaryEncoder<Name extends string> {
     return `(${this.columns.map((c) => c.name).join(', ')})`;
   }
 
-  /** Rows as arrays in column order. */
-  encodeArrays(rows: readonly (readonly unknown[])[]): Buffer {
+  /**
+   * Rows as arrays in column order.
+   * @param formatByte a byte written before the rows, telling this body's columns from another's
+   *   (see session-sink.ts); ClickHouse is sent what follows it
+   */
+  encodeArrays(rows: readonly (readonly unknown[])[], formatByte?: number): Buffer {
     const writer = new RowBinaryWriter(rows.length * 256 + 1024);
+    if (formatByte !== undefined) writer.uint8(formatByte);
     for (const row of rows) this.writeArray(writer, row);
     return writer.bytes();
   }

@@ -10,6 +10,7 @@ import { finished } from 'node:stream/promises';
 import { parseError, type ClickHouseClient } from '@clickhouse/client';
 import type { SessionChange } from '../engine/engine';
 import { SESSION_FIELDS, type SessionRow } from '../engine/session-row';
+import { DEFAULT_SITE } from '../events/visitor-key';
 import { EVENT_COLUMNS, type EventRow } from './event-row';
 import { RowBinaryBatch, RowBinaryEncoder, type Column, type ColumnType } from './row-binary';
 
@@ -34,6 +35,7 @@ type SessionColumn = (typeof SESSION_COLUMNS)[number];
 
 /** Types of `sessions` (schemas/clickhouse/001_sessions.sql); an integration test compares them. */
 const SESSION_COLUMN_TYPES: Record<SessionColumn, ColumnType> = {
+  site: 'String',
   session_id: 'String',
   user_key: 'String',
   anonymous_id: 'String',
@@ -79,22 +81,45 @@ export function sessionValues(row: SignedSessionRow): SessionValues {
 const SESSION_ENCODER = new RowBinaryEncoder('sessions', SESSION_TABLE_COLUMNS);
 
 /**
- * Session rows as the body of their insert (RowBinary): what the outbox keeps in Redis, so the
- * rows are encoded once, and the insert that flushes an entry sends its bytes as they are.
+ * The columns of an insert body encoded by a worker from before sites: every column but `site`,
+ * which the table then fills with its default (`default`, the site of all data from then).
+ */
+const SESSION_ENCODER_BEFORE_SITES = new RowBinaryEncoder(
+  'sessions',
+  SESSION_TABLE_COLUMNS.filter((c) => c.name !== 'site'),
+);
+
+/**
+ * First byte of an insert body of session rows with every column of `SESSION_COLUMNS`: it tells
+ * it from a body stored by a worker from before sites (RowBinary starting with a session id's
+ * length, 32) and from older JSON entries (`[`).
+ */
+const WITH_SITE = 0x01;
+
+/**
+ * Session rows as the body of their insert (RowBinary, after the `WITH_SITE` byte): what the
+ * outbox keeps in Redis, so the rows are encoded once, and the insert that flushes an entry sends
+ * its bytes as they are.
  */
 export function encodeSessionRows(rows: readonly SessionValues[]): Buffer {
-  return SESSION_ENCODER.encodeArrays(rows);
+  return SESSION_ENCODER.encodeArrays(rows, WITH_SITE);
 }
 
 /**
- * The insert body of an outbox entry as stored: RowBinary, or, from a worker of an earlier
- * release, a JSON array of rows (arrays, or objects from older still), encoded here.
- * Rows encoded in RowBinary start with a session id's length (32), never with `[`.
+ * The insert body of an outbox entry as stored (`encodeSessionRows`, or RowBinary without the
+ * `site` column from a worker of an earlier release, sent as it is), or, from an older release
+ * still, a JSON array of rows (arrays, or objects), encoded here: their rows are of the site
+ * `default`, the only one there was.
  */
 export function outboxBody(payload: Buffer): Buffer {
   if (payload[0] !== 0x5b) return payload;
   const rows = JSON.parse(payload.toString('utf8')) as Array<SessionValues | SignedSessionRow>;
-  return encodeSessionRows(rows.map((row) => (Array.isArray(row) ? row : sessionValues(row))));
+  return encodeSessionRows(rows.map((row) => (Array.isArray(row) ? valuesBeforeSites(row) : sessionValues({ ...row, site: row.site ?? DEFAULT_SITE }))));
+}
+
+/** An outbox row stored as an array by a release from before sites lacks the first value, `site`. */
+function valuesBeforeSites(values: SessionValues): SessionValues {
+  return values.length === SESSION_COLUMNS.length - 1 ? [DEFAULT_SITE, ...values] : values;
 }
 
 export type EventRowBatch = RowBinaryBatch<keyof EventRow>;
@@ -113,10 +138,12 @@ export class ClickHouseSink {
     private readonly database: string,
   ) {}
 
-  /** Session rows, as values or already encoded (`encodeSessionRows`, an outbox entry). */
+  /** Session rows, as values or already encoded (an outbox entry's body: `outboxBody`). */
   insertSessions(rows: readonly SessionValues[] | Buffer, deduplicationToken: string): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
-    return this.insert(this.sessions, Buffer.isBuffer(rows) ? rows : this.sessions.encodeArrays(rows as readonly SessionValues[]), deduplicationToken);
+    if (!Buffer.isBuffer(rows)) return this.insert(this.sessions, this.sessions.encodeArrays(rows as readonly SessionValues[]), deduplicationToken);
+    if (rows[0] === WITH_SITE) return rows.length === 1 ? Promise.resolve() : this.insert(this.sessions, rows.subarray(1), deduplicationToken);
+    return this.insert(SESSION_ENCODER_BEFORE_SITES, rows, deduplicationToken);
   }
 
   /** Event rows, all built by `toEventRow` with a source, or all without one. */

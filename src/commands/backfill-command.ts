@@ -33,6 +33,11 @@ import { runRecalculation } from './recompute-command';
 
 export interface BackfillOptions {
   input: string;
+  /**
+   * `--site S`: the file's events are of site S (those that name none are given it; a line that
+   * names another site is skipped as invalid), and only S's sessions are recalculated.
+   */
+  site?: string;
   /** User keys per recalculation page (as `recompute --page-users`). */
   pageUsers?: number;
 }
@@ -92,16 +97,18 @@ export async function runBackfill(options: BackfillOptions, deps: BackfillDeps =
   try {
     for await (const line of readLines(refuseBinaryInput(stream))) {
       stats.lines += 1;
-      const parsed = line instanceof NotUtf8Line ? null : line.trim() === '' ? undefined : parseEvent(line);
+      const parsed = line instanceof NotUtf8Line ? null : line.trim() === '' ? undefined : parseEvent(line, options.site);
       if (parsed === undefined) continue; // blank
-      if (parsed === null || !parsed.ok) {
+      const otherSite = parsed?.ok && options.site !== undefined && parsed.valid.site && parsed.valid.site !== options.site ? parsed.valid.site : null;
+      if (parsed === null || !parsed.ok || otherSite !== null) {
         stats.invalid += 1;
-        const reason = parsed === null ? (line as NotUtf8Line).reason : parsed.error.message;
+        const reason =
+          parsed === null ? (line as NotUtf8Line).reason : !parsed.ok ? parsed.error.message : `site: the event is of site ${otherSite}, not of --site ${options.site}`;
         if (stats.invalid <= LISTED_INVALID_LINES) write(`line ${stats.lines}: skipped, ${reason}\n`);
         continue;
       }
       const text = line as string;
-      rows.push(toEventRow(parsed.valid, text));
+      rows.push(toEventRow(parsed.valid, text, undefined, options.site));
       hash.update(text).update('\n');
       keys.add(parsed.event.userKey);
       stats.events += 1;
@@ -123,6 +130,6 @@ export async function runBackfill(options: BackfillOptions, deps: BackfillDeps =
   if (stats.events === 0) return stats;
 
   write(`backfill: recalculating those ${stats.users} users from ${new Date(stats.sinceMs).toISOString()}\n`);
-  stats.recalculation = await runRecalculation(config, { sinceMs: stats.sinceMs, pageUsers: options.pageUsers, userKeys: keys });
+  stats.recalculation = await runRecalculation(config, { sinceMs: stats.sinceMs, pageUsers: options.pageUsers, userKeys: keys, site: options.site });
   return stats;
 }

@@ -194,8 +194,9 @@ export async function runDeadLettersList(options: DeadLettersListOptions, deps: 
 }
 
 export async function runDeadLettersReplay(options: DeadLettersReplayOptions, deps: Deps = {}): Promise<{ replayed: number; selected: DeadLetter[] }> {
-  if (!options.all && options.reason === undefined && options.sourceTopic === undefined && options.at === undefined) {
-    throw new UsageError('dead-letters replay: select messages with --at, --reason or --source-topic, or say --all');
+  parseSiteOption('dead-letters replay', options.site);
+  if (!options.all && options.reason === undefined && options.sourceTopic === undefined && options.at === undefined && options.site === undefined) {
+    throw new UsageError('dead-letters replay: select messages with --at, --reason, --source-topic or --site, or say --all');
   }
   if (!options.dryRun && !options.yes) throw new UsageError('dead-letters replay: add --dry-run to see what would be sent, or --yes to send it');
   const config = deps.config ?? loadConfig();

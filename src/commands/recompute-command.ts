@@ -158,6 +158,8 @@ export interface RecalculationCommandOptions {
   userKeys?: Iterable<string>;
   /** `--shard I/N`: only the user keys of shard I of N. */
   shard?: KeyShard;
+  /** `--site S`: only the data of this site (no other site's is read or written). */
+  site?: string;
 }
 
 /**
@@ -222,6 +224,7 @@ export async function runRecalculation(config: Config, options: RecalculationCom
         pageUsers: options.pageUsers,
         userKeys: options.userKeys,
         shard: options.shard,
+        site: options.site,
         signal: controller.signal,
         onStart: (users) => bar.start(users, { phase: 'users' }),
         onProgress: (done) => bar.update(done),
@@ -239,7 +242,8 @@ export async function runRecalculation(config: Config, options: RecalculationCom
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const since = new Date(options.sinceMs).toISOString();
-  const shard = options.shard && options.shard.count > 1 ? `, shard ${options.shard.index}/${options.shard.count}` : '';
+  const shard =
+    (options.site !== undefined ? `, site ${options.site}` : '') + (options.shard && options.shard.count > 1 ? `, shard ${options.shard.index}/${options.shard.count}` : '');
   process.stderr.write(
     `recompute: since ${since}${shard}, T = ${timeoutMs / 60_000} min: ${stats.users} of ${stats.totalUsers} users, ${stats.events} events ` +
       `(${stats.invalidEvents} invalid), ${stats.sessions} sessions: ${stats.unchanged} unchanged, ${stats.changed} changed, ` +

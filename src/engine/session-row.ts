@@ -5,13 +5,17 @@
 import * as crypto from 'node:crypto';
 import type { Channel } from '../events/event-schema';
 import { formatTimestamp } from '../events/timestamp';
+import { sessionIdText, siteOfKey, userKeyOfKey, visitorKeyOf } from '../events/visitor-key';
 import type { SessionSummary } from './summary';
 
 /** A session is engaged when it lasts this long, or has two views, or a key event. */
 export const ENGAGED_DURATION_MS = 10_000;
 
 export interface SessionRecord {
+  /** The site the session belongs to (`default` for data without one). */
+  site: string;
   session_id: string;
+  /** The user key within the site (`anonymous_id ?? user_id`), never the visitor key. */
   user_key: string;
   anonymous_id: string;
   user_id: string;
@@ -43,6 +47,7 @@ export interface SessionRecord {
 
 /** The field order of every session we print: recompute's NDJSON, reports, tests. */
 export const SESSION_FIELDS: readonly (keyof SessionRecord)[] = [
+  'site',
   'session_id',
   'user_key',
   'anonymous_id',
@@ -81,21 +86,31 @@ export interface SessionRow extends SessionRecord {
 
 const ONE_SHOT = typeof crypto.hash === 'function';
 
-/** `session_id`: first 32 hex characters of SHA-256 of `user_key + "|" + started_at_ms`. */
-export function sessionIdOf(userKey: string, startedAtMs: number): string {
-  const text = `${userKey}|${startedAtMs}`;
+/**
+ * `session_id` of a visitor key's session: the first 32 hex characters of SHA-256 of
+ * `user_key + "|" + started_at_ms` for the site `default` (as before sites existed), of
+ * `site + "|" + user_key + "|" + started_at_ms` for any other site.
+ */
+export function sessionIdOf(key: string, startedAtMs: number): string {
+  const text = `${sessionIdText(key)}|${startedAtMs}`;
   // One-shot crypto.hash (Node ≥ 20.12) is ~3× cheaper than a Hash object; same digest (UTF-8).
   if (ONE_SHOT) return crypto.hash('sha256', text, 'hex').slice(0, 32);
   return crypto.createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
 }
 
+/** The visitor key (src/events/visitor-key.ts) a session row belongs to: its site and user key. */
+export function visitorKeyOfRow(row: Pick<SessionRecord, 'site' | 'user_key'>): string {
+  return visitorKeyOf(row.site, row.user_key);
+}
+
+/** @param key the visitor key: the row gets its site and its user key */
 export function sessionRecordOf(
-  userKey: string,
+  key: string,
   summary: SessionSummary,
   sessionNumber: number,
   previousSessionId: string,
 ): SessionRecord {
-  const { is_open: _open, version: _version, ...record } = sessionRowOf(userKey, summary, sessionNumber, previousSessionId, 0, 0);
+  const { is_open: _open, version: _version, ...record } = sessionRowOf(key, summary, sessionNumber, previousSessionId, 0, 0);
   return record;
 }
 
@@ -103,23 +118,25 @@ export function sessionRecordOf(
  * The row of a session (`sessionRecordOf` plus `is_open` and `version`), built as one object
  * literal: the engine's hot path. Spreading a record into a row made a slow (dictionary-mode)
  * object that cost about 3 µs more per session to build and serialise. `sessionId`, when the
- * caller knows it (a stored state), saves the hash.
+ * caller knows it (a stored state), saves the hash. `key` is the visitor key: for the site
+ * `default` it is the user key, and splitting it makes no new string.
  */
 export function sessionRowOf(
-  userKey: string,
+  key: string,
   summary: SessionSummary,
   sessionNumber: number,
   previousSessionId: string,
   isOpen: 0 | 1,
   version: number,
-  sessionId: string = sessionIdOf(userKey, summary.startTs),
+  sessionId: string = sessionIdOf(key, summary.startTs),
 ): SessionRow {
   const duration = summary.endTs - summary.startTs;
   const engaged = duration >= ENGAGED_DURATION_MS || summary.views >= 2 || summary.keyEvent ? 1 : 0;
   const first = summary.firsts;
   return {
+    site: siteOfKey(key),
     session_id: sessionId,
-    user_key: userKey,
+    user_key: userKeyOfKey(key),
     anonymous_id: first.anonymousId?.[0] ?? '',
     user_id: summary.userId?.[0] ?? '',
     started_at: formatTimestamp(summary.startTs),
@@ -156,6 +173,7 @@ export function toSessionRecord(row: SessionRecord): SessionRecord {
   // One literal (a fast object) rather than copying field by field; the order is SESSION_FIELDS'
   // (test/unit/recompute/session-row.test.ts checks it).
   return {
+    site: row.site,
     session_id: row.session_id,
     user_key: row.user_key,
     anonymous_id: row.anonymous_id,

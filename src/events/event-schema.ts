@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { ISO_TIMESTAMP_PATTERN, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTimestamp } from './timestamp';
+import { SITE_PATTERN } from './visitor-key';
 
 export const CHANNELS = ['web', 'app', 'server', 'store'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -38,6 +39,20 @@ export function nestingDepth(value: unknown): number {
 
 const optionalText = (max?: number) => (max === undefined ? z.string() : z.string().max(max)).nullish();
 
+/**
+ * An id that may become the user key. U+0000 is refused: inside the worker a site and a user
+ * key are joined by it into one key (src/events/visitor-key.ts), and the state's repair log and
+ * ClickHouse's external tables split on it.
+ */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly the character refused
+const NO_NUL = /^[^\u0000]*$/;
+const optionalId = () =>
+  z
+    .string()
+    .max(128)
+    .regex(NO_NUL, 'must not contain U+0000 (the user key of a site is built with it as separator)')
+    .nullish();
+
 const timestampSchema = z
   .union([
     z.string().regex(new RegExp(ISO_TIMESTAMP_PATTERN), 'expected an ISO-8601 date-time with a zone'),
@@ -67,8 +82,13 @@ export const eventSchema = z
     type: z.string().min(1).max(64).describe('Event type; page_view and screen_view are views.'),
     name: optionalText(256),
     timestamp: timestampSchema,
-    anonymous_id: optionalText(128).describe('First-party device or visitor id.'),
-    user_id: optionalText(128).describe('Known user id.'),
+    anonymous_id: optionalId().describe('First-party device or visitor id.'),
+    user_id: optionalId().describe('Known user id.'),
+    site: z
+      .string()
+      .regex(SITE_PATTERN, 'expected 1-64 characters of a-z 0-9 . _ -, starting with a letter or a digit')
+      .nullish()
+      .describe('The site the event belongs to (identity, sessions and people are per site); default when absent.'),
     channel: z.enum(CHANNELS).nullish().describe('Entry point; web when absent.'),
     key_event: z.boolean().nullish().describe('True for a conversion.'),
     page: z

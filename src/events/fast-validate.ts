@@ -14,6 +14,7 @@
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { eventJsonSchema, MAX_PROPERTIES_DEPTH, nestingDepth, type ValidEvent } from './event-schema';
 import { digitsAt, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS, parseIsoTimestamp } from './timestamp';
+import { SITE_PATTERN } from './visitor-key';
 
 let compiled: ValidateFunction | null = null;
 
@@ -72,13 +73,16 @@ function quickCheck(o: Record<string, unknown>): number {
   if (typeof type !== 'string' || type.length === 0 || type.length > 64) return NaN;
   const anonymousId = o.anonymous_id;
   const userId = o.user_id;
+  // U+0000 is refused in ids (it joins a site and a user key); left to ajv and zod to say so.
   if (typeof anonymousId === 'string') {
-    if (anonymousId.length > 128) return NaN;
+    if (anonymousId.length > 128 || anonymousId.indexOf('\u0000') >= 0) return NaN;
   } else if (anonymousId !== undefined && anonymousId !== null) return NaN;
   if (typeof userId === 'string') {
-    if (userId.length > 128) return NaN;
+    if (userId.length > 128 || userId.indexOf('\u0000') >= 0) return NaN;
   } else if (userId !== undefined && userId !== null) return NaN;
   if (!anonymousId && !userId) return NaN;
+  const site = o.site;
+  if (site !== undefined && site !== null && (typeof site !== 'string' || !SITE_PATTERN.test(site))) return NaN;
   const name = o.name;
   if (name !== undefined && name !== null && (typeof name !== 'string' || name.length > 256)) return NaN;
   const channel = o.channel;
@@ -189,7 +193,7 @@ function nestedDeeperThan(node: object, levels: number): boolean {
   return false;
 }
 
-const TOP_LEVEL = ['event_id', 'type', 'name', 'timestamp', 'anonymous_id', 'user_id', 'channel', 'key_event'] as const;
+const TOP_LEVEL = ['event_id', 'type', 'name', 'timestamp', 'anonymous_id', 'user_id', 'site', 'channel', 'key_event'] as const;
 const NESTED = {
   page: ['url', 'path', 'title', 'referrer'],
   campaign: ['source', 'medium', 'name', 'term', 'content'],

@@ -9,6 +9,7 @@ import { eventSchema, type ValidEvent } from './event-schema';
 import { fastCheckEvent, toValidEvent, type CheckedEvent } from './fast-validate';
 import { sessionEventOf, toSessionEvent, type EventFields, type SessionEvent } from './session-event';
 import { describeInvalidUtf8, isUtf8, printable } from './utf8';
+import { DEFAULT_SITE } from './visitor-key';
 
 /** The event format: one JSON object per message, UTF-8, at most 64 KiB. */
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -17,10 +18,14 @@ export type ParsedEvent =
   | { ok: true; event: SessionEvent; valid: ValidEvent }
   | { ok: false; error: InvalidEventError };
 
-export function parseEvent(input: string | Buffer): ParsedEvent {
-  const parsed = parseFast(input);
+/**
+ * @param site the site of an event that names none (its topic's, say); the event's own `site`
+ *   wins. Every parser below takes it the same way, `default` when not given.
+ */
+export function parseEvent(input: string | Buffer, site: string = DEFAULT_SITE): ParsedEvent {
+  const parsed = parseFast(input, undefined, site);
   if (!('checked' in parsed)) return parsed;
-  return { ok: true, event: sessionEventOf(parsed.checked, parsed.ts), valid: toValidEvent(parsed.checked, parsed.ts) };
+  return { ok: true, event: sessionEventOf(parsed.checked, parsed.ts, site), valid: toValidEvent(parsed.checked, parsed.ts) };
 }
 
 export type ParsedEventFields =
@@ -35,9 +40,9 @@ export type ParsedEventFields =
  * @param byteLength the size of the message `input` was decoded from, when the caller already
  *   decoded it (the limit is on the message's bytes, which invalid UTF-8 makes differ)
  */
-export function parseEventFields(input: string | Buffer, byteLength?: number): ParsedEventFields {
-  const parsed = parseFast(input, byteLength);
-  if ('checked' in parsed) return { ok: true, event: sessionEventOf(parsed.checked, parsed.ts), fields: parsed.checked, ts: parsed.ts };
+export function parseEventFields(input: string | Buffer, byteLength?: number, site: string = DEFAULT_SITE): ParsedEventFields {
+  const parsed = parseFast(input, byteLength, site);
+  if ('checked' in parsed) return { ok: true, event: sessionEventOf(parsed.checked, parsed.ts, site), fields: parsed.checked, ts: parsed.ts };
   return parsed.ok ? { ok: true, event: parsed.event, fields: parsed.valid, ts: parsed.valid.timestamp } : parsed;
 }
 
@@ -45,9 +50,9 @@ export function parseEventFields(input: string | Buffer, byteLength?: number): P
  * `parseEvent` for callers that only need the engine's view (recalculation): the same
  * acceptance and the same errors, without building the `ValidEvent`.
  */
-export function parseSessionEvent(input: string): SessionEvent | InvalidEventError {
-  const parsed = parseFast(input);
-  if ('checked' in parsed) return sessionEventOf(parsed.checked, parsed.ts);
+export function parseSessionEvent(input: string, site: string = DEFAULT_SITE): SessionEvent | InvalidEventError {
+  const parsed = parseFast(input, undefined, site);
+  if ('checked' in parsed) return sessionEventOf(parsed.checked, parsed.ts, site);
   return parsed.ok ? parsed.event : parsed.error;
 }
 
@@ -55,21 +60,21 @@ export function parseSessionEvent(input: string): SessionEvent | InvalidEventErr
  * What the three parsers share: the JSON object itself and its time when it passes the fast
  * check (each builds what it needs from it), otherwise zod's verdict.
  */
-function parseFast(input: string | Buffer, byteLength?: number): { checked: CheckedEvent; ts: number } | ParsedEvent {
+function parseFast(input: string | Buffer, byteLength: number | undefined, site: string): { checked: CheckedEvent; ts: number } | ParsedEvent {
   const json = parseJson(input, byteLength);
   if (json instanceof InvalidEventError) return { ok: false, error: json };
   const ts = fastCheckEvent(json);
-  return Number.isNaN(ts) ? validateEvent(json) : { checked: json as CheckedEvent, ts };
+  return Number.isNaN(ts) ? validateEvent(json, site) : { checked: json as CheckedEvent, ts };
 }
 
 /**
  * `parseEventFields` for a value that is already parsed, such as the event a Segment message
  * was mapped to: the same acceptance and errors, with `fields` the value itself when valid.
  */
-export function checkEventValue(json: unknown): ParsedEventFields {
+export function checkEventValue(json: unknown, site: string = DEFAULT_SITE): ParsedEventFields {
   const ts = fastCheckEvent(json);
-  if (!Number.isNaN(ts)) return { ok: true, event: sessionEventOf(json as CheckedEvent, ts), fields: json as CheckedEvent, ts };
-  const parsed = validateEvent(json);
+  if (!Number.isNaN(ts)) return { ok: true, event: sessionEventOf(json as CheckedEvent, ts, site), fields: json as CheckedEvent, ts };
+  const parsed = validateEvent(json, site);
   return parsed.ok ? { ok: true, event: parsed.event, fields: parsed.valid, ts: parsed.valid.timestamp } : parsed;
 }
 
@@ -97,7 +102,7 @@ export function notUtf8(bytes: Uint8Array): InvalidEventError {
 }
 
 /** Validates any value with the zod schema (the definition of a valid event). */
-export function validateEvent(json: unknown): ParsedEvent {
+export function validateEvent(json: unknown, site: string = DEFAULT_SITE): ParsedEvent {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return fail('', 'expected a JSON object');
   }
@@ -106,7 +111,7 @@ export function validateEvent(json: unknown): ParsedEvent {
     const issue = result.error.issues[0] as z.core.$ZodIssue;
     return fail(issue.path.join('.'), describeIssue(issue));
   }
-  return { ok: true, event: toSessionEvent(result.data), valid: result.data };
+  return { ok: true, event: toSessionEvent(result.data, site), valid: result.data };
 }
 
 /** A zod issue's message as our errors word it ("is required" for a missing field). */

@@ -5,8 +5,13 @@
  */
 import type { Channel, ValidEvent } from './event-schema';
 import { VIEW_TYPES } from './event-schema';
+import { DEFAULT_SITE, visitorKeyOf } from './visitor-key';
 
 export interface SessionEvent {
+  /**
+   * The visitor key: the pair (site, user key) as one string (src/events/visitor-key.ts). Every
+   * per-visitor rule runs on it; for the site `default` it is the user key itself.
+   */
   userKey: string;
   eventId: string;
   /** Event time, epoch milliseconds. */
@@ -37,8 +42,14 @@ export function userKeyOf(event: Pick<ValidEvent, 'anonymous_id' | 'user_id'>): 
   return event.anonymous_id || event.user_id || '';
 }
 
-export function toSessionEvent(event: ValidEvent): SessionEvent {
-  return sessionEventOf(event, event.timestamp);
+/** The event's site: its own `site`, else `fallback` (its topic's site, else `default`). */
+export function siteOf(event: Pick<ValidEvent, 'site'>, fallback: string = DEFAULT_SITE): string {
+  return event.site || fallback;
+}
+
+/** @param site the site of an event that names none (its topic's), `default` when not given */
+export function toSessionEvent(event: ValidEvent, site: string = DEFAULT_SITE): SessionEvent {
+  return sessionEventOf(event, event.timestamp, site);
 }
 
 /** The fields of a validated event that the engine's view is made of. */
@@ -48,8 +59,10 @@ export type EventFields = Omit<ValidEvent, 'timestamp'>;
  * `toSessionEvent` for an event whose time is already known in epoch milliseconds: the fast
  * path hands over the parsed JSON object itself, once it is known to be valid. Builds one
  * object, no spreads, and parses URLs only when the result depends on them.
+ *
+ * @param site the site of an event that names none (its topic's); the event's own `site` wins
  */
-export function sessionEventOf(event: EventFields, ts: number): SessionEvent {
+export function sessionEventOf(event: EventFields, ts: number, site: string = DEFAULT_SITE): SessionEvent {
   const type = event.type;
   const isView = type === 'page_view' || type === 'screen_view' || VIEW_TYPES.has(type);
   const page = event.page;
@@ -76,7 +89,8 @@ export function sessionEventOf(event: EventFields, ts: number): SessionEvent {
   }
   const country = geo ? geo.country : null;
   return {
-    userKey: event.anonymous_id || event.user_id || '',
+    // For the site `default` the user key itself: no new string on the common path.
+    userKey: visitorKeyOf(event.site || site, event.anonymous_id || event.user_id || ''),
     eventId: event.event_id,
     ts,
     isView,

@@ -35,6 +35,11 @@ export function visitorKeyOf(site: string, userKey: string): string {
   return site === DEFAULT_SITE ? userKey : `${site}${SEPARATOR}${userKey}`;
 }
 
+/** Whether a visitor key is of the site `default` (it is then the user key itself). */
+export function isDefaultSiteKey(key: string): boolean {
+  return key.indexOf(SEPARATOR) < 0;
+}
+
 /** The two halves of a visitor key. */
 export function splitVisitorKey(key: string): { site: string; userKey: string } {
   const i = key.indexOf(SEPARATOR);
@@ -61,4 +66,22 @@ export function userKeyOfKey(key: string): string {
 export function sessionIdText(key: string): string {
   const i = key.indexOf(SEPARATOR);
   return i < 0 ? key : `${key.slice(0, i)}|${key.slice(i + 1)}`;
+}
+
+/**
+ * The order of visitor keys: by site, then by user key, each by UTF-16 code units (as `<`).
+ * Output sorted by it is sorted by `site`, then `user_key`. Two keys of the site `default` (no
+ * separator, the common case) compare as plain strings, with no new string made.
+ */
+export function compareVisitorKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  const i = a.indexOf(SEPARATOR);
+  const j = b.indexOf(SEPARATOR);
+  if (i < 0 && j < 0) return a < b ? -1 : 1;
+  const siteA = i < 0 ? DEFAULT_SITE : a.slice(0, i);
+  const siteB = j < 0 ? DEFAULT_SITE : b.slice(0, j);
+  if (siteA !== siteB) return siteA < siteB ? -1 : 1;
+  const userA = i < 0 ? a : a.slice(i + 1);
+  const userB = j < 0 ? b : b.slice(j + 1);
+  return userA < userB ? -1 : userA > userB ? 1 : 0;
 }

@@ -2,7 +2,7 @@
  * Identity links and the identity map, without I/O (docs/sessions.md, "People").
  *
  * A link is a valid event with both a non-empty `anonymous_id` and a non-empty `user_id`; it
- * ties the two at its event time. The identity map holds, for each linked anonymous id, its
+ * ties the two at its event time, within the event's site (two sites never share a link). The identity map holds, for each linked anonymous id, its
  * latest link: latest by `(timestamp, event_id)`, and among copies of one event id at one time
  * (which only a broken producer sends) the greatest `user_id`, so that the answer never
  * depends on arrival order.
@@ -12,8 +12,11 @@
  * for ids outside the Basic Multilingual Plane.
  */
 import type { SessionEvent } from '../events/session-event';
+import { compareVisitorKeys, siteOfKey, visitorKeyOf } from '../events/visitor-key';
 
 export interface Link {
+  /** The site of the event: links, like everything else, are per site. */
+  site: string;
   anonymousId: string;
   userId: string;
   /** Event time, epoch milliseconds. */
@@ -23,6 +26,7 @@ export interface Link {
 
 /** One line of `recompute --identities`, and one row of `identity_map`. */
 export interface IdentityEntry {
+  site: string;
   anonymous_id: string;
   user_id: string;
   /** ISO-8601 UTC with milliseconds. */
@@ -30,9 +34,9 @@ export interface IdentityEntry {
 }
 
 /** The event's link, or null when it lacks one of the two ids. */
-export function linkOf(event: Pick<SessionEvent, 'anonymousId' | 'userId' | 'ts' | 'eventId'>): Link | null {
+export function linkOf(event: Pick<SessionEvent, 'userKey' | 'anonymousId' | 'userId' | 'ts' | 'eventId'>): Link | null {
   if (event.anonymousId === '' || event.userId === '') return null;
-  return { anonymousId: event.anonymousId, userId: event.userId, ts: event.ts, eventId: event.eventId };
+  return { site: siteOfKey(event.userKey), anonymousId: event.anonymousId, userId: event.userId, ts: event.ts, eventId: event.eventId };
 }
 
 /** Orders strings by their UTF-8 bytes (= by code points), as ClickHouse orders String. */
@@ -66,7 +70,7 @@ export function laterLink(a: Link | null, b: Link | null): Link | null {
 }
 
 export function identityEntryOf(link: Link): IdentityEntry {
-  return { anonymous_id: link.anonymousId, user_id: link.userId, linked_at: new Date(link.ts).toISOString() };
+  return { site: link.site, anonymous_id: link.anonymousId, user_id: link.userId, linked_at: new Date(link.ts).toISOString() };
 }
 
 /** The NDJSON line of an identity entry (fields in contract order). */
@@ -99,15 +103,16 @@ export class LatestLink {
 }
 
 /**
- * The identity map of any collection of links (or events), sorted by anonymous id in the
- * order the sessions output uses for user keys (UTF-16 code units). A reference for tests and
- * for merging maps computed from parts of the input.
+ * The identity map of any collection of links (or events): one entry per (site, anonymous id),
+ * sorted by site, then anonymous id, in the order the sessions output uses for user keys (UTF-16
+ * code units). A reference for tests and for merging maps computed from parts of the input.
  */
 export function identityMapOf(links: Iterable<Link | null>): Link[] {
   const latest = new Map<string, Link>();
   for (const link of links) {
     if (link === null) continue;
-    latest.set(link.anonymousId, laterLink(latest.get(link.anonymousId) ?? null, link) as Link);
+    const key = visitorKeyOf(link.site, link.anonymousId);
+    latest.set(key, laterLink(latest.get(key) ?? null, link) as Link);
   }
-  return [...latest.values()].sort((a, b) => (a.anonymousId < b.anonymousId ? -1 : a.anonymousId > b.anonymousId ? 1 : 0));
+  return [...latest.entries()].sort(([a], [b]) => compareVisitorKeys(a, b)).map(([, link]) => link);
 }

@@ -7,8 +7,11 @@
  *   for its anonymous_id; else its user_key.
  * - A person's journey: their sessions ordered by (started_at, session_id), numbered from 1,
  *   each with the id of the one before ("" for the first).
+ * - All of it per site: a person is (site, person_id), and the identity map is looked up in the
+ *   session's own site, so equal ids in two sites are two people.
  */
-import type { SessionRecord } from '../engine/session-row';
+import { visitorKeyOfRow, type SessionRecord } from '../engine/session-row';
+import { visitorKeyOf } from '../events/visitor-key';
 import { compareUtf8, type IdentityEntry } from './identity-link';
 
 export interface PersonSession extends SessionRecord {
@@ -18,6 +21,7 @@ export interface PersonSession extends SessionRecord {
 }
 
 export interface PersonSummary {
+  site: string;
   person_id: string;
   first_seen: string;
   last_seen: string;
@@ -37,16 +41,17 @@ export interface PersonSummary {
   user_keys: number;
 }
 
-/** anonymous_id -> user_id of its latest link. */
+/** (site, anonymous_id), as a visitor key (src/events/visitor-key.ts) -> user_id of its latest link. */
 export function identityLookup(entries: Iterable<IdentityEntry>): Map<string, string> {
   const map = new Map<string, string>();
-  for (const entry of entries) map.set(entry.anonymous_id, entry.user_id);
+  for (const entry of entries) map.set(visitorKeyOf(entry.site, entry.anonymous_id), entry.user_id);
   return map;
 }
 
-export function personIdOf(session: Pick<SessionRecord, 'user_id' | 'anonymous_id' | 'user_key'>, identities: ReadonlyMap<string, string>): string {
+/** The session's person within its site (the site is not part of the id; it is beside it). */
+export function personIdOf(session: Pick<SessionRecord, 'site' | 'user_id' | 'anonymous_id' | 'user_key'>, identities: ReadonlyMap<string, string>): string {
   if (session.user_id !== '') return session.user_id;
-  const linked = session.anonymous_id === '' ? undefined : identities.get(session.anonymous_id);
+  const linked = session.anonymous_id === '' ? undefined : identities.get(visitorKeyOf(session.site, session.anonymous_id));
   return linked || session.user_key;
 }
 
@@ -58,15 +63,17 @@ function journeyOrder(a: SessionRecord, b: SessionRecord): number {
 
 /** Every session with its person and place in the person's journey, grouped by person in journey order. */
 export function personSessionsOf(sessions: readonly SessionRecord[], identities: ReadonlyMap<string, string>): PersonSession[] {
-  const byPerson = new Map<string, SessionRecord[]>();
+  // Keyed by (site, person_id) as a visitor key: ids hold no U+0000, so the pair is unambiguous.
+  const byPerson = new Map<string, { person: string; list: SessionRecord[] }>();
   for (const session of sessions) {
     const person = personIdOf(session, identities);
-    const list = byPerson.get(person);
-    if (list) list.push(session);
-    else byPerson.set(person, [session]);
+    const key = visitorKeyOf(session.site, person);
+    const entry = byPerson.get(key);
+    if (entry) entry.list.push(session);
+    else byPerson.set(key, { person, list: [session] });
   }
   const out: PersonSession[] = [];
-  for (const [person, list] of byPerson) {
+  for (const { person, list } of byPerson.values()) {
     list.sort(journeyOrder);
     list.forEach((session, i) => {
       out.push({ ...session, person_id: person, person_session_number: i + 1, previous_person_session_id: i === 0 ? '' : (list[i - 1] as SessionRecord).session_id });
@@ -76,8 +83,8 @@ export function personSessionsOf(sessions: readonly SessionRecord[], identities:
 }
 
 /**
- * Session ids that hold a key event: a key event of the session's user key between its
- * started_at and ended_at (inclusive). `keyEvents` are (user key, epoch ms) pairs.
+ * Session ids that hold a key event: a key event of the session's site and user key between its
+ * started_at and ended_at (inclusive). `keyEvents` are (visitor key, epoch ms) pairs.
  */
 export function convertingSessionIds(sessions: readonly SessionRecord[], keyEvents: Iterable<{ userKey: string; ts: number }>): Set<string> {
   const times = new Map<string, number[]>();
@@ -88,7 +95,7 @@ export function convertingSessionIds(sessions: readonly SessionRecord[], keyEven
   }
   const ids = new Set<string>();
   for (const session of sessions) {
-    const list = times.get(session.user_key);
+    const list = times.get(visitorKeyOfRow(session));
     if (!list) continue;
     const start = Date.parse(session.started_at);
     const end = Date.parse(session.ended_at);
@@ -99,21 +106,26 @@ export function convertingSessionIds(sessions: readonly SessionRecord[], keyEven
 
 const sortedSet = (values: Iterable<string>): string[] => [...new Set(values)].filter((v) => v !== '').sort(compareUtf8);
 
-/** One summary per person from `personSessionsOf`'s output (journey order within each person). */
+/**
+ * One summary per person (site and person_id) from `personSessionsOf`'s output (journey order
+ * within each person), sorted by site, then person_id.
+ */
 export function personsOf(personSessions: readonly PersonSession[], converting: ReadonlySet<string>): PersonSummary[] {
   const byPerson = new Map<string, PersonSession[]>();
   for (const s of personSessions) {
-    const list = byPerson.get(s.person_id);
+    const key = visitorKeyOf(s.site, s.person_id);
+    const list = byPerson.get(key);
     if (list) list.push(s);
-    else byPerson.set(s.person_id, [s]);
+    else byPerson.set(key, [s]);
   }
   const out: PersonSummary[] = [];
-  for (const [person, list] of byPerson) {
+  for (const list of byPerson.values()) {
     list.sort(journeyOrder);
     const first = list[0] as PersonSession;
     const last = list[list.length - 1] as PersonSession;
     out.push({
-      person_id: person,
+      site: first.site,
+      person_id: first.person_id,
       first_seen: first.started_at,
       last_seen: list.reduce((max, s) => (s.ended_at > max ? s.ended_at : max), first.ended_at),
       sessions: list.length,
@@ -131,5 +143,6 @@ export function personsOf(personSessions: readonly PersonSession[], converting: 
       user_keys: new Set(list.map((s) => s.user_key)).size,
     });
   }
-  return out.sort((a, b) => compareUtf8(a.person_id, b.person_id));
+  // Sites are ASCII: their UTF-16 order is their byte order.
+  return out.sort((a, b) => (a.site !== b.site ? (a.site < b.site ? -1 : 1) : compareUtf8(a.person_id, b.person_id)));
 }

@@ -3,20 +3,23 @@
  * the user keys with events since a date, page by page; for a page of keys, where each key's
  * recalculation starts, the sessions before and after that point, and the events after it.
  *
- * Every query takes the page's keys, with each key's start time, as an external table
- * (`recalc_page`: `user_key String, start Int64`) sent in the request body, never in the URL
+ * A key is a visitor key (src/events/visitor-key.ts): a site and a user key. Every query takes
+ * the page's keys, with each key's start time, as an external table (`recalc_page`: `site
+ * String, user_key String, key String, start Int64`) sent in the request body, never in the URL
  * (src/clickhouse/external-data.ts): a page of 500 keys of 100 bytes would make a 50 KB URL,
- * beyond what servers and proxies accept. `user_key IN (SELECT user_key FROM recalc_page)` picks
- * the page's rows and `transform(user_key, keys, starts, 0)` over the table's two columns gives
- * a key's start, so one statement serves a page. Times cross as epoch milliseconds
- * (`toUnixTimestamp64Milli`), never as text. Every failure names what was being read.
+ * beyond what servers and proxies accept. `(site, user_key) IN (SELECT site, user_key FROM
+ * recalc_page)` picks the page's rows (by the tables' sorting keys, which begin with both) and
+ * `transform(site || '|' || user_key, keys, starts, 0)` gives a key's start (a site holds no
+ * `|`, so the text names one pair), so one statement serves a page. Times cross as epoch
+ * milliseconds (`toUnixTimestamp64Milli`), never as text. Every failure names what was being read.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { queryAll, queryRows, type ExternalTable } from '../clickhouse/external-data';
-import { SESSION_FIELDS, type SessionRow } from '../engine/session-row';
+import { SESSION_FIELDS, visitorKeyOfRow, type SessionRow } from '../engine/session-row';
 import { parseSessionEvent } from '../events/parse-event';
 import type { SessionEvent } from '../events/session-event';
 import { formatTimestamp } from '../events/timestamp';
+import { splitVisitorKey, visitorKeyOf } from '../events/visitor-key';
 import { PLAIN_IDENTIFIER } from '../clickhouse/client';
 import type { EventRow } from '../clickhouse/event-row';
 import { shardCondition, shardParams, type KeyShard } from './key-shard';
@@ -59,6 +62,7 @@ type EventRowOut = Omit<EventRow, 'timestamp' | 'raw' | 'received_at' | 'kafka_o
 };
 
 const EVENT_COLUMNS = [
+  'site',
   'user_key',
   'toUnixTimestamp64Milli(timestamp) AS ts',
   'raw',
@@ -83,11 +87,31 @@ export const SESSION_COLUMNS = [
 ].join(', ');
 
 /** The page's keys and starts as two aligned arrays (one aggregation, so in the same order). */
-const PAGE = 'WITH (SELECT (groupArray(user_key), groupArray(start)) FROM recalc_page) AS page';
+const PAGE = 'WITH (SELECT (groupArray(key), groupArray(start)) FROM recalc_page) AS page';
 /** Rows of the page's keys. */
-const IN_PAGE = 'user_key IN (SELECT user_key FROM recalc_page)';
-/** `user_key`'s start point in ms. */
-const START = 'transform(user_key, page.1, page.2, toInt64(0))';
+const IN_PAGE = '(site, user_key) IN (SELECT site, user_key FROM recalc_page)';
+/** A row's (site, user_key) as the text of `recalc_page.key` (`pageKeyOf`). */
+const ROW_KEY = "concat(site, '|', user_key)";
+/** The row's key's start point in ms. */
+const START = `transform(${ROW_KEY}, page.1, page.2, toInt64(0))`;
+
+/** `recalc_page.key` of a visitor key: `site|user_key` (a site never holds `|`). */
+function pageKeyOf(key: string): string {
+  const { site, userKey } = splitVisitorKey(key);
+  return `${site}|${userKey}`;
+}
+
+/**
+ * The condition on `site` of a recalculation of one site, or "": the site travels as external
+ * data (`siteTables`), as every text does here (queries with external data bind integers only).
+ */
+function siteCondition(site: string | undefined): string {
+  return site === undefined ? '' : 'AND site IN (SELECT site FROM recalc_site)';
+}
+
+function siteTables(site: string | undefined): ExternalTable[] {
+  return site === undefined ? [] : [{ name: 'recalc_site', structure: 'site String', rows: [[site]] }];
+}
 
 export class ClickHouseSource {
   constructor(
@@ -98,29 +122,37 @@ export class ClickHouseSource {
   }
 
   /** How many user keys (of `shard`, when given) have an event at or after `sinceMs` (for progress). */
-  async countUsers(sinceMs: number, shard?: KeyShard): Promise<number> {
-    const rows = await this.rows<{ n: number }>(
-      `SELECT uniqExact(user_key) AS n FROM ${this.database}.events
-       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') ${shardCondition(shard)}`,
-      { since: sinceMs, ...shardParams(shard) },
-      'counting the user keys with events since D',
-    );
+  async countUsers(sinceMs: number, shard?: KeyShard, site?: string): Promise<number> {
+    const rows = await queryAll<{ n: number }>(this.client, {
+      query: `SELECT uniqExact(site, user_key) AS n FROM ${this.database}.events
+       WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') ${siteCondition(site)} ${shardCondition(shard)}`,
+      tables: siteTables(site),
+      params: { since: sinceMs, ...shardParams(shard) },
+      settings: READ_SETTINGS,
+      doing: 'counting the user keys with events since D',
+    });
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** The next `limit` user keys (of `shard`, when given) after `after`, in key order, with an event at or after `sinceMs`. */
-  async userPage(sinceMs: number, after: string, limit: number, shard?: KeyShard): Promise<string[]> {
+  /**
+   * The next `limit` visitor keys (of `shard` and of `site`, when given) after `after` ("" for
+   * the first page), in (site, user_key) order, with an event at or after `sinceMs`.
+   */
+  async userPage(sinceMs: number, after: string, limit: number, shard?: KeyShard, site?: string): Promise<string[]> {
     // The last key of the previous page is a user key too: it goes in the body, not the URL.
-    const rows = await queryAll<{ user_key: string }>(this.client, {
-      query: `SELECT user_key FROM ${this.database}.events
-              WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND user_key > (SELECT any(user_key) FROM recalc_after) ${shardCondition(shard)}
-              GROUP BY user_key ORDER BY user_key LIMIT {limit:UInt32}`,
-      tables: [{ name: 'recalc_after', structure: 'user_key String', rows: [[after]] }],
+    // The first page starts after ('', ''), which no key is (a site is never empty).
+    const last = after === '' ? { site: '', userKey: '' } : splitVisitorKey(after);
+    const rows = await queryAll<{ site: string; user_key: string }>(this.client, {
+      query: `SELECT site, user_key FROM ${this.database}.events
+              WHERE timestamp >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+                AND (site, user_key) > (SELECT any(site), any(user_key) FROM recalc_after) ${siteCondition(site)} ${shardCondition(shard)}
+              GROUP BY site, user_key ORDER BY site, user_key LIMIT {limit:UInt32}`,
+      tables: [{ name: 'recalc_after', structure: 'site String, user_key String', rows: [[last.site, last.userKey]] }, ...siteTables(site)],
       params: { since: sinceMs, limit, ...shardParams(shard) },
       settings: READ_SETTINGS,
       doing: `reading the next ${limit} user keys with events since D from ${this.database}.events`,
     });
-    return rows.map((r) => r.user_key);
+    return rows.map((r) => visitorKeyOf(r.site, r.user_key));
   }
 
   /**
@@ -143,33 +175,34 @@ export class ClickHouseSource {
       const page = pageTable(new Map(moving.map((k) => [k, starts.get(k) as number])));
       const params = { timeout: timeoutMs };
       const [sessions, events] = await Promise.all([
-        this.pageRows<{ user_key: string; at: number }>(
-          `${PAGE} SELECT user_key, min(toUnixTimestamp64Milli(started_at)) AS at FROM ${this.database}.sessions FINAL
+        this.pageRows<KeyRow & { at: number }>(
+          `${PAGE} SELECT site, user_key, min(toUnixTimestamp64Milli(started_at)) AS at FROM ${this.database}.sessions FINAL
            WHERE ${IN_PAGE} AND sign = 1
              AND toUnixTimestamp64Milli(started_at) < ${START}
              AND toUnixTimestamp64Milli(ended_at) >= ${START} - {timeout:Int64}
-           GROUP BY user_key`,
+           GROUP BY site, user_key`,
           page,
           `finding where ${moving.length} user keys start (sessions open at D, round ${round + 1})`,
           params,
         ),
-        this.pageRows<{ user_key: string; at: number }>(
-          `${PAGE} SELECT user_key, min(toUnixTimestamp64Milli(timestamp)) AS at FROM ${this.database}.events
+        this.pageRows<KeyRow & { at: number }>(
+          `${PAGE} SELECT site, user_key, min(toUnixTimestamp64Milli(timestamp)) AS at FROM ${this.database}.events
            WHERE ${IN_PAGE}
              AND toUnixTimestamp64Milli(timestamp) < ${START}
              AND toUnixTimestamp64Milli(timestamp) >= ${START} - {timeout:Int64}
-           GROUP BY user_key`,
+           GROUP BY site, user_key`,
           page,
           `finding where ${moving.length} user keys start (events within T before D, round ${round + 1})`,
           params,
         ),
       ]);
       const moved = new Set<string>();
-      for (const { user_key, at } of [...sessions, ...events]) {
-        const start = starts.get(user_key);
-        if (start !== undefined && Number(at) < start) {
-          starts.set(user_key, Number(at));
-          moved.add(user_key);
+      for (const row of [...sessions, ...events]) {
+        const key = visitorKeyOf(row.site, row.user_key);
+        const start = starts.get(key);
+        if (start !== undefined && Number(row.at) < start) {
+          starts.set(key, Number(row.at));
+          moved.add(key);
         }
       }
       moving = [...moved];
@@ -179,14 +212,14 @@ export class ClickHouseSource {
 
   /** Per key: the current sessions that began before its start point. */
   async seeds(starts: ReadonlyMap<string, number>): Promise<Map<string, Seed>> {
-    const rows = await this.pageRows<{ user_key: string; n: number; last: string }>(
-      `${PAGE} SELECT user_key, count() AS n, argMax(session_id, started_at) AS last FROM ${this.database}.sessions FINAL
+    const rows = await this.pageRows<KeyRow & { n: number; last: string }>(
+      `${PAGE} SELECT site, user_key, count() AS n, argMax(session_id, started_at) AS last FROM ${this.database}.sessions FINAL
        WHERE ${IN_PAGE} AND sign = 1 AND toUnixTimestamp64Milli(started_at) < ${START}
-       GROUP BY user_key`,
+       GROUP BY site, user_key`,
       pageTable(starts),
       `reading the sessions before the start of ${starts.size} user keys`,
     );
-    return new Map(rows.map((r) => [r.user_key, { count: Number(r.n), lastId: r.last }]));
+    return new Map(rows.map((r) => [visitorKeyOf(r.site, r.user_key), { count: Number(r.n), lastId: r.last }]));
   }
 
   /** Per key: the current rows (`FINAL WHERE sign = 1`) that began at or after its start point, by start. */
@@ -194,16 +227,17 @@ export class ClickHouseSource {
     const rows = await this.pageRows<Record<string, unknown>>(
       `${PAGE} SELECT ${SESSION_COLUMNS} FROM ${this.database}.sessions FINAL
        WHERE ${IN_PAGE} AND sign = 1 AND toUnixTimestamp64Milli(started_at) >= ${START}
-       ORDER BY user_key, started_at, session_id, version`,
+       ORDER BY site, user_key, started_at, session_id, version`,
       pageTable(starts),
       `reading the current sessions of ${starts.size} user keys`,
     );
     const byKey = new Map<string, SessionRow[]>();
     for (const raw of rows) {
       const row = toSessionRow(raw);
-      const list = byKey.get(row.user_key);
+      const key = visitorKeyOfRow(row);
+      const list = byKey.get(key);
       if (list) list.push(row);
-      else byKey.set(row.user_key, [row]);
+      else byKey.set(key, [row]);
     }
     return byKey;
   }
@@ -229,7 +263,7 @@ export class ClickHouseSource {
     const rows = queryRows<EventRowOut>(this.client, {
       query: `${PAGE} SELECT ${EVENT_COLUMNS} FROM ${this.database}.events
               WHERE ${IN_PAGE} AND toUnixTimestamp64Milli(timestamp) >= ${START}
-              ORDER BY user_key, timestamp, event_id`,
+              ORDER BY site, user_key, timestamp, event_id`,
       tables: [pageTable(starts)],
       settings: READ_SETTINGS,
       doing: `reading the events of ${starts.size} user keys`,
@@ -237,9 +271,10 @@ export class ClickHouseSource {
     let current: UserEvents | null = null;
     let latestStreamed = -Infinity;
     for await (const row of rows) {
-      if (!current || current.userKey !== row.user_key) {
+      const key = visitorKeyOf(row.site, row.user_key);
+      if (!current || current.userKey !== key) {
         if (current) yield current;
-        current = { userKey: row.user_key, events: [], streamedFrom: null, invalid: 0 };
+        current = { userKey: key, events: [], streamedFrom: null, invalid: 0 };
         latestStreamed = -Infinity;
       }
       const event = toSessionEvent(row);
@@ -253,11 +288,6 @@ export class ClickHouseSource {
     if (current) yield current;
   }
 
-  /** A query without user keys (parameters in the URL are fine), its failure named. */
-  private rows<T>(query: string, params: Record<string, unknown>, doing: string): Promise<T[]> {
-    return queryAll<T>(this.client, { query, tables: [], params, settings: READ_SETTINGS, doing });
-  }
-
   /** A query over a page of keys (`recalc_page` in the body). */
   private pageRows<T>(query: string, page: ExternalTable, doing: string, params?: Record<string, unknown>): Promise<T[]> {
     return queryAll<T>(this.client, { query, tables: [page], params, settings: READ_SETTINGS, doing });
@@ -266,7 +296,17 @@ export class ClickHouseSource {
 
 /** The page's keys and their start points, as the external table `recalc_page`. */
 function pageTable(starts: ReadonlyMap<string, number>): ExternalTable {
-  return { name: 'recalc_page', structure: 'user_key String, start Int64', rows: [...starts].map(([key, start]) => [key, start]) };
+  const rows = [...starts].map(([key, start]) => {
+    const { site, userKey } = splitVisitorKey(key);
+    return [site, userKey, pageKeyOf(key), start];
+  });
+  return { name: 'recalc_page', structure: 'site String, user_key String, key String, start Int64', rows };
+}
+
+/** A result row naming a visitor key by its two halves. */
+interface KeyRow {
+  site: string;
+  user_key: string;
 }
 
 export function toSessionRow(raw: Record<string, unknown>): SessionRow {
@@ -287,11 +327,12 @@ export function toSessionRow(raw: Record<string, unknown>): SessionRow {
  */
 function toSessionEvent(row: EventRowOut): SessionEvent | null {
   if (Number(row.utf8) !== 1) return null;
+  // The row's site is the event's own, else its topic's: the one `raw` lacks when it has none.
   if (row.raw !== '') {
-    const parsed = parseSessionEvent(row.raw);
+    const parsed = parseSessionEvent(row.raw, row.site);
     if (!(parsed instanceof Error)) return parsed;
   }
-  const parsed = parseSessionEvent(JSON.stringify(eventFromColumns(row)));
+  const parsed = parseSessionEvent(JSON.stringify(eventFromColumns(row)), row.site);
   return parsed instanceof Error ? null : parsed;
 }
 

@@ -36,6 +36,7 @@ import type { ClickHouseSource, UserEvents } from './clickhouse-source';
 import type { KeyShard } from './key-shard';
 import { recalculateUser } from './user-recalc';
 import type { SessionEvent } from '../events/session-event';
+import { siteOfKey } from '../events/visitor-key';
 
 export interface RecalculationOptions {
   /** D, epoch ms: keys with an event at or after it are recalculated, from their session open at D. */
@@ -46,11 +47,17 @@ export interface RecalculationOptions {
   latenessMs: number;
   /** Only the user keys of this shard (`--shard I/N`); all keys when absent. */
   shard?: KeyShard;
+  /**
+   * Only this site's keys (`--site`): nothing of another site is read or written. All sites when
+   * absent (each key still recalculated within its own site).
+   */
+  site?: string;
   /** User keys per page. Default 500: one page's sessions and counters are held in memory. */
   pageUsers?: number;
   /**
-   * Only these user keys (a backfill's), instead of every key with an event since D; each is
-   * recalculated from its session open at D as usual. Any order; duplicates are ignored.
+   * Only these keys (a backfill's: visitor keys, src/events/visitor-key.ts), instead of every
+   * key with an event since D; each is recalculated from its session open at D as usual. Any
+   * order; duplicates are ignored; with `site`, those of other sites too.
    */
   userKeys?: Iterable<string>;
   /** Session rows per insert: a page's rows are written once this many are pending (whole users). Default 20 000. */
@@ -173,8 +180,9 @@ class Recalculation {
     const { source, counters } = this.deps;
     const { sinceMs, signal } = this.options;
     for (const p of await counters.partitions()) this.partitions.set(partitionId(p.topic, p.partition), p);
-    const given = this.options.userKeys ? [...new Set(this.options.userKeys)].sort() : null;
-    this.stats.totalUsers = given ? given.length : await source.countUsers(sinceMs, this.options.shard);
+    const { shard, site } = this.options;
+    const given = this.options.userKeys ? [...new Set(this.options.userKeys)].filter((k) => site === undefined || siteOfKey(k) === site).sort() : null;
+    this.stats.totalUsers = given ? given.length : await source.countUsers(sinceMs, shard, site);
     this.options.onStart?.(this.stats.totalUsers);
 
     let after = '';
@@ -183,7 +191,7 @@ class Recalculation {
         this.stats.interrupted = true;
         break;
       }
-      const keys = given ? given.slice(page * this.pageUsers, (page + 1) * this.pageUsers) : await source.userPage(sinceMs, after, this.pageUsers, this.options.shard);
+      const keys = given ? given.slice(page * this.pageUsers, (page + 1) * this.pageUsers) : await source.userPage(sinceMs, after, this.pageUsers, shard, site);
       if (keys.length === 0) break;
       after = keys[keys.length - 1] as string;
 

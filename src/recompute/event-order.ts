@@ -1,10 +1,11 @@
 /**
  * Recalculation order and the compact form events take in spill files. Events are sorted by
- * `(user_key, timestamp, event_id)`; two copies of one event id at the same time are ordered by
+ * `(site, user_key, timestamp, event_id)` (the visitor key's order, src/events/visitor-key.ts); two copies of one event id at the same time are ordered by
  * their content, so which copy counts never depends on the order of the input lines.
  */
 import type { Channel } from '../events/event-schema';
 import type { SessionEvent } from '../events/session-event';
+import { compareVisitorKeys } from '../events/visitor-key';
 
 const FIELDS = [
   'userKey',
@@ -183,9 +184,9 @@ function jsonOf(event: SessionEvent): string {
   return JSON.stringify(FIELDS.map((field) => event[field]));
 }
 
-/** Recalculation order: `(user_key, timestamp, event_id)`, then the content. */
+/** Recalculation order: `(site, user_key, timestamp, event_id)`, then the content. */
 export function compareEvents(a: SessionEvent, b: SessionEvent): number {
-  if (a.userKey !== b.userKey) return a.userKey < b.userKey ? -1 : 1;
+  if (a.userKey !== b.userKey) return compareVisitorKeys(a.userKey, b.userKey);
   return compareSameUser(a, b);
 }
 

@@ -2,7 +2,8 @@
  * The steps of recalculation, shared by the in-process path and the worker threads so the two
  * cannot differ: parse a line, run one user key's sorted events through the engine, and — for
  * the threaded path — hash events into bucket files by user key, sessionize a bucket, and merge
- * the buckets' outputs back into one stream ordered by `(user_key, started_at)`.
+ * the buckets' outputs back into one stream ordered by `(site, user_key, started_at)`. A key is a
+ * visitor key (site and user key, src/events/visitor-key.ts), ordered by `compareVisitorKeys`.
  */
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { parseSessionEvent } from '../events/parse-event';
 import { parseSegmentEvent } from '../events/segment';
 import type { SessionEvent } from '../events/session-event';
 import { describeInvalidUtf8, isUtf8 } from '../events/utf8';
+import { compareVisitorKeys, isDefaultSiteKey } from '../events/visitor-key';
 import { NotUtf8Line, type Line } from '../io/line-reader';
 import { identityLineOf, LatestLink } from '../people/identity-link';
 import { compareEvents, compareSameUser, decodeEvent, encodeEvent } from './event-order';
@@ -268,7 +270,7 @@ export class BucketWriter {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Threaded path, pass 2: one bucket -> its sessions, ordered by (user_key, started_at)
+// Threaded path, pass 2: one bucket -> its sessions, ordered by (site, user_key, started_at)
 // ---------------------------------------------------------------------------------------------
 
 export interface BucketJob {
@@ -317,8 +319,12 @@ export function sessionizeBucket(job: BucketJob, sampleHeap: () => void = () => 
         start = end + 1;
       }
       sampleHeap();
-      // Default sort compares UTF-16 code units, exactly as `<` does in compareEvents.
-      const keys = [...groups.keys()].sort();
+      // The order of compareEvents: by site, then user key. Keys of the site default alone (the
+      // common case) are in that order by the default sort (UTF-16 code units, as `<`), which
+      // is cheaper than calling a comparator.
+      const keys = [...groups.keys()];
+      if (keys.every(isDefaultSiteKey)) keys.sort();
+      else keys.sort(compareVisitorKeys);
       const events: SessionEvent[] = [];
       for (const key of keys) {
         const offsets = groups.get(key) as number[];
@@ -513,7 +519,7 @@ export function* mergeBucketOutputs(paths: string[]): Generator<Buffer> {
       readers.push(source.reader);
       if (nextBlock(source)) blocks.push(blocksOf(source));
     }
-    const ordered = mergeSorted(blocks, (a, b) => (a.userKey < b.userKey ? -1 : a.userKey > b.userKey ? 1 : 0));
+    const ordered = mergeSorted(blocks, (a, b) => compareVisitorKeys(a.userKey, b.userKey));
     for (const source of ordered) yield* source.reader.bytes(source.bytes);
   } finally {
     for (const reader of readers) reader.close();

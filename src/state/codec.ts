@@ -38,6 +38,7 @@
  */
 import type { KeyState, TrackedSession } from '../engine/engine';
 import { SESSION_FIELDS, sessionRowOf, type SessionRow } from '../engine/session-row';
+import { DEFAULT_SITE } from '../events/visitor-key';
 import { FIRST_NON_EMPTY, type Pick, type SessionSummary } from '../engine/summary';
 import { ByteReader, ByteWriter, Unrepresentable } from './bytes';
 
@@ -418,7 +419,9 @@ function encodeRow(row: SessionRow): unknown[] {
   return values;
 }
 
-function decodeRow(values: unknown[]): SessionRow {
+function decodeRow(stored: unknown[]): SessionRow {
+  // A row stored before sites lacks the first field, `site`: it is of the site `default`.
+  const values = stored.length === SESSION_FIELDS.length + 1 ? [DEFAULT_SITE, ...stored] : stored;
   const row: Record<string, unknown> = {};
   SESSION_FIELDS.forEach((field, i) => (row[field] = values[i]));
   row.is_open = values[SESSION_FIELDS.length];

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { isIdle, newKeyState, type KeyState } from '../engine/engine';
 import type { SessionRow } from '../engine/session-row';
+import { DEFAULT_SITE } from '../events/visitor-key';
 import { CommitAlreadyAppliedError, PartitionFencedError, ReplicaAckError, StateCorruptError, StateDivergedError } from '../errors';
 import { decodeIdleRecord, decodeState, encodeIdleRecord, encodeState, expiryMinute } from './codec';
 import { PartitionKeys, globEscape } from './keys';
@@ -193,7 +194,7 @@ export class PartitionStateStore {
     for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
 
-  /** Everything `markRepair` and `noteRepair` recorded. */
+  /** Everything `markRepair` and `noteRepair` recorded (visitor keys → session id → row). */
   async repairLog(): Promise<RepairLog> {
     const [users, base, writes] = await Promise.all([
       this.redis.zrange(this.keys.repair, 0, -1),
@@ -209,8 +210,8 @@ export class PartitionStateStore {
       if (!rows) into.set(userKey, (rows = new Map()));
       rows.set(sessionId, value);
     };
-    for (const [field, value] of Object.entries(base)) place(log.base, field, JSON.parse(value) as SessionRow);
-    for (const [field, value] of Object.entries(writes)) place(log.writes, field, value === '' ? null : (JSON.parse(value) as SessionRow));
+    for (const [field, value] of Object.entries(base)) place(log.base, field, loggedRow(value));
+    for (const [field, value] of Object.entries(writes)) place(log.writes, field, value === '' ? null : loggedRow(value));
     return log;
   }
 
@@ -378,3 +379,10 @@ export class PartitionStateStore {
   }
 }
 
+
+/** A row the repair log holds as JSON; one recorded before sites has no `site`: `default`. */
+function loggedRow(json: string): SessionRow {
+  const row = JSON.parse(json) as SessionRow;
+  if (row.site === undefined) return { ...row, site: DEFAULT_SITE };
+  return row;
+}

@@ -1,7 +1,8 @@
 /**
  * Turns one partition batch of Kafka messages into engine input, without I/O: validates each
  * message (UTF-8 first, then JSON and the event rules; handing valid ones with their text to an optional sink), advances the partition's
- * event-time watermark in offset order, and groups the valid events by user key. Each event
+ * event-time watermark in offset order, and groups the valid events by visitor key (site and
+ * user key, src/events/visitor-key.ts). Each event
  * keeps the watermark at its arrival, which is what decides whether it is late (grouping by
  * user must not change that).
  */
@@ -21,6 +22,11 @@ export interface IncomingMessage {
    * event with these options (the worker tags the messages of those topics).
    */
   segment?: SegmentMappingOptions;
+  /**
+   * The site of the message's topic (KAFKA_TOPIC_SITES), for an event that names none; absent
+   * for a topic of the site `default`. (A Segment topic's site is in `segment.site`.)
+   */
+  site?: string;
 }
 
 export interface PlannedEvent {
@@ -35,7 +41,7 @@ export interface PlannedEvent {
  * should be made and written away here, so a batch does not hold every parsed event until it
  * is done (they would all outlive V8's young generation and make garbage collection dearer).
  */
-export type ValidEventSink = (fields: EventFields, ts: number, raw: string | Uint8Array, offset: string) => void;
+export type ValidEventSink = (fields: EventFields, ts: number, raw: string | Uint8Array, offset: string, topicSite: string | undefined) => void;
 
 export interface RejectedMessage {
   message: IncomingMessage;
@@ -78,13 +84,13 @@ export function planBatch(messages: readonly IncomingMessage[], watermark: numbe
       if (segment.ok) raw = segment.raw;
       parsed = segment;
     } else {
-      parsed = parseEventFields(text, message.value.length);
+      parsed = parseEventFields(text, message.value.length, message.site);
     }
     if (!parsed.ok) {
       plan.rejected.push({ message, error: parsed.error });
       continue;
     }
-    onValid?.(parsed.fields, parsed.ts, raw, message.offset);
+    onValid?.(parsed.fields, parsed.ts, raw, message.offset, message.site);
     const planned: PlannedEvent = { event: parsed.event, offset: message.offset, arrivalWatermark: plan.watermark };
     plan.watermark = Math.max(plan.watermark, Math.min(parsed.event.ts, maxEventTimeMs));
     const list = plan.byUser.get(parsed.event.userKey);

@@ -24,7 +24,7 @@ import type { WorkerMetrics } from '../observability/metrics';
 import type { EventRow, EventSource } from '../clickhouse/event-row';
 import { encodeSessionRows, outboxBody, sessionValues, signedRows, type SessionValues } from '../clickhouse/session-sink';
 import { repairRows, type StoredSessionRow } from '../engine/row-repair';
-import type { SessionRow } from '../engine/session-row';
+import { visitorKeyOfRow, type SessionRow } from '../engine/session-row';
 import { outboxToken } from '../state/keys';
 import { IDLE_SWEEP_INTERVAL_MS, type PartitionClaim, type PartitionStateStore, type RepairMark, type UserUpdate } from '../state/partition-state-store';
 import { decideStart, messageFingerprint, type LogBounds } from './log-position';
@@ -305,8 +305,8 @@ export class PartitionProcessor {
     let messageBytes = 0;
     for (const m of fresh) messageBytes += m.value?.length ?? 0;
     const eventRows = this.deps.sink.eventBatch(true, messageBytes);
-    const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs, (fields, ts, raw, offset) =>
-      eventRows.add(this.deps.eventRow(fields, ts, raw, { topic, partition, offset, receivedAtMs: started })),
+    const plan = planBatch(fresh, this.watermark, started + this.deps.maxClockSkewMs, (fields, ts, raw, offset, site) =>
+      eventRows.add(this.deps.eventRow(fields, ts, raw, { topic, partition, offset, receivedAtMs: started, site })),
     );
     if (plan.rejected.length > 0) {
       // Each send is retried on its own, so a retry never sends the accepted ones again.
@@ -518,7 +518,7 @@ export class PartitionProcessor {
     if (before) {
       const writes = changes.flatMap((c): Array<[string, string, SessionRow | null]> => {
         const row = c.write ?? c.cancel;
-        return row ? [[row.user_key, row.session_id, c.write ?? null]] : [];
+        return row ? [[visitorKeyOfRow(row), row.session_id, c.write ?? null]] : [];
       });
       await withRetry('note repair', () => store.noteRepair(before, [...users], writes), hooks);
     }

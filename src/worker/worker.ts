@@ -90,19 +90,21 @@ export class Worker implements HealthSource {
   private readonly now: () => number;
   private readonly stopped: Promise<unknown>;
   private resolveStopped!: (reason: unknown) => void;
-  /** Topics of Segment Spec messages, and how their messages are mapped to our events. */
-  private readonly segmentTopics: ReadonlySet<string>;
-  private readonly segmentOptions: SegmentMappingOptions;
+  /** Topics of Segment Spec messages, and how their messages are mapped to our events (with the topic's site). */
+  private readonly segmentTopics: ReadonlyMap<string, SegmentMappingOptions>;
+  /** Topics of our own format tied to a site (KAFKA_TOPIC_SITES), and that site. */
+  private readonly topicSites: ReadonlyMap<string, string>;
 
   constructor(
     private readonly config: Config,
     private readonly deps: WorkerDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    this.segmentTopics = new Set(config.kafka.segmentTopics);
     // No receive time of our own: a message without any time of its own is rejected, as
     // `recompute --format segment` of the same message would, so both agree.
-    this.segmentOptions = { keyEvents: new Set(config.keyEvents) };
+    const keyEvents = new Set(config.keyEvents);
+    this.segmentTopics = new Map(config.kafka.segmentTopics.map((topic) => [topic, { keyEvents, site: config.kafka.topicSites.get(topic) }]));
+    this.topicSites = new Map([...config.kafka.topicSites].filter(([topic]) => !this.segmentTopics.has(topic)));
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     this.consumer = new ConsumerSupervisor({
       kafka: deps.kafka,
@@ -289,11 +291,16 @@ export class Worker implements HealthSource {
     return false;
   }
 
-  /** A batch's messages as the processor takes them: those of a Segment topic tagged as such. */
+  /**
+   * A batch's messages as the processor takes them: those of a Segment topic tagged as such,
+   * those of a topic tied to a site tagged with it; the others (the site `default`) as they came.
+   */
   private incoming(topic: string, messages: EachBatchPayload['batch']['messages']): readonly IncomingMessage[] {
-    if (!this.segmentTopics.has(topic)) return messages;
-    const segment = this.segmentOptions;
-    return messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: m.headers, segment }));
+    const segment = this.segmentTopics.get(topic);
+    if (segment) return messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: m.headers, segment }));
+    const site = this.topicSites.get(topic);
+    if (site) return messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, headers: m.headers, site }));
+    return messages;
   }
 
   private processorFor(topic: string, partition: number, hooks: RetryHooks = {}): Promise<PartitionProcessor> {

@@ -12,6 +12,7 @@ import { ClickHouseSink, signedRows, type SignedSessionRow } from '../../src/cli
 import { loadConfig, type Config } from '../../src/config';
 import { applyEvent, newKeyState, reconcile, type EngineConfig, type KeyState } from '../../src/engine/engine';
 import { sessionIdOf, type SessionRow } from '../../src/engine/session-row';
+import { visitorKeyOf } from '../../src/events/visitor-key';
 import { parseEvent } from '../../src/events/parse-event';
 import type { SessionEvent } from '../../src/events/session-event';
 import { getClickHouse } from '../support';
@@ -80,7 +81,8 @@ export function sessionRow(overrides: Partial<SessionRow> & { user_key: string; 
   const started = Date.parse(overrides.started_at);
   const duration = overrides.duration_ms ?? 0;
   const base: SessionRow = {
-    session_id: sessionIdOf(overrides.user_key, started),
+    site: overrides.site ?? 'default',
+    session_id: sessionIdOf(visitorKeyOf(overrides.site ?? 'default', overrides.user_key), started),
     user_key: overrides.user_key,
     anonymous_id: overrides.user_key,
     user_id: '',

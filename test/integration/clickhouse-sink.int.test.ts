@@ -79,7 +79,6 @@ describe('ClickHouseSink (RowBinary)', () => {
     );
     const { started_at, ended_at, ...rest } = row;
     expect(back).toEqual({
-      site: 'default',
       ...rest,
       duration_ms: String(row.duration_ms),
       version: String(row.version),
@@ -108,7 +107,7 @@ describe('ClickHouseSink (RowBinary)', () => {
        FROM ${db.name}.events WHERE event_id = 'sink-ev-1'`,
     );
     const { timestamp, received_at, ...rest } = row;
-    expect(back).toEqual({ site: 'default', ...rest, ts: String(timestamp), received: String(received_at) });
+    expect(back).toEqual({ ...rest, ts: String(timestamp), received: String(received_at) });
     expect(back?.kafka_offset).toBe('9007199254740993');
     // The fields read out of raw (ALIAS columns) come back as sent, awkward text included.
     const [fields] = await queryRows<Record<string, unknown>>(client, `SELECT page_url, page_title, properties, geo_country, geo_city FROM ${db.name}.events WHERE event_id = 'sink-ev-1'`);

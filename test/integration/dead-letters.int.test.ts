@@ -34,6 +34,10 @@ it('lists dead letters with reason and source, and replays the selected ones to 
     const config = loadConfig({ ...env, LOG_LEVEL: 'warn' });
     let listed: Awaited<ReturnType<typeof runDeadLettersList>> = [];
     await waitFor(async () => (listed = await runDeadLettersList({ format: 'ndjson' }, { config, write: () => undefined })).length === 2, 30_000, () => worker.output.slice(-2000));
+    // Events that name no site, from a topic tied to none: site default.
+    expect(listed.map((l) => l.site)).toEqual(['default', 'default']);
+    expect(await runDeadLettersList({ format: 'ndjson', site: 'default' }, { config, write: () => undefined })).toHaveLength(2);
+    expect(await runDeadLettersList({ format: 'ndjson', site: 'shop' }, { config, write: () => undefined })).toEqual([]);
     const badTs = listed.find((l) => l.key === 'a');
     expect(badTs).toMatchObject({ field: 'timestamp', source: { topic }, value: expect.stringContaining('"bad-ts"') });
     expect(badTs?.reason).toMatch(/timestamp/);
@@ -54,7 +58,7 @@ it('lists dead letters with reason and source, and replays the selected ones to 
     await admin.disconnect();
     expect(groups.filter((g) => g.startsWith(`${env.KAFKA_GROUP_ID}-reader-`))).toEqual([]);
 
-    await expect(runDeadLettersReplay({ yes: true }, { config })).rejects.toThrow(/--at, --reason or --source-topic, or say --all/);
+    await expect(runDeadLettersReplay({ yes: true }, { config })).rejects.toThrow(/--at, --reason, --source-topic or --site, or say --all/);
     const at = `${badTs?.partition}:${badTs?.offset}`;
     const dry = await runDeadLettersReplay({ at: [at], dryRun: true }, { config, write: () => undefined });
     expect(dry).toMatchObject({ replayed: 0, selected: [{ key: 'a' }] });

@@ -168,7 +168,7 @@ export async function currentSessions(client: ClickHouseClient, database: string
     f === 'started_at' || f === 'ended_at' ? `concat(replaceOne(toString(${f}), ' ', 'T'), 'Z') AS ${f}` : f,
   );
   const result = await client.query({
-    query: `SELECT ${columns.join(', ')}, is_open FROM ${database}.sessions FINAL WHERE sign = 1 ORDER BY user_key, started_at`,
+    query: `SELECT ${columns.join(', ')}, is_open FROM ${database}.sessions FINAL WHERE sign = 1 ORDER BY site, user_key, started_at`,
     format: 'JSONEachRow',
     clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
   });

@@ -12,6 +12,7 @@ import { CHANNELS, type Channel } from '../event-schema';
 import { checkEventValue, describeIssue, type ParsedEventFields } from '../parse-event';
 import { formatTimestamp, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS } from '../timestamp';
 import { browserOf } from '../user-agent';
+import { DEFAULT_SITE } from '../visitor-key';
 import { segmentMessageSchema, segmentTime, type SegmentMessage } from './schema';
 
 export interface SegmentMappingOptions {
@@ -24,6 +25,11 @@ export interface SegmentMappingOptions {
   receivedAt?: string | number;
   /** Browser name from `context.userAgent`; by default `browserOf` (src/events/user-agent.ts). */
   parseBrowser?: (userAgent: string) => string | undefined;
+  /**
+   * The site of a message that names none in `context.site` (its topic's, KAFKA_TOPIC_SITES).
+   * The mapped event carries its site as `site` whenever it is not `default`.
+   */
+  site?: string;
 }
 
 export type SegmentMappingResult = { ok: true; event: Record<string, unknown> } | { ok: false; error: InvalidEventError };
@@ -98,6 +104,10 @@ function buildEvent(input: unknown, options: SegmentMappingOptions): Record<stri
   const anonymousId = m.anonymousId || (m.type === 'alias' ? m.previousId : null);
   if (anonymousId) event.anonymous_id = anonymousId;
   if (m.userId) event.user_id = m.userId;
+  // The message's own site wins over its topic's; `default` is left out, as an event without
+  // one means it (so messages without sites map to the same events as before).
+  const site = m.context?.site || options.site;
+  if (site && site !== DEFAULT_SITE) event.site = site;
   event.channel = channelOf(m);
   if (isKeyEvent(m, options.keyEvents)) event.key_event = true;
 

@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { MAX_PROPERTIES_DEPTH, nestingDepth } from '../event-schema';
 import { parseIsoTimestamp } from '../timestamp';
+import { SITE_PATTERN } from '../visitor-key';
 
 export const SEGMENT_TYPES = ['track', 'page', 'screen', 'identify', 'group', 'alias'] as const;
 export type SegmentType = (typeof SEGMENT_TYPES)[number];
@@ -47,6 +48,9 @@ const version = z
   .nullish();
 
 const contextSchema = z.object({
+  // Our extension: the site the message belongs to (docs/segment.md); checked here so that an
+  // error names the field the sender wrote.
+  site: z.string().regex(SITE_PATTERN, 'expected 1-64 characters of a-z 0-9 . _ -, starting with a letter or a digit').nullish(),
   channel: text(),
   userAgent: text(),
   page: z.object({ url: text(), path: text(), title: text(), referrer: text() }).nullish(),

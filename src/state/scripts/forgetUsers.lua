@@ -1,7 +1,8 @@
 --[[
   Erases users' state in one partition (`sessionizer forget`): deletes each user's state key and
   idle record, takes the users out of the close and forget queues and out of a pending repair
-  (its user set, and the rows it recorded per `user NUL session id`), and, when anything was
+  (its user set, and the rows it recorded per `user NUL session id`; a user key may hold a NUL
+  itself, see src/events/visitor-key.ts), and, when anything was
   deleted, bumps the partition's epoch. The bump fences the worker that owns the partition: its
   next commit is refused, it re-claims the partition and reloads its states, so a state it held
   in memory is not written back.
@@ -45,7 +46,13 @@ end
 for k = 5, 6 do
   local fields = redis.call('HKEYS', KEYS[k])
   for _, field in ipairs(fields) do
-    local nul = string.find(field, '\0', 1, true)
+    -- The LAST NUL ends the user key: a user key of a site other than `default` holds one
+    -- itself (site NUL user key, src/events/visitor-key.ts); session ids are hex.
+    local nul, at = nil, string.find(field, '\0', 1, true)
+    while at do
+      nul = at
+      at = string.find(field, '\0', at + 1, true)
+    end
     if nul and users[string.sub(field, 1, nul)] then redis.call('HDEL', KEYS[k], field) end
   end
 end

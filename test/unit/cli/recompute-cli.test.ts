@@ -156,8 +156,8 @@ describe('sessionizer recompute', () => {
     expect(r.code).toBe(0);
     expect(sessions(r.stdout).map((s) => s.user_key)).toEqual(['laptop', 'phone', 'tablet']);
     expect(readFileSync(identities, 'utf8')).toBe(
-      `{"anonymous_id":"phone","user_id":"alice","linked_at":"${new Date(t0).toISOString()}"}\n` +
-        `{"anonymous_id":"tablet","user_id":"alice","linked_at":"${new Date(t0 + MINUTE).toISOString()}"}\n`,
+      `{"site":"default","anonymous_id":"phone","user_id":"alice","linked_at":"${new Date(t0).toISOString()}"}\n` +
+        `{"site":"default","anonymous_id":"tablet","user_id":"alice","linked_at":"${new Date(t0 + MINUTE).toISOString()}"}\n`,
     );
     expect(r.stderr).toContain('2 linked anonymous ids');
     const both = run(['recompute', '--input', input, '--identities', '-']);

@@ -309,6 +309,27 @@ describe('015 on a cluster with data, run on one node', () => {
     await migrate(oneNodeClient(session), target);
   }
 
+  it('sends each statement of a rebuild ON CLUSTER (the copy excepted), in a form the ClickHouse parser reads whole', async () => {
+    const database = `up_${Math.random().toString(36).slice(2, 8)}`;
+    const target = { ...TARGET, database };
+    await migrate(oneNodeClient(session), { ...target, schemaDir: dir });
+    // (The standalone parser is not usable while a session is open: the session's own.)
+    const format = (text: string) => session.queryBind('SELECT formatQuery({q:String})', { q: text }, 'TSVRaw').trim();
+    const sent: string[] = [];
+    await migrate(chdbClient(session, (statement) => (sent.push(statement), asOneNode(statement))), target);
+    const rebuild = sent.filter((text) => /^(RENAME|TRUNCATE|DROP TABLE|INSERT INTO \w+\.\w+__015)/.test(text));
+    expect(rebuild.filter((text) => text.startsWith('RENAME')).map(format)).toEqual(
+      ['sessions', 'events', 'sessions_daily', 'users_daily', 'identity_links'].map(
+        (t) => `RENAME TABLE ${database}.${t}_local TO ${database}.${t}__pre015_local, ${database}.${t}__015_local TO ${database}.${t}_local ON CLUSTER sessionizer`,
+      ),
+    );
+    for (const text of rebuild) {
+      expect(format(format(text))).toBe(format(text));
+      if (text.startsWith('INSERT')) expect(text).toMatch(/^INSERT INTO \w+\.\w+__015 \(.*\) SETTINGS optimize_on_insert = 0, insert_distributed_sync = 1\b/);
+      else expect(format(text)).toMatch(/ ON CLUSTER sessionizer\b/);
+    }
+  });
+
   it.each([
     ['in one run', undefined],
     ['stopped after the copy of sessions', /^INSERT INTO \w+\.sessions__015_local\b/],

@@ -31,6 +31,7 @@ describe('toEventRow', () => {
     // The other fields (name, page, campaign, device, geo, properties) are ALIAS columns that
     // ClickHouse reads out of raw: test/integration/clickhouse-tables.int.test.ts checks them.
     expect(toEventRow(event, raw)).toEqual({
+      site: 'default',
       event_id: 'e1',
       user_key: 'anon-1',
       anonymous_id: 'anon-1',
@@ -90,5 +91,17 @@ describe('toEventRow', () => {
       kafka_offset: '9007199254740993',
     });
     expect(toEventRow(event, raw, { topic: 't', partition: 0, offset: 42, receivedAtMs: 0 }).kafka_offset).toBe('42');
+  });
+});
+
+describe('the site column', () => {
+  it("is the event's own site, else the one given (a topic's, a backfill's), else default", () => {
+    const own = valid({ event_id: 'e1', type: 't', timestamp: 1714557600000, user_id: 'u', site: 'shop' });
+    const none = valid({ event_id: 'e1', type: 't', timestamp: 1714557600000, user_id: 'u' });
+    const source = { topic: 'shop-events', partition: 0, offset: '1', receivedAtMs: 1714557600000, site: 'from-topic' };
+    expect(toEventRow(own.valid, own.raw, source).site).toBe('shop');
+    expect(toEventRow(none.valid, none.raw, source).site).toBe('from-topic');
+    expect(toEventRow(none.valid, none.raw, undefined, 'backfilled').site).toBe('backfilled');
+    expect(toEventRow(none.valid, none.raw).site).toBe('default');
   });
 });

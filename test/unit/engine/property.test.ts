@@ -32,6 +32,7 @@ const T = 10 * MINUTE;
 const BASE = Date.UTC(2024, 4, 1, 23, 30);
 
 interface RawEvent {
+  site?: string | null;
   event_id: string;
   type: string;
   timestamp: number | string;
@@ -58,6 +59,15 @@ function eventTime(e: RawEvent): number {
 
 function userKeyOf(e: RawEvent): string {
   return text(e.anonymous_id) || text(e.user_id);
+}
+
+function siteOf(e: RawEvent): string {
+  return text(e.site) || 'default';
+}
+
+/** The oracle's own key of a (site, user key) pair: a newline is in neither. */
+function pairOf(e: RawEvent): string {
+  return `${siteOf(e)}\n${userKeyOf(e)}`;
 }
 
 function isView(e: RawEvent): boolean {
@@ -97,8 +107,10 @@ function attributionOf(e: RawEvent): Pick<SessionRecord, 'source' | 'medium' | '
   return { source: '(direct)', medium: '(none)', campaign: '', term: '', content: '' };
 }
 
-function sessionIdOf(userKey: string, startMs: number): string {
-  return createHash('sha256').update(`${userKey}|${startMs}`, 'utf8').digest('hex').slice(0, 32);
+/** `user_key|start` for the site default (as before sites), `site|user_key|start` for any other. */
+function sessionIdOf(site: string, userKey: string, startMs: number): string {
+  const text = site === 'default' ? `${userKey}|${startMs}` : `${site}|${userKey}|${startMs}`;
+  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
 }
 
 function firstNonEmpty(events: RawEvent[], get: (e: RawEvent) => unknown): string {
@@ -106,7 +118,7 @@ function firstNonEmpty(events: RawEvent[], get: (e: RawEvent) => unknown): strin
   return '';
 }
 
-function sessionRecord(userKey: string, events: RawEvent[], sessionNumber: number, previousId: string): SessionRecord {
+function sessionRecord(site: string, userKey: string, events: RawEvent[], sessionNumber: number, previousId: string): SessionRecord {
   const first = events[0] as RawEvent;
   const last = events[events.length - 1] as RawEvent;
   const start = eventTime(first);
@@ -116,7 +128,8 @@ function sessionRecord(userKey: string, events: RawEvent[], sessionNumber: numbe
   const engaged = duration >= 10_000 || views.length >= 2 || events.some((e) => e.key_event === true) ? 1 : 0;
   const attribution = attributionOf(first);
   return {
-    session_id: sessionIdOf(userKey, start),
+    site,
+    session_id: sessionIdOf(site, userKey, start),
     user_key: userKey,
     anonymous_id: firstNonEmpty(events, (e) => e.anonymous_id),
     user_id: firstNonEmpty([...events].reverse(), (e) => e.user_id),
@@ -143,16 +156,18 @@ function sessionRecord(userKey: string, events: RawEvent[], sessionNumber: numbe
   };
 }
 
-/** All sessions of the events, sorted by user_key then started_at. */
+/** All sessions of the events, per (site, user_key), sorted by site, user_key, then started_at. */
 function oracle(raws: RawEvent[], timeoutMs: number): SessionRecord[] {
   const byKey = new Map<string, RawEvent[]>();
   for (const e of raws) {
-    const key = userKeyOf(e);
+    const key = pairOf(e);
     byKey.set(key, [...(byKey.get(key) ?? []), e]);
   }
   const out: SessionRecord[] = [];
-  for (const key of [...byKey.keys()].sort()) {
-    const sorted = (byKey.get(key) as RawEvent[]).sort((a, b) =>
+  // "site\nuser" sorts by site first (no site holds a newline, and "\n" is below any site character).
+  for (const pair of [...byKey.keys()].sort()) {
+    const [site, key] = pair.split('\n') as [string, string];
+    const sorted = (byKey.get(pair) as RawEvent[]).sort((a, b) =>
       eventTime(a) !== eventTime(b) ? eventTime(a) - eventTime(b) : a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0,
     );
     const seen = new Set<string>();
@@ -167,7 +182,7 @@ function oracle(raws: RawEvent[], timeoutMs: number): SessionRecord[] {
     }
     let previousId = '';
     sessions.forEach((events, i) => {
-      const record = sessionRecord(key, events, i + 1, previousId);
+      const record = sessionRecord(site, key, events, i + 1, previousId);
       out.push(record);
       previousId = record.session_id;
     });
@@ -224,7 +239,19 @@ class Ledger {
 
 function sortRecords<R extends SessionRecord>(records: R[]): R[] {
   return records.sort((a, b) =>
-    a.user_key !== b.user_key ? (a.user_key < b.user_key ? -1 : 1) : a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : 0,
+    a.site !== b.site
+      ? a.site < b.site
+        ? -1
+        : 1
+      : a.user_key !== b.user_key
+        ? a.user_key < b.user_key
+          ? -1
+          : 1
+        : a.started_at < b.started_at
+          ? -1
+          : a.started_at > b.started_at
+            ? 1
+            : 0,
   );
 }
 
@@ -254,8 +281,12 @@ const identityArb = fc.constantFrom<Pick<RawEvent, 'anonymous_id' | 'user_id'>>(
 
 const maybe = <V>(...values: V[]) => fc.constantFrom<V | null>(...values, '' as V, null);
 
+/** Several sites with the same ids: absent (default), named default, and two others. */
+const siteArb = fc.constantFrom<string | null | undefined>(undefined, undefined, null, 'default', 'shop', 'b.app-2');
+
 const eventArb = fc.record(
   {
+    site: siteArb,
     identity: identityArb,
     // a 5-minute grid half of the time, so gaps of exactly T (10 min) are common
     minute: fc.oneof(fc.integer({ min: 0, max: 45 }), fc.integer({ min: 0, max: 9 }).map((m) => 5 * m)),
@@ -302,15 +333,20 @@ function formatTimestamp(ms: number, form: string): number | string {
   return new Date(ms + 2 * 60 * MINUTE).toISOString().replace('Z', '+02:00');
 }
 
-/** Turns generated values into raw events with ids unique per key, plus exact copies. */
+/**
+ * Turns generated values into raw events with ids unique per (site, user key), plus exact
+ * copies. Ids restart in each site, so two sites hold the same event ids for the same user key:
+ * a duplicate that leaked from one site to another would lose an event.
+ */
 function buildEvents(generated: GeneratedEvent[], copies: number[]): RawEvent[] {
   const perKey = new Map<string, number>();
   const events = generated.map((g): RawEvent => {
     const ms = BASE + g.minute * MINUTE + g.jitter;
-    const key = text(g.identity.anonymous_id) || text(g.identity.user_id);
+    const key = `${text(g.site) || 'default'}\n${text(g.identity.anonymous_id) || text(g.identity.user_id)}`;
     const n = (perKey.get(key) ?? 0) + 1;
     perKey.set(key, n);
     const e: RawEvent = { event_id: `${g.idPrefix}${n}`, type: g.type, timestamp: formatTimestamp(ms, g.timestampForm), ...g.identity };
+    if (g.site !== undefined) e.site = g.site;
     if (g.name !== undefined) e.name = g.name;
     if (g.channel !== undefined) e.channel = g.channel;
     if (g.key_event !== undefined) e.key_event = g.key_event;
@@ -375,13 +411,16 @@ function toEvent(raw: RawEvent): SessionEvent {
 /** Checks the rows of the ledger hang together as sessions of their keys (after a reconcile). */
 function expectConsistent(ledger: Ledger): void {
   const byKey = new Map<string, SessionRow[]>();
-  for (const row of ledger.rows.values()) byKey.set(row.user_key, [...(byKey.get(row.user_key) ?? []), row]);
-  for (const [key, rows] of byKey) {
+  for (const row of ledger.rows.values()) {
+    const pair = `${row.site}\n${row.user_key}`;
+    byKey.set(pair, [...(byKey.get(pair) ?? []), row]);
+  }
+  for (const [pair, rows] of byKey) {
     sortRecords(rows).forEach((row, i) => {
       const start = Date.parse(row.started_at);
       const previous = rows[i - 1];
-      const where = () => `rows of ${key}: ${JSON.stringify(rows)}`;
-      check(row.session_id === sessionIdOf(key, start), where);
+      const where = () => `rows of ${JSON.stringify(pair)}: ${JSON.stringify(rows)}`;
+      check(row.session_id === sessionIdOf(row.site, row.user_key, start), where);
       check(row.session_number === i + 1, where);
       check(row.previous_session_id === (previous ? previous.session_id : ''), where);
       check(!previous || start - Date.parse(previous.ended_at) >= T, where);
@@ -394,7 +433,7 @@ function runStreaming(s: Scenario): void {
   const config: EngineConfig = { timeoutMs: T, latenessMs: s.latenessMs };
   // arrival = event time + delay; sorting by it bounds how far any event is behind the max-so-far
   const arrivals = s.events
-    .map((raw, i) => ({ raw, event: toEvent(raw), arrival: eventTime(raw) + (s.delays[i] as number) }))
+    .map((raw, i) => ({ raw, pair: pairOf(raw), event: toEvent(raw), arrival: eventTime(raw) + (s.delays[i] as number) }))
     .sort((a, b) => a.arrival - b.arrival);
 
   const states = new Map<string, KeyState>();
@@ -426,11 +465,11 @@ function runStreaming(s: Scenario): void {
   for (let batch = 0; next < arrivals.length; batch++) {
     const size = s.batchSizes[batch % s.batchSizes.length] as number;
     const touched = new Set<string>();
-    for (const { raw, event } of arrivals.slice(next, next + size)) {
+    for (const { raw, pair, event } of arrivals.slice(next, next + size)) {
       watermark = Math.max(watermark, event.ts);
       let state = states.get(event.userKey);
       if (!state) states.set(event.userKey, (state = newKeyState(event.userKey)));
-      const isCopy = accepted.some((a) => userKeyOf(a) === event.userKey && a.event_id === event.eventId);
+      const isCopy = accepted.some((a) => pairOf(a) === pair && a.event_id === event.eventId);
       const outcome = applyEvent(state, event, config, watermark);
       if (isCopy) {
         // a copy is a duplicate while its session is held; once forgotten, it can only be late
@@ -444,7 +483,7 @@ function runStreaming(s: Scenario): void {
     next += size;
     if (!s.allowLate) {
       // nothing is late: every distinct event that arrived so far was applied, once
-      same(accepted.length, new Set(arrivals.slice(0, next).map((a) => `${a.event.userKey}\n${a.event.eventId}`)).size, 'accepted events');
+      same(accepted.length, new Set(arrivals.slice(0, next).map((a) => `${a.pair}\n${a.event.eventId}`)).size, 'accepted events');
     }
     reconcileAll(touched);
 
@@ -549,6 +588,23 @@ describe('engine properties', () => {
         },
       ),
       { numRuns: 400 },
+    );
+  }, 60_000);
+
+  it("recompute() over several sites: each site's sessions are exactly those of its events alone", async () => {
+    // Same user ids and the same event ids in every site (see buildEvents): any state, duplicate
+    // or numbering shared between sites would change a site's sessions.
+    await fc.assert(
+      fc.asyncProperty(eventsArb, async (events) => {
+        const { records } = await runRecompute(events.map((e) => JSON.stringify(e)));
+        const sites = [...new Set(events.map(siteOf))].sort();
+        expect([...new Set(records.map((r) => r.site))]).toEqual(sites); // sorted by site first
+        for (const site of sites) {
+          const alone = await runRecompute(events.filter((e) => siteOf(e) === site).map((e) => JSON.stringify(e)));
+          same(records.filter((r) => r.site === site), alone.records, `the sessions of site ${site}`);
+        }
+      }),
+      { numRuns: 200 },
     );
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import type { SessionRow } from '../../../src/engine/session-row';
 
 function row(sessionId: string, version: number, events: number, isOpen: 0 | 1 = 0): SessionRow {
   return {
-    session_id: sessionId, user_key: 'u', anonymous_id: 'u', user_id: '', started_at: '2024-05-01T10:00:00.000Z', ended_at: '2024-05-01T10:05:00.000Z',
+    site: 'default', session_id: sessionId, user_key: 'u', anonymous_id: 'u', user_id: '', started_at: '2024-05-01T10:00:00.000Z', ended_at: '2024-05-01T10:05:00.000Z',
     duration_ms: 300_000, events, views: events, entry_page: '/', exit_page: '/', source: '(direct)', medium: '(none)', campaign: '', term: '', content: '',
     channel: 'web', device_type: '', os: '', browser: '', app_version: '', country: '', region: '', city: '', is_engaged: 1, is_bounce: 0,
     session_number: 1, previous_session_id: '', is_open: isOpen, version,

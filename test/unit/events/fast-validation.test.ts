@@ -78,6 +78,7 @@ const event = fc.record(
     timestamp: maybeJunk(timestamp),
     anonymous_id: optional(maybeJunk(text)),
     user_id: optional(maybeJunk(text)),
+    site: optional(maybeJunk(fc.oneof(text, fc.constantFrom('default', 'shop', 'a.b-c_9', '9', 'Shop', '-x', 'a'.repeat(64), 'a'.repeat(65))))),
     channel: optional(maybeJunk(fc.constantFrom('web', 'app', 'server', 'store', 'WEB', ''))),
     key_event: optional(maybeJunk(fc.boolean())),
     page: optional(nested(['url', 'path', 'title', 'referrer'], fc.oneof(url, text))),

@@ -51,7 +51,7 @@ function oracle(events: RawEvent[]): IdentityEntry[] {
   }
   return [...best.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) // the sessions' user key order: UTF-16 code units
-    .map(([anon, e]) => ({ anonymous_id: anon, user_id: text(e.user_id), linked_at: new Date(time(e)).toISOString() }));
+    .map(([anon, e]) => ({ site: 'default', anonymous_id: anon, user_id: text(e.user_id), linked_at: new Date(time(e)).toISOString() }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ describe('recompute --identities', () => {
       { event_id: 'c', type: 'page_view', timestamp: at(1), anonymous_id: 'tablet', user_id: 'alice' }, // arrives last, oldest
     ].map((e) => JSON.stringify(e));
     const { identities } = await identitiesOf(lines);
-    expect(parseLines(identities)).toEqual([{ anonymous_id: 'tablet', user_id: 'carol', linked_at: at(10) }]);
+    expect(parseLines(identities)).toEqual([{ site: 'default', anonymous_id: 'tablet', user_id: 'carol', linked_at: at(10) }]);
   });
 
   it('links nothing for an empty or missing user_id, nor for a user id alone', async () => {
@@ -240,9 +240,9 @@ describe('person journeys (worked example of docs/sessions.md)', () => {
     const { identities, sessions } = await identitiesOf(events.map((e) => JSON.stringify({ ...e, channel: e.user_id && !e.anonymous_id ? 'store' : 'web' })));
     const map = parseLines(identities);
     expect(map).toEqual([
-      { anonymous_id: 'laptop', user_id: 'alice', linked_at: hour(12, 5) },
-      { anonymous_id: 'phone', user_id: 'alice', linked_at: hour(23) },
-      { anonymous_id: 'tablet', user_id: 'alice', linked_at: hour(21, 1) },
+      { site: 'default', anonymous_id: 'laptop', user_id: 'alice', linked_at: hour(12, 5) },
+      { site: 'default', anonymous_id: 'phone', user_id: 'alice', linked_at: hour(23) },
+      { site: 'default', anonymous_id: 'tablet', user_id: 'alice', linked_at: hour(21, 1) },
     ]);
     const records = parseLines(sessions) as unknown as SessionRecord[];
     const journeys = personSessionsOf(records, identityLookup(map));
@@ -263,5 +263,32 @@ describe('person journeys (worked example of docs/sessions.md)', () => {
     const converting = convertingSessionIds(records, events.filter((e) => e.key_event).map((e) => ({ userKey: text(e.anonymous_id) || text(e.user_id), ts: time(e) })));
     const [aliceSummary] = personsOf(journeys, converting).filter((p) => p.person_id === 'alice');
     expect(aliceSummary).toMatchObject({ sessions: 5, converting_sessions: 1, user_keys: 4, channels: ['store', 'web'], first_seen: hour(8) });
+  });
+
+  it('keeps two sites with the same ids apart: separate links, sessions and people', async () => {
+    const lines = ['shop', 'app'].flatMap((site) => events.map((e) => JSON.stringify({ ...e, site })));
+    const { identities, sessions } = await identitiesOf(lines);
+    const map = parseLines(identities);
+    expect(map.map((e) => [e.site, e.anonymous_id])).toEqual([
+      ['app', 'laptop'],
+      ['app', 'phone'],
+      ['app', 'tablet'],
+      ['shop', 'laptop'],
+      ['shop', 'phone'],
+      ['shop', 'tablet'],
+    ]);
+    const records = parseLines(sessions) as unknown as SessionRecord[];
+    expect(records.map((r) => r.site)).toEqual([...records.map((r) => r.site)].sort()); // sorted by site first
+    const journeys = personSessionsOf(records, identityLookup(map));
+    const persons = personsOf(journeys, new Set());
+    // Each site alone has alice and bob, with the journey of the single-site example.
+    expect(persons.map((p) => [p.site, p.person_id, p.sessions])).toEqual([
+      ['app', 'alice', 5],
+      ['app', 'bob', 1],
+      ['shop', 'alice', 5],
+      ['shop', 'bob', 1],
+    ]);
+    const ids = new Set(records.map((r) => r.session_id));
+    expect(ids.size).toBe(records.length); // no session id shared between the sites
   });
 });

@@ -7,6 +7,7 @@ import type { SessionRow } from '../../../src/engine/session-row';
 
 function row(id: string, overrides: Partial<SessionRow> = {}): SessionRow {
   return {
+    site: 'default',
     session_id: id,
     user_key: 'u',
     anonymous_id: 'u',

@@ -40,6 +40,8 @@ function makeLines(count: number, seed: number): string[] {
       type: pick(['page_view', 'screen_view', 'tap', 'purchase']),
       timestamp: rnd() < 0.5 ? ts : new Date(ts).toISOString().replace('Z', pick(['Z', '+00:00'])),
       ...(rnd() < 0.8 ? { anonymous_id: key } : { user_id: key }),
+      // Several sites with the same keys: buckets and the merge order by site, then user key.
+      ...(rnd() < 0.3 ? { site: pick(['shop', 'a-b.c', 'default', 'zz']) } : {}),
       ...(rnd() < 0.3 ? { user_id: `user-${u}` } : {}),
       channel: pick(['web', 'app', null, undefined]),
       key_event: rnd() < 0.1,
