@@ -56,7 +56,8 @@ it('the analyst queries return rows on the shipped examples produced with --reda
   expect(reports.at(-1)).toMatch(new RegExp(`^produce: ${lines.length} events sent to .*, 0 lines skipped, timestamps moved [\\d.]+ days forward`));
 
   const events = lines.map((l) => JSON.parse(l) as RawEvent);
-  const expected = (await recomputeRecords(events)).length;
+  const recomputed = await recomputeRecords(events);
+  const expected = recomputed.length;
   const worker = new WorkerProcess(env);
   const redis = createRedis();
   try {
@@ -82,6 +83,20 @@ it('the analyst queries return rows on the shipped examples produced with --reda
     ).json<{ channel: string; user_key: string }>();
     expect(new Set(journey.map((s) => s.user_key))).toEqual(new Set(['anon-88', 'anon-5b1e', 'app-ios-9c4d', 'u-1042']));
     expect(new Set(journey.map((s) => s.channel))).toEqual(new Set(['web', 'app', 'store']));
+
+    // Three sites: the shop's events carry no site (default); the blog's and the help centre's
+    // sessions are theirs alone, as many as recompute makes.
+    const bySite = await (
+      await db.client.query({ query: 'SELECT site, count() AS n FROM sessions FINAL WHERE sign = 1 GROUP BY site ORDER BY site', format: 'JSONEachRow' })
+    ).json<{ site: string; n: string }>();
+    const recomputedBySite = new Map<string, number>();
+    for (const r of recomputed) recomputedBySite.set(r.site, (recomputedBySite.get(r.site) ?? 0) + 1);
+    expect(bySite.map((r) => [r.site, Number(r.n)])).toEqual([...recomputedBySite].sort(([a], [b]) => a.localeCompare(b)));
+    expect(bySite.map((r) => r.site)).toEqual(['blog', 'default', 'help']);
+    const firstQuery = (blocks[0] as { sql: string }).sql;
+    for (const site of ['blog', 'help']) {
+      expect(await (await db.client.query({ query: firstQuery, query_params: { site }, format: 'JSONEachRow' })).json()).not.toEqual([]);
+    }
 
     // `report --people`: people on several devices, so the cross-device share is not 0.
     const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
