@@ -1,6 +1,7 @@
 /**
- * Writes synthetic events NDJSON (see src/loadgen/traffic.ts):
- *   ts-node scripts/generate-events.ts --users 2000 --out examples/events.ndjson [--seed 7] …
+ * Writes synthetic events NDJSON (see src/loadgen/traffic.ts), any amount of it:
+ *   ts-node scripts/generate-events.ts --users 2000 --out events.ndjson [--seed 7] …
+ * (The shipped examples come from scripts/generate-examples.ts.)
  */
 import { createWriteStream } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
