@@ -243,7 +243,14 @@ describe('API keys', () => {
 
 describe('shared links', () => {
   it('?auth=TOKEN shows its one site read-only, and nothing else', async () => {
-    const page = await get(`/?auth=${SHARE_TOKEN}`);
+    // A shared link lands on its site's page (the token kept in the address).
+    const follow = async (url: string) => {
+      const first = await get(url);
+      return first.statusCode === 302 ? get(String(first.headers.location)) : first;
+    };
+    const landing = await get(`/?auth=${SHARE_TOKEN}`);
+    expect([landing.statusCode, landing.headers.location]).toEqual([302, `/shop?auth=${SHARE_TOKEN}`]);
+    const page = await follow(`/?auth=${SHARE_TOKEN}`);
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('The Shop');
     expect(page.body).not.toContain('Log out');
@@ -251,11 +258,11 @@ describe('shared links', () => {
     const other = await query({ site_id: 'blog', metrics: ['visits'], date_range: '7d' }, {}, `/api/v2/query?auth=${SHARE_TOKEN}`);
     expect(other.statusCode).toBe(404);
     expect((await get('/?auth=wrong-token')).statusCode).toBe(302);
-    const share = await get(`/share/shop?auth=${SHARE_TOKEN}`);
+    const share = await follow(`/share/shop?auth=${SHARE_TOKEN}`);
     expect(share.statusCode).toBe(200);
     expect(share.body).toContain('The Shop');
-    const hidden = await get(`/share/blog?auth=${SHARE_TOKEN}`);
-    const missing = await get(`/share/nosuch?auth=${SHARE_TOKEN}`);
+    const hidden = await follow(`/share/blog?auth=${SHARE_TOKEN}`);
+    const missing = await follow(`/share/nosuch?auth=${SHARE_TOKEN}`);
     expect([hidden.statusCode, missing.statusCode]).toEqual([404, 404]);
     expect(hidden.body).toBe(missing.body);
   });
