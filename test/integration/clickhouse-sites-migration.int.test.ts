@@ -69,9 +69,23 @@ async function databaseBeforeSites(): Promise<string> {
   // One insert each (the shared server is slow under load); the cancel rows of the batches
   // collapse in it, so a few are added in an insert of their own, as the worker's retractions are.
   await insertRows(client, `${database}.sessions`, traffic.sessions.flat(), 's');
-  await insertEventRows(client, database, traffic.events, 'e');
+  await insertEventsBeforeSites(database);
   await client.command({ query: `INSERT INTO ${database}.sessions SELECT * REPLACE (-1 AS sign) FROM ${database}.sessions ORDER BY session_id LIMIT 5` });
   return database;
+}
+
+/**
+ * The worker's event rows, into a table as 014 left it: today's worker writes a `site` column
+ * that table does not have, so the rows are written once into a current database and copied
+ * over in the old table's own columns.
+ */
+async function insertEventsBeforeSites(database: string): Promise<void> {
+  const current = uniqueName('sites_mig_src');
+  databases.push(current);
+  await migrate(client, { database: current });
+  await insertEventRows(client, current, traffic.events, 'e');
+  const list = (await columnsOf(database, 'events')).map((c) => `\`${c}\``).join(', ');
+  await client.command({ query: `INSERT INTO ${database}.events (${list}) SELECT ${list} FROM ${current}.events` });
 }
 
 /** The stored columns every version of a table has (site excluded, so before and after compare). */

@@ -161,8 +161,8 @@ describe('people', () => {
       await insert(admin, database, [row('laptop', '', T0 + 60 * 60_000, 'n'), row('', 'carol', T0, 's')]); // empty ids link nothing
       await insert(admin, database, [row('phone', 'alice', T0, 'x')]); // a redelivered copy
       expect(await readIdentityMap(admin, database)).toEqual([
-        { anonymous_id: 'phone', user_id: 'alice', linked_at: at(0) },
-        { anonymous_id: 'tablet', user_id: 'bob', linked_at: at(10) },
+        { site: 'default', anonymous_id: 'phone', user_id: 'alice', linked_at: at(0) },
+        { site: 'default', anonymous_id: 'tablet', user_id: 'bob', linked_at: at(10) },
       ]);
       await admin.command({ query: `OPTIMIZE TABLE ${database}.identity_links FINAL` });
       expect((await readIdentityMap(admin, database)).map((e) => e.user_id)).toEqual(['alice', 'bob']);
@@ -175,7 +175,7 @@ describe('people', () => {
         const database = await freshDatabase('idmap_backfill', before);
         await insert(admin, database, [row('phone', 'alice', T0, 'x'), row('phone', 'bob', T0 - 60_000, 'y')]);
         await migrate(admin, { database, cluster: '' });
-        expect(await readIdentityMap(admin, database)).toEqual([{ anonymous_id: 'phone', user_id: 'alice', linked_at: at(0) }]);
+        expect(await readIdentityMap(admin, database)).toEqual([{ site: 'default', anonymous_id: 'phone', user_id: 'alice', linked_at: at(0) }]);
       } finally {
         rmSync(before, { recursive: true, force: true });
       }

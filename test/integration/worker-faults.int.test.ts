@@ -138,7 +138,7 @@ it('a topic re-created with the state kept stops the worker with a clear error, 
 
   const stopped = start();
   expect(await stopped.exited).toBe(1);
-  expect(stopped.output).toMatch(new RegExp(`partition ${topic}\\[[01]\\]: the Redis state \\(applied offset \\d+\\) belongs to another log`));
+  expect(stopped.output).toMatch(new RegExp(`partition ${topic}\\[[01]\\]: the worker state in Redis \\(applied offset \\d+\\) belongs to another Kafka log`));
   expect(stopped.output).toContain('STATE_LOG_MISMATCH=reset');
 
   const resetting = start({ STATE_LOG_MISMATCH: 'reset' });

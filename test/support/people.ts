@@ -83,7 +83,7 @@ async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
 }
 
 export function readIdentityMap(client: ClickHouseClient, database: string): Promise<IdentityEntry[]> {
-  return rows(client, `SELECT anonymous_id, user_id, ${iso('linked_at')} AS linked_at FROM ${database}.identity_map ORDER BY anonymous_id`);
+  return rows(client, `SELECT site, anonymous_id, user_id, ${iso('linked_at')} AS linked_at FROM ${database}.identity_map ORDER BY site, anonymous_id`);
 }
 
 /** person_sessions in `personSessionsOf`'s field order, by person and journey order. */
@@ -99,9 +99,9 @@ export function readPersonSessions(client: ClickHouseClient, database: string, w
 export function readPersons(client: ClickHouseClient, database: string): Promise<PersonSummary[]> {
   return rows(
     client,
-    `SELECT person_id, ${iso('first_seen')} AS first_seen, ${iso('last_seen')} AS last_seen, sessions, engaged_sessions, converting_sessions, ` +
+    `SELECT site, person_id, ${iso('first_seen')} AS first_seen, ${iso('last_seen')} AS last_seen, sessions, engaged_sessions, converting_sessions, ` +
       'first_source, first_medium, first_campaign, last_source, last_medium, last_campaign, channels, device_types, countries, user_keys ' +
-      `FROM ${database}.persons ORDER BY person_id`,
+      `FROM ${database}.persons ORDER BY site, person_id`,
   );
 }
 
