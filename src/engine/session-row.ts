@@ -168,7 +168,7 @@ export function sessionRowOf(
   };
 }
 
-/** The §2 fields only, in `SESSION_FIELDS` order (drops `is_open`, `version`, `sign`). */
+/** The session fields only, in `SESSION_FIELDS` order (drops `is_open`, `version`, `sign`). */
 export function toSessionRecord(row: SessionRecord): SessionRecord {
   // One literal (a fast object) rather than copying field by field; the order is SESSION_FIELDS'
   // (test/unit/recompute/session-row.test.ts checks it).

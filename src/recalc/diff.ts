@@ -4,7 +4,7 @@
  * version)). Pure: no I/O.
  *
  * For each session id:
- *   - the current row equals the recomputed one (every §2 field and `is_open`): nothing;
+ *   - the current row equals the recomputed one (every session field and `is_open`): nothing;
  *   - it differs (a shifted `session_number` or `previous_session_id` counts): a cancel row, an
  *     exact copy of the current row with sign −1 and its version, then the new row with sign +1
  *     and a higher version;
