@@ -72,7 +72,10 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
     for (const node of cluster?.nodes ?? []) cluster.signal(node.nodeId, 'SIGCONT');
     await admin?.close();
     await cluster?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // FAILOVER_KEEP_DATA=1 keeps the brokers' log directories, to read the topics afterwards
+    // with Kafka's own tools (was a message in the log at all?).
+    if (process.env.FAILOVER_KEEP_DATA) console.log(`brokers' data kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   });
 
   it('rides out a leader kill, a coordinator kill, a rolling restart and a frozen broker', async () => {
