@@ -12,8 +12,9 @@
  *   deliver. Events of a refused request may still arrive (the client retries with the same
  *   message ids, which the worker de-duplicates), but an accepted event is never lost.
  */
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { CollectConfig } from '../config';
+import { createProducer, sendRecord, type ResendPolicy } from '../kafka/producer';
 
 export interface OutgoingEvent {
   key: string;
@@ -170,9 +171,16 @@ export class Delivery {
 }
 
 /**
- * The production sender: a kafkajs producer with bounded retries. After a failed send the
- * producer is replaced by a new one before the next send, on fresh connections, rather than
- * reusing one whose connection broke mid-request.
+ * What one produce request of the collector may take: a few attempts within seconds, then the
+ * requests waiting on it are refused (503) and their clients retry.
+ */
+const COLLECTOR_RESEND: ResendPolicy = { attempts: 4, firstPauseMs: 200, maxPauseMs: 2_000 };
+
+/**
+ * The production sender: a kafkajs producer, each batch sent whole again after a failed attempt
+ * (kafkajs' own retry can drop a partition when a broker dies: see kafka/producer.ts). After a
+ * batch failed for good the producer is replaced by a new one before the next send, on fresh
+ * connections, rather than reusing one whose connection broke mid-request.
  */
 export class KafkaSender implements Sender {
   private producer: Producer | null = null;
@@ -199,12 +207,7 @@ export class KafkaSender implements Sender {
     // nothing here needs it: a refused request is retried by its client with the same message
     // ids anyway, and the worker drops duplicate event ids; the order within a partition is kept
     // by one request in flight. So: bounded retries, acks=all, one request at a time.
-    const producer = this.kafka.producer({
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
-    });
+    const producer = createProducer(this.kafka, { maxInFlightRequests: 1 });
     await producer.connect();
     this.producer = producer;
     return producer;
@@ -212,8 +215,7 @@ export class KafkaSender implements Sender {
 
   async send(topic: string, messages: OutgoingEvent[]): Promise<void> {
     try {
-      const producer = await this.current();
-      await producer.send({ topic, acks: -1, messages });
+      await sendRecord(() => this.current(), { topic, acks: -1, messages }, COLLECTOR_RESEND);
     } catch (err) {
       this.broken = true;
       throw err;

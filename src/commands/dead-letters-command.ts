@@ -12,13 +12,13 @@
  * The dead-letter topic is only read: a throw-away consumer group, no commits.
  */
 import type { IHeaders, Kafka, Message } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
 import { loadConfig, type Config } from '../config';
 import { parseSiteOption } from '../clickhouse/site-scope';
 import { UsageError } from '../errors';
 import { DEFAULT_SITE, isValidSite } from '../events/visitor-key';
 import { DEAD_LETTER_HEADERS } from '../kafka/dead-letter';
 import { createKafka } from '../kafka/kafka-client';
+import { COMMAND_RESEND, createProducer, sendRecord } from '../kafka/producer';
 import { readWholeTopic, type TopicMessage } from '../kafka/topic-reader';
 import { createLogger, secretsOf } from '../observability/logger';
 import { preflight } from '../preflight';
@@ -217,10 +217,10 @@ export async function runDeadLettersReplay(options: DeadLettersReplayOptions, de
     write(`dead-letters replay: would send ${summary} (dry run, nothing sent)\n`);
     return { replayed: 0, selected: letters };
   }
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
-    for (const [topic, messages] of byTopic) await producer.send({ topic, acks: -1, messages });
+    for (const [topic, messages] of byTopic) await sendRecord(() => producer, { topic, acks: -1, messages }, COMMAND_RESEND);
   } finally {
     await producer.disconnect();
   }

@@ -4,9 +4,10 @@
  * and sent with `acks: -1`. The partitioner is the Java-compatible murmur2 one, as in the worker,
  * so a key lands on the same partition whichever client produced it.
  */
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import { within } from '../preflight/deadline';
 import { isTransient } from '../worker/retry';
+import { createProducer } from './producer';
 import { createTopics } from './topic-spec';
 
 /**
@@ -108,8 +109,9 @@ export class EventSender {
   }
 }
 
+/** One attempt per send; `flush` retries a batch whole (kafkajs' own retry can drop a partition: see producer.ts). */
 async function newProducer(kafka: Kafka): Promise<Producer> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = createProducer(kafka);
   await producer.connect();
   return producer;
 }

@@ -8,7 +8,7 @@
  * is called while a batch waits on a failing dependency, so the group does not evict us; an
  * unresolved batch is fetched again; `isStale()` tells a batch that lost its partition.
  */
-import { Partitioners, type Admin, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import type { Admin, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { PartitionFencedError, StateDivergedError } from '../errors';
@@ -16,6 +16,7 @@ import type { SegmentMappingOptions } from '../events/segment';
 import { ConsumerSupervisor, errorLine } from '../kafka/consumer-supervisor';
 import { consumerTimings } from '../kafka/kafka-client';
 import { DeadLetterPublisher } from '../kafka/dead-letter';
+import { createProducer } from '../kafka/producer';
 import { TopicIds } from '../kafka/topic-ids';
 import { createTopics } from '../kafka/topic-spec';
 import type { HealthReport, HealthSource, HealthStatus } from '../observability/http-server';
@@ -125,10 +126,9 @@ export class Worker implements HealthSource {
       countRestart: (reason) => deps.metrics.consumerRestarts.inc({ reason }),
       log: deps.log,
     });
-    this.producer = deps.kafka.producer({
-      allowAutoTopicCreation: config.kafka.createTopics,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    // Dead letters: one attempt per send, each chunk retried whole by the partition's withRetry
+    // (kafkajs' own produce retry can drop a partition when a broker dies: see kafka/producer.ts).
+    this.producer = createProducer(deps.kafka, { allowAutoTopicCreation: config.kafka.createTopics });
     this.admin = deps.kafka.admin();
     this.deadLetter = new DeadLetterPublisher(this.producer, this.admin, config.kafka.deadLetterTopic);
     this.topicIds = new TopicIds(deps.kafka);

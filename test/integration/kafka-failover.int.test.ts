@@ -153,14 +153,14 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
     await producer.done;
     console.log(`produced ${messages.length} messages; the producer's longest pause between acknowledged sends: ${producer.longestSendGapMs()} ms`);
 
-    // What the worker is judged on is the log as it stands: across the rolling restart kafkajs'
-    // producer has (rarely) had a send acknowledged whose messages never reached the log; those
-    // events are named, and recompute runs over the events the log holds.
+    // Every acknowledged event is in the log. kafkajs' own produce retry used to drop a partition
+    // whose leader moved mid-send (1–3 events in 8 of 13 runs); the project's producer sends a
+    // failed record whole again (src/kafka/producer.ts), and this holds it to that.
     const log = await wholeTopic(kafka, topic);
     const inLog = new Set(log.filter((m) => !HOSTILE.includes(m.value)).map((m) => (JSON.parse(m.value) as { event_id: string }).event_id));
     const notInLog = events.filter((e) => !inLog.has(String(e.event_id))).map((e) => String(e.event_id));
-    if (notInLog.length > 0) console.log(`events the test's producer lost before the log (acknowledged, not in it): ${notInLog.join(', ')}`);
-    const expected = await recomputeRecords(events.filter((e) => inLog.has(String(e.event_id))));
+    expect({ acknowledgedButNotInLog: notInLog }).toEqual({ acknowledgedButNotInLog: [] });
+    const expected = await recomputeRecords(events);
     try {
       await waitForSessions(admin, database, expected, 240_000, () => workers.map((w) => w.output.slice(-2000)).join('\n---\n'));
     } finally {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka, Message } from 'kafkajs';
+import { createProducer } from '../../src/kafka/producer';
 import { readTopic, type ReadMessage } from './read-topic';
 
 export interface PacedProducer {
@@ -29,10 +30,12 @@ export function pacedProducer(kafka: Kafka, topic: string, messages: readonly Me
   let longestGap = 0;
   const chunk = Math.max(1, Math.round(perSecond / 10));
   const done = (async () => {
-    // Not idempotent: kafkajs' idempotent producer can lose track of its sequence numbers when a
-    // request to a failing broker times out; a plain one may write a resent message twice,
-    // which the worker counts once (by event_id).
-    const producer = kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 10, maxRetryTime: 2_000 } });
+    // The project's producer: not idempotent (kafkajs' idempotent producer can lose track of its
+    // sequence numbers when a request to a failing broker times out), one attempt per send, and
+    // a failed chunk sent again whole below (kafkajs' own retry can drop a partition whose leader
+    // moved: src/kafka/producer.ts). A resent message may be in the log twice; the worker counts
+    // it once (by event_id).
+    const producer = createProducer(kafka, { maxInFlightRequests: 1 });
     await connectUntil(() => producer.connect());
     const started = Date.now();
     try {

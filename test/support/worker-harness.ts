@@ -10,6 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Kafka } from 'kafkajs';
 import { SESSION_FIELDS, type SessionRecord } from '../../src/engine/session-row';
+import { COMMAND_RESEND, createProducer, sendRecord } from '../../src/kafka/producer';
 import { recompute } from '../../src/recompute/recompute';
 import type { RawEvent } from '../../src/loadgen/traffic';
 import { getClickHouse, getKafka, getRedisUrl } from './services';
@@ -103,14 +104,16 @@ export function userKeyOfRaw(event: RawEvent): string {
 
 /** Produces raw events (or raw strings, for invalid ones) keyed by user key, in batches. */
 export async function produce(kafka: Kafka, topic: string, events: ReadonlyArray<RawEvent | { key: string; value: string }>): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  // The project's producer and send: a batch sent whole again after a failed attempt, never
+  // acknowledged with a partition left out (src/kafka/producer.ts).
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     for (let i = 0; i < events.length; i += 2_000) {
       const messages = events.slice(i, i + 2_000).map((e) =>
         'value' in e && typeof e.value === 'string' && 'key' in e ? { key: String(e.key), value: e.value } : { key: userKeyOfRaw(e as RawEvent), value: JSON.stringify(e) },
       );
-      await producer.send({ topic, messages, acks: -1 });
+      await sendRecord(() => producer, { topic, messages, acks: -1 }, COMMAND_RESEND);
     }
   } finally {
     await producer.disconnect();
