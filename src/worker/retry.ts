@@ -31,8 +31,13 @@ export function isTransient(err: unknown): boolean {
   const { code, name } = err as { code?: unknown; name?: unknown };
   if (typeof code === 'string' && FATAL_CLICKHOUSE_CODES.has(code)) return false;
   if (name === 'ReplyError') return TRANSIENT_REDIS_REPLIES.test(String((err as Error).message));
-  if (typeof name === 'string' && name.startsWith('KafkaJS')) return kafkaTransient(err as KafkaError);
+  if (isKafkaError(err)) return kafkaTransient(err as KafkaError);
   return true;
+}
+
+/** Errors of the Kafka client itself (kafkajs names them all KafkaJS…). */
+export function isKafkaError(err: unknown): boolean {
+  return typeof (err as { name?: unknown } | null)?.name === 'string' && (err as { name: string }).name.startsWith('KafkaJS');
 }
 
 interface KafkaError {

@@ -25,7 +25,7 @@ import type { PartitionStateStore } from '../state/partition-state-store';
 import type { IncomingMessage } from './batch-plan';
 import type { LogBounds } from './log-position';
 import { PartitionProcessor, type ProcessorDeps } from './partition-processor';
-import { isTransient, withRetry, type RetryHooks } from './retry';
+import { isKafkaError, isTransient, withRetry, type RetryHooks } from './retry';
 import { within } from '../preflight/deadline';
 
 export interface WorkerDeps {
@@ -250,6 +250,7 @@ export class Worker implements HealthSource {
       // orchestrator restarts us with its back-off, instead of spinning here. Errors of the
       // consumer itself (a lost membership, a broker gone) are kafkajs' to handle: it rejoins,
       // or crashes and the supervisor builds a new consumer.
+      // (isKafkaError: kafkajs rejoins, or the supervisor rebuilds the consumer; never fatal.)
       if (!isTransient(err) && !isKafkaError(err) && this.running) setImmediate(() => this.fail(err));
       throw err;
     } finally {
@@ -586,11 +587,6 @@ export class Worker implements HealthSource {
 
 /** Raced against a claim: what a tick sees of a partition whose claim has not finished. */
 const NOT_READY = Promise.resolve('not ready' as const);
-
-/** Errors of the Kafka client itself: handled by kafkajs (rejoin) or the supervisor (rebuild), never fatal. */
-function isKafkaError(err: unknown): boolean {
-  return typeof (err as { name?: unknown })?.name === 'string' && (err as { name: string }).name.startsWith('KafkaJS');
-}
 
 /**
  * The offset a batch's fetch asked for. kafkajs keeps it on the batch (it drops the messages
