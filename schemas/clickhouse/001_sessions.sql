@@ -1,4 +1,4 @@
--- Sessions (SPEC §2 and §4): one row per session state written by the worker.
+-- Sessions (the session rules and fields: docs/sessions.md): one row per session state written by the worker.
 --
 -- The worker writes a start record (is_open = 1) when a session begins and an end record
 -- (is_open = 0) when it closes; each new state first cancels the previous one with an exact

@@ -1,4 +1,4 @@
--- Every valid event the worker consumed (SPEC §1), including events too late for streaming:
+-- Every valid event the worker consumed (the event format: schemas/event.schema.json), including events too late for streaming:
 -- the input of the next recalculation and of ad-hoc analysis. One column per canonical field,
 -- nested objects flattened as <object>_<field>; absent values are "". `raw` is the message as
 -- received. The Kafka coordinates and received_at have defaults so other writers (backfills,

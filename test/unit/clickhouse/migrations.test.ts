@@ -131,6 +131,18 @@ describe('schemas/clickhouse', () => {
   const files = readSchemaFiles(DEFAULT_SCHEMA_DIR);
   const statements = files.flatMap((f) => splitStatements(f.sql).map((sql) => ({ file: f.name, sql })));
 
+  it('counts 001 and 002 as applied where they were applied before their comments were reworded', () => {
+    const shipped: Record<string, string> = {
+      '001_sessions.sql': '6316d98b3a3940a6b8a82fececee87c24fa456f614ea4b00162467ad46624020',
+      '002_events.sql': 'ced67d959aaf330355d73ffc87bbce82681bb389b67a60c469c10c1ebcfa6427',
+    };
+    const ledger = files.map((f) => ({ name: f.name, checksum: shipped[f.name] ?? f.checksum, appliedAt: '2024-01-01 00:00:00.000' }));
+    expect(files.filter((f) => shipped[f.name] !== undefined && shipped[f.name] !== f.checksum).map((f) => f.name)).toEqual(['001_sessions.sql', '002_events.sql']);
+    expect(planMigrations(files, ledger).pending).toEqual([]);
+    // Any other former text of those files is still refused.
+    expect(() => planMigrations(files, [...ledger, { name: '001_sessions.sql', checksum: checksumOf('other'), appliedAt: '' }])).toThrow(/001_sessions.sql/);
+  });
+
   it('is found relative to the module, starting with the ledger', () => {
     expect(DEFAULT_SCHEMA_DIR).toBe(path.resolve(__dirname, '../../../schemas/clickhouse'));
     expect(files[0]?.name).toBe(BOOTSTRAP_FILE);
