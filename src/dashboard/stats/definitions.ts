@@ -200,18 +200,26 @@ export interface EventDimensionDefinition {
 /** The event types the engine counts as views (src/events/event-schema.ts, VIEW_TYPES). */
 const VIEW_TYPES_SQL = "('page_view', 'screen_view')";
 
+/**
+ * What an event is called: our own events say it in `type` (order_completed); a Segment `track`
+ * call and a Plausible custom event arrive as type `track` with the event's name in `name`
+ * ("Order Completed"), and `name` is read from the raw message only for them. (A track event
+ * named page_view would count as a view; the name is all a row keeps.)
+ */
+const EVENT_NAME_SQL = "if(type = 'track' AND name != '', name, toString(type))";
+
 export const EVENT_DIMENSIONS: Readonly<Record<string, EventDimensionDefinition>> = {
   'event:name': {
     where: '1',
-    value: 'toString(type)',
+    value: EVENT_NAME_SQL,
     isView: (v) => `${v} IN ${VIEW_TYPES_SQL}`,
-    description: 'the event type (page_view, login, order_completed, …): Plausible’s event name',
+    description: 'the event’s name: a track event’s name, else its type (page_view, login, order_completed, …)',
   },
   'event:goal': {
     where: 'key_event = 1',
-    value: 'toString(type)',
+    value: EVENT_NAME_SQL,
     isView: (v) => `${v} IN ${VIEW_TYPES_SQL}`,
-    description: 'the type of a key event (key_event = true): our goals',
+    description: 'the name of a key event (key_event = true): our goals',
   },
   'event:page': {
     where: `type IN ${VIEW_TYPES_SQL}`,
