@@ -18,6 +18,8 @@ export interface SiteData {
   current: SessionRow[];
   /** Times of key events per user key. */
   keyEvents: Map<string, number[]>;
+  /** Every event stored, once per event id (as `events` holds them after merges). */
+  events: EventRow[];
 }
 
 /**
@@ -57,10 +59,11 @@ export async function writeSite(
   for (const e of stream.events) {
     if (e.key_event === 1) keyEvents.set(e.user_key, [...(keyEvents.get(e.user_key) ?? []), e.timestamp]);
   }
-  return { id: site.id, timezone: site.timezone, current: stream.current, keyEvents };
+  const events = [...new Map(stream.events.map((e) => [`${e.user_key}\0${e.event_id}`, e])).values()];
+  return { id: site.id, timezone: site.timezone, current: stream.current, keyEvents, events };
 }
 
-async function insertEvents(client: ClickHouseClient, database: string, site: string, events: readonly EventRow[]): Promise<void> {
+export async function insertEvents(client: ClickHouseClient, database: string, site: string, events: readonly EventRow[]): Promise<void> {
   const rows = events.map((e) => ({
     site,
     event_id: e.event_id,

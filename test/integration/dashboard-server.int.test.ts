@@ -319,11 +319,59 @@ describe("Plausible's documented request examples", () => {
   it.each([
     ['filtering basics', [['contains', 'event:page', ['/docs', '/pricing']], ['is', 'visit:country_name', ['Estonia', 'United States of America']]]],
     ['case-insensitive filtering', [['contains', 'event:page', ['blog'], { case_sensitive: false }]]],
-  ])('%s: 400 naming event:page, which sessions do not hold', async (_name, filters) => {
+  ])('%s: event:page filters are answered (sessions with such a page view)', async (_name, filters) => {
     const response = await query({ site_id: 'shop', metrics: ['visitors'], date_range: '7d', filters }, auth);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().results).toHaveLength(1);
+  });
+
+  it('a dimension we do not know is 400 naming it', async () => {
+    const response = await query({ site_id: 'shop', metrics: ['visitors'], date_range: '7d', dimensions: ['event:planet'] }, auth);
     expect(response.statusCode).toBe(400);
-    expect(response.json().error).toContain('event:page');
-    expect(response.json().error).toContain('visit:entry_page');
+    expect(response.json().error).toContain('event:planet');
+  });
+});
+
+describe('the key events and people panels over ClickHouse', () => {
+  const view = 'period=custom&from=2024-05-01&to=2024-05-02';
+  const auth = { authorization: `Bearer ${API_KEY}` };
+  const panelOf = (body: string, id: string) => body.slice(body.indexOf(`data-panel="${id}"`), body.indexOf('</section>', body.indexOf(`data-panel="${id}"`)));
+  const rowsOf = (panel: string) => [...panel.matchAll(/data-name="([^"]*)" data-visitors="(\d+)" data-visits="(\d+)"/g)].map((m) => [m[1], Number(m[2]), Number(m[3])]);
+
+  it('rows of key events and of all events equal the Stats API; a click filters the page by the event; the CSV holds every row', async () => {
+    const cookie = cookieOf(await login('root@example.com', PASSWORD, '10.0.9.1'));
+    for (const [tab, dimension, file] of [['goals', 'event:goal', 'goals'], ['events', 'event:name', 'events']] as const) {
+      const page = await get(`/shop?${view}&tab_key_events=${tab}`, { cookie });
+      expect(page.statusCode).toBe(200);
+      const panel = panelOf(page.body, 'key_events');
+      const body = { site_id: 'shop', metrics: ['visitors', 'visits'], date_range: ['2024-05-01', '2024-05-02'], dimensions: [dimension], order_by: [['visitors', 'desc'], ['visits', 'desc']] };
+      const api = (await query(body, auth)).json();
+      expect(api.results.length).toBeGreaterThan(0);
+      expect(rowsOf(panel)).toEqual(api.results.slice(0, 10).map((r: { dimensions: string[]; metrics: number[] }) => [r.dimensions[0], ...r.metrics]));
+      const csv = await get(`/shop/export/key_events/${file}.csv?${view}`, { cookie });
+      expect(csv.body.trim().split('\r\n').slice(1)).toEqual(api.results.map((r: { dimensions: string[]; metrics: number[] }) => [r.dimensions[0], ...r.metrics].join(',')));
+      // The first row's link filters the whole page: its cards are the sessions with that event.
+      const [name, visitors, visits] = rowsOf(panel)[0] as [string, number, number];
+      const href = (/<a href="([^"]+)" title="Filter by/.exec(panel)?.[1] as string).replace(/&amp;/g, '&');
+      const filtered = await get(href, { cookie });
+      expect(filtered.body).toContain(`data-metric="visitors" data-value="${visitors}"`);
+      expect(filtered.body).toContain(`data-metric="visits" data-value="${visits}"`);
+      expect(filtered.body).toContain(`<strong>${name}</strong>`);
+    }
+  });
+
+  it('the cross-device tab shows the Stats API’s person figures, and exports them', async () => {
+    const cookie = cookieOf(await login('root@example.com', PASSWORD, '10.0.9.2'));
+    const page = await get(`/shop?${view}&tab_people=cross_device`, { cookie });
+    const api = (await query({ site_id: 'shop', metrics: ['identified_people', 'identified_visits', 'cross_device_people', 'cross_device_visits', 'cross_device_share'], date_range: ['2024-05-01', '2024-05-02'] }, auth)).json();
+    const [people, visits, cross, crossVisits, share] = api.results[0].metrics as number[];
+    expect(people).toBeGreaterThan(0);
+    const panel = panelOf(page.body, 'people');
+    expect(panel).toContain(`data-cross-device-share="${share}" data-identified="${people}"`);
+    expect(rowsOf(panel)).toEqual([['Several device types', cross, crossVisits], ['One device type', (people as number) - (cross as number), (visits as number) - (crossVisits as number)]]);
+    const csv = await get(`/shop/export/people/cross_device.csv?${view}`, { cookie });
+    expect(csv.body.split('\r\n')[0]).toBe('name,people,visits,share');
+    expect(csv.body.split('\r\n')[1]).toBe(`Several device types,${cross},${crossVisits},${share}`);
   });
 });
 

@@ -43,6 +43,11 @@ export interface PanelTab {
   heading: string;
   /** Name of this tab's file in the zip export (Plausible's names where it has one). */
   file: string;
+  /**
+   * Not a breakdown of sessions: the person metrics (identified people on one or several device
+   * types). Its rows are groups of people, which filter nothing (`dimension` and `filterKey` "").
+   */
+  people?: true;
 }
 
 export interface Panel {
@@ -99,12 +104,18 @@ export const PANELS: readonly Panel[] = [
   {
     id: 'people',
     title: 'People',
-    tabs: [{ id: 'visitor_type', label: 'New and returning', dimension: 'visit:visitor_type', filterKey: 'visitor_type', heading: 'Visitors', file: 'visitor_types.csv' }],
+    tabs: [
+      { id: 'visitor_type', label: 'New and returning', dimension: 'visit:visitor_type', filterKey: 'visitor_type', heading: 'Visitors', file: 'visitor_types.csv' },
+      { id: 'cross_device', label: 'Cross-device', dimension: '', filterKey: '', heading: 'Identified people', file: 'cross_device.csv', people: true },
+    ],
   },
   {
     id: 'key_events',
     title: 'Key events',
-    tabs: [{ id: 'goals', label: 'Key events', dimension: 'event:goal', filterKey: 'goal', heading: 'Key event', file: 'conversions.csv' }],
+    tabs: [
+      { id: 'goals', label: 'Key events', dimension: 'event:goal', filterKey: 'goal', heading: 'Key event', file: 'conversions.csv' },
+      { id: 'events', label: 'All events', dimension: 'event:name', filterKey: 'event', heading: 'Event', file: 'events.csv' },
+    ],
   },
 ];
 

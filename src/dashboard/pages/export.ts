@@ -7,7 +7,7 @@
 import { zipSync, strToU8 } from 'fflate';
 import { CARD_METRIC_NAMES, PANELS, type PanelTab } from './catalog';
 import { bucketKey, bucketsOf, defaultInterval, intervalsFor, localNow, rangeOf, type DayRange } from './date-range';
-import { baseQuery, breakdown, isUnanswerable, type SiteViewInput } from './site-view';
+import { baseQuery, breakdown, isUnanswerable, peopleRows, type SiteViewInput } from './site-view';
 
 /** Rows of a full breakdown in an export (a panel shows the top 10). */
 export const EXPORT_ROWS = 10_000;
@@ -28,6 +28,12 @@ export function rangeOfInput(input: SiteViewInput): DayRange {
 }
 
 export async function panelCsv(input: SiteViewInput, tab: PanelTab): Promise<string> {
+  if (tab.people) {
+    // Groups of identified people, each with its share of them (the cross-device share is the first row's).
+    const { rows, people } = await peopleRows(input, rangeOfInput(input));
+    const shareOf = (n: number) => Math.round((10_000 * n) / people.identified) / 100;
+    return toCsv(['name', 'people', 'visits', 'share'], rows.map((r) => [r.name, r.visitors, r.visits, shareOf(r.visitors)]));
+  }
   const rows = await breakdown(input, rangeOfInput(input), tab, EXPORT_ROWS);
   return toCsv(['name', 'visitors', 'visits'], rows.map((r) => [r.name, r.visitors, r.visits]));
 }

@@ -49,6 +49,7 @@ const FILTER_LABELS: Readonly<Record<string, string>> = {
   entry_point: 'Entry point',
   visitor_type: 'Visitors',
   goal: 'Key event',
+  event: 'Event',
 };
 
 const OPERATOR_LABELS: Readonly<Record<string, string>> = { is: 'is', is_not: 'is not', contains: 'contains', contains_not: 'does not contain' };
@@ -137,17 +138,17 @@ ${jsonScript('chart-data', { ...c, label: metric.label, format: metric.format, t
 }
 
 /**
- * A tab the Stats API cannot break down. Key events by name are such a tab while sessions carry
- * no event names; their total is still known: the sessions with any key event, and their share.
+ * The cross-device tab: identified people seen on several device types and on one, with the
+ * share the first make of all. Its rows are people, not sessions, and filter nothing.
  */
-function unavailable(view: SiteView, data: PanelData): Html {
-  if (data.panel.id !== 'key_events') return html`<p class="empty">Not available: ${data.unavailable}.</p>`;
-  const conversions = view.cards.conversions ?? 0;
-  const visits = view.cards.visits ?? 0;
-  return html`<table class="breakdown"><thead><tr><th scope="col">Key event</th><th scope="col">Sessions</th><th scope="col">Conv. rate</th></tr></thead>
-<tbody><tr data-name="(any)" data-visits="${conversions}"><th scope="row"><span class="bar" style="width:${visits > 0 ? ((conversions / visits) * 100).toFixed(1) : 0}%" aria-hidden="true"></span><span>Any key event</span></th>
-<td>${formatMetric(conversions, 'count')}</td><td>${formatMetric(visits > 0 ? (100 * conversions) / visits : null, 'percent')}</td></tr></tbody></table>
-<p class="note">Key events are counted per session; a breakdown by event name is not available.</p>`;
+function peopleTable(data: PanelData): Html {
+  const people = data.people;
+  if (!people || people.identified === 0) return html`<p class="empty">No identified people in this period.</p>`;
+  const rows = data.rows.map((row) => html`<tr data-name="${row.name}" data-visitors="${row.visitors}" data-visits="${row.visits}">
+<th scope="row"><span class="bar" style="width:${((row.visitors / people.identified) * 100).toFixed(1)}%" aria-hidden="true"></span><span>${row.name}</span></th>
+<td>${formatMetric(row.visitors, 'count')}</td><td>${formatMetric(row.visits, 'count')}</td></tr>`);
+  return html`<p class="figure" data-cross-device-share="${people.crossDeviceShare}" data-identified="${people.identified}"><strong>${formatMetric(people.crossDeviceShare, 'percent')}</strong> of ${formatMetric(people.identified, 'count')} identified people were seen on more than one device type</p>
+<table class="breakdown"><thead><tr><th scope="col">${data.tab.heading}</th><th scope="col">People</th><th scope="col">Sessions</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function panel(view: SiteView, links: SiteLinks, data: PanelData): Html {
@@ -166,7 +167,9 @@ function panel(view: SiteView, links: SiteLinks, data: PanelData): Html {
   return html`<section class="panel" id="panel-${p.id}" data-panel="${p.id}" data-tab="${tab.id}" aria-labelledby="title-${p.id}">
 <div class="panel-head"><h2 id="title-${p.id}">${p.title}</h2>${tabs}</div>
 ${data.unavailable !== undefined
-    ? unavailable(view, data)
+    ? html`<p class="empty">Not available: ${data.unavailable}.</p>`
+    : tab.people
+    ? peopleTable(data)
     : data.rows.length === 0
     ? html`<p class="empty">No data for this period.</p>`
     : html`<table class="breakdown"><thead><tr><th scope="col">${tab.heading}</th><th scope="col">Visitors</th><th scope="col">Sessions</th></tr></thead><tbody>${rows}</tbody></table>`}

@@ -31,7 +31,10 @@ export interface BreakdownRow {
 export interface PanelData {
   panel: Panel;
   tab: PanelTab;
+  /** For a people tab: groups of identified people, `visitors` holding people. */
   rows: BreakdownRow[];
+  /** For a people tab: the identified people and the cross-device share (percent). */
+  people?: PeopleFigures;
   /** Why the Stats API cannot answer this tab (a dimension it does not hold), if so. */
   unavailable?: string;
 }
@@ -101,6 +104,41 @@ async function series(input: SiteViewInput, range: DayRange, metric: string, int
   return { labels, values: labels.map((label) => byKey.get(bucketKey(label, interval)) ?? 0) };
 }
 
+/** The person metrics a people tab shows (Stats API names, asked in one query of their own). */
+export const PERSON_METRICS = ['identified_people', 'identified_visits', 'cross_device_people', 'cross_device_visits', 'cross_device_share'] as const;
+
+export interface PeopleFigures {
+  identified: number;
+  /** 100 × cross-device people / identified people, two decimals (0 without identified people). */
+  crossDeviceShare: number;
+}
+
+export const SEVERAL_DEVICE_TYPES = 'Several device types';
+export const ONE_DEVICE_TYPE = 'One device type';
+
+/**
+ * Identified people of the range and filters, in two rows: seen on several device types (the
+ * cross-device people) and on one; each with its people and their sessions.
+ */
+export async function peopleRows(input: SiteViewInput, range: DayRange): Promise<{ rows: BreakdownRow[]; people: PeopleFigures }> {
+  const response = await input.stats(baseQuery(input, range, PERSON_METRICS));
+  const metric = (name: (typeof PERSON_METRICS)[number]) => numberOf(response.results[0]?.metrics[PERSON_METRICS.indexOf(name)]);
+  const identified = metric('identified_people');
+  const cross = metric('cross_device_people');
+  const crossVisits = metric('cross_device_visits');
+  const rows = identified === 0 ? [] : [
+    { name: SEVERAL_DEVICE_TYPES, visitors: cross, visits: crossVisits },
+    { name: ONE_DEVICE_TYPE, visitors: identified - cross, visits: metric('identified_visits') - crossVisits },
+  ];
+  return { rows, people: { identified, crossDeviceShare: metric('cross_device_share') } };
+}
+
+/** The data of one panel tab: a breakdown (top `limit` rows), or the people figures. */
+export async function tabData(input: SiteViewInput, range: DayRange, tab: PanelTab, limit = PANEL_ROWS): Promise<Pick<PanelData, 'rows' | 'people'>> {
+  if (tab.people) return peopleRows(input, range);
+  return { rows: await breakdown(input, range, tab, limit) };
+}
+
 /** The rows of one panel tab: most visitors first. */
 export async function breakdown(input: SiteViewInput, range: DayRange, tab: PanelTab, limit = PANEL_ROWS): Promise<BreakdownRow[]> {
   const response = await input.stats({
@@ -128,7 +166,7 @@ export async function loadSiteView(input: SiteViewInput): Promise<SiteView> {
     Promise.all(PANELS.map(async (panel) => {
       const tab = activeTab(panel, input.state.tabs);
       try {
-        return { panel, tab, rows: await breakdown(input, range, tab) };
+        return { panel, tab, ...(await tabData(input, range, tab)) };
       } catch (err) {
         if (!isUnanswerable(err)) throw err;
         return { panel, tab, rows: [], unavailable: err.message };

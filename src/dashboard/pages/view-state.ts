@@ -21,7 +21,7 @@ export type Interval = (typeof INTERVALS)[number];
 export const FILTER_OPERATORS = ['is', 'is_not', 'contains', 'contains_not'] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
 
-/** URL filter keys (Plausible's names, plus entry_point) → Stats API dimensions. */
+/** URL filter keys (Plausible's names, plus entry_point, visitor_type and event) → Stats API dimensions. */
 export const FILTER_KEYS: Readonly<Record<string, string>> = {
   channel: 'visit:channel',
   source: 'visit:source',
@@ -39,6 +39,7 @@ export const FILTER_KEYS: Readonly<Record<string, string>> = {
   entry_point: 'visit:entry_point',
   visitor_type: 'visit:visitor_type',
   goal: 'event:goal',
+  event: 'event:name',
 };
 
 export interface UrlFilter {

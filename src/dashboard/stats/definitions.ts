@@ -57,6 +57,24 @@ export const METRICS: Readonly<Record<string, MetricDefinition>> = {
   conversions: { sums: ['n_conversions'], sql: 'n_conversions_', ours: true, description: 'sessions with a key event' },
 };
 
+/**
+ * Metrics of identified people (ours), computed by their own query (people-sql.ts) and asked
+ * without dimensions and without the session metrics above. A session's person is its own
+ * `user_id`, else the `user_id` its device (`anonymous_id`) was last logged in as (the identity
+ * map); a session with neither has no identified person. A person is "cross-device" when their
+ * sessions of the range (and filters) have two or more distinct non-empty device types.
+ */
+export const PERSON_METRICS: Readonly<Record<string, { sql: string; description: string }>> = {
+  identified_people: { sql: 'identified_people_', description: 'identified people with a session that started in the range' },
+  identified_visits: { sql: 'identified_visits_', description: 'sessions of those people' },
+  cross_device_people: { sql: 'cross_device_people_', description: 'of those people, the ones seen on two or more device types' },
+  cross_device_visits: { sql: 'cross_device_visits_', description: 'sessions of the cross-device people' },
+  cross_device_share: {
+    sql: 'if(identified_people_ = 0, 0, round(100 * cross_device_people_ / identified_people_, 2))',
+    description: '100 × cross-device people / identified people',
+  },
+};
+
 export interface DimensionDefinition {
   /** SQL over a `sessions` row. */
   sql: string;
@@ -161,12 +179,61 @@ export const DIMENSIONS: Readonly<Record<string, DimensionDefinition>> = {
   },
 };
 
+/**
+ * Event dimensions: values of the site's individual events (`events`, one row per event), read
+ * per session. A session holds the values of its user key's events that fall between its first
+ * and its last event (the rule conversions use); as a dimension, a session counts once in each
+ * value it holds, and `events` / `pageviews` count that value's events / views in it; as a
+ * filter, a session passes when one of its events matches (negations: when none does).
+ */
+export interface EventDimensionDefinition {
+  /** Which of the site's events hold a value (SQL condition over an `events` row). */
+  where: string;
+  /** The value of one event (SQL over an `events` row). */
+  value: string;
+  /** Whether an event of the value `v` (SQL) is a page or screen view: for `pageviews`. */
+  isView: (v: string) => string;
+  ours?: boolean;
+  description: string;
+}
+
+/** The event types the engine counts as views (src/events/event-schema.ts, VIEW_TYPES). */
+const VIEW_TYPES_SQL = "('page_view', 'screen_view')";
+
+/**
+ * What an event is called: our own events say it in `type` (order_completed); a Segment `track`
+ * call and a Plausible custom event arrive as type `track` with the event's name in `name`
+ * ("Order Completed"), and `name` is read from the raw message only for them. (A track event
+ * named page_view would count as a view; the name is all a row keeps.)
+ */
+const EVENT_NAME_SQL = "if(type = 'track' AND name != '', name, toString(type))";
+
+export const EVENT_DIMENSIONS: Readonly<Record<string, EventDimensionDefinition>> = {
+  'event:name': {
+    where: '1',
+    value: EVENT_NAME_SQL,
+    isView: (v) => `${v} IN ${VIEW_TYPES_SQL}`,
+    description: 'the event’s name: a track event’s name, else its type (page_view, login, order_completed, …)',
+  },
+  'event:goal': {
+    where: 'key_event = 1',
+    value: EVENT_NAME_SQL,
+    isView: (v) => `${v} IN ${VIEW_TYPES_SQL}`,
+    description: 'the name of a key event (key_event = true): our goals',
+  },
+  'event:page': {
+    where: `type IN ${VIEW_TYPES_SQL}`,
+    // The path the engine gives a view (src/events/session-event.ts): page.path, else the path
+    // of page.url, else the screen name.
+    value: "multiIf(page_path != '', page_path, page_url != '', if(path(page_url) = '', '/', path(page_url)), name)",
+    isView: () => '1',
+    description: 'path of a page view, or name of a screen view',
+  },
+};
+
 /** Plausible dimensions we do not have, with why (the 400 answer names them). */
 export const UNSUPPORTED_DIMENSIONS: Readonly<Record<string, string>> = {
-  'event:page': 'sessions record their entry and exit pages, not every page: use visit:entry_page or visit:exit_page',
-  'event:hostname': 'sessions do not record host names',
-  'event:goal': 'there are no goals: key events are counted by the conversions and conversion_rate metrics',
-  'event:name': 'sessions do not record event names',
+  'event:hostname': 'events do not record host names apart from their URL',
   'visit:referrer': 'sessions record the referring host as visit:source, not the whole referrer',
   'visit:browser_version': 'sessions do not record browser versions',
   'visit:os_version': 'sessions do not record operating system versions',

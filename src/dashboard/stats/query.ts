@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { InvalidStatsQueryError, SiteNotFoundError } from '../../errors';
 import type { SiteConfig } from '../config';
 import { autoGrain, PERIODS, resolveDateRange, timeLabels, todayIn, type DayRange } from './date-range';
-import { DIMENSIONS, METRICS, UNSUPPORTED_DIMENSIONS } from './definitions';
+import { DIMENSIONS, EVENT_DIMENSIONS, METRICS, PERSON_METRICS, UNSUPPORTED_DIMENSIONS } from './definitions';
 import { buildStatsSql, timeGrainOf } from './query-sql';
 import { FILTER_OPERATORS, type Filter, type FilterOperator, type StatsQuery, type StatsResponse } from './query-types';
 
@@ -47,11 +47,18 @@ export function parseStatsQuery(body: unknown): StatsQuery {
   // Custom dates are checked here (the relative periods need the site's today, at run time).
   if (Array.isArray(q.date_range)) resolveDateRange(q.date_range as [string, string], '1970-01-01');
   for (const metric of q.metrics) {
-    if (!METRICS[metric]) throw new InvalidStatsQueryError('metrics', `Unknown metric '${metric}'. Known: ${Object.keys(METRICS).join(', ')}`);
+    if (!METRICS[metric] && !PERSON_METRICS[metric]) {
+      throw new InvalidStatsQueryError('metrics', `Unknown metric '${metric}'. Known: ${[...Object.keys(METRICS), ...Object.keys(PERSON_METRICS)].join(', ')}`);
+    }
   }
   if (new Set(q.metrics).size !== q.metrics.length) throw new InvalidStatsQueryError('metrics', 'Invalid metrics: a metric is listed twice');
   for (const dimension of q.dimensions) checkDimension(dimension, 'dimensions', true);
   if (new Set(q.dimensions).size !== q.dimensions.length) throw new InvalidStatsQueryError('dimensions', 'Invalid dimensions: a dimension is listed twice');
+  checkPersonMetrics(q.metrics, q.dimensions);
+  // Two event dimensions would pair every value of one with every value of the other in a session.
+  if (q.dimensions.filter((d) => EVENT_DIMENSIONS[d]).length > 1) {
+    throw new InvalidStatsQueryError('dimensions', 'Invalid dimensions: at most one event dimension (event:name, event:goal, event:page)');
+  }
   if (q.dimensions.filter((d) => TIME_DIMENSIONS.includes(d)).length > 1) {
     throw new InvalidStatsQueryError('dimensions', 'Invalid dimensions: at most one time dimension');
   }
@@ -76,8 +83,21 @@ export function parseStatsQuery(body: unknown): StatsQuery {
   };
 }
 
+/** Person metrics have their own query: asked together, without session metrics or dimensions. */
+function checkPersonMetrics(metrics: readonly string[], dimensions: readonly string[]): void {
+  const people = metrics.filter((m) => PERSON_METRICS[m]);
+  if (people.length === 0) return;
+  if (people.length < metrics.length) {
+    const other = metrics.find((m) => !PERSON_METRICS[m]) as string;
+    throw new InvalidStatsQueryError('metrics', `Invalid metrics: person metrics (${people.join(', ')}) cannot be asked with '${other}'; ask them in a query of their own`);
+  }
+  if (dimensions.length > 0) {
+    throw new InvalidStatsQueryError('dimensions', `Invalid dimensions: person metrics (${people.join(', ')}) are asked without dimensions`);
+  }
+}
+
 function checkDimension(name: string, field: string, timeAllowed: boolean): void {
-  if (DIMENSIONS[name] || (timeAllowed && TIME_DIMENSIONS.includes(name))) return;
+  if (DIMENSIONS[name] || EVENT_DIMENSIONS[name] || (timeAllowed && TIME_DIMENSIONS.includes(name))) return;
   const why = UNSUPPORTED_DIMENSIONS[name] ?? (name.startsWith('event:props:') ? 'custom properties are not supported' : undefined);
   if (why) throw new InvalidStatsQueryError(field, `Unsupported ${field === 'dimensions' ? 'dimension' : 'filter dimension'} '${name}': ${why}`);
   throw new InvalidStatsQueryError(field, `Unknown ${field === 'dimensions' ? 'dimension' : 'filter dimension'} '${name}'`);

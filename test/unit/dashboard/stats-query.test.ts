@@ -37,7 +37,11 @@ describe('parseStatsQuery', () => {
   it.each([
     [{ metrics: ['visitors', 'scroll_depth'] }, 'metrics', "Unknown metric 'scroll_depth'"],
     [{ dimensions: ['visit:planet'] }, 'dimensions', "Unknown dimension 'visit:planet'"],
-    [{ dimensions: ['event:page'] }, 'dimensions', "Unsupported dimension 'event:page'"],
+    [{ dimensions: ['event:hostname'] }, 'dimensions', "Unsupported dimension 'event:hostname'"],
+    [{ dimensions: ['event:planet'] }, 'dimensions', "Unknown dimension 'event:planet'"],
+    [{ dimensions: ['event:goal', 'event:name'] }, 'dimensions', 'at most one event dimension'],
+    [{ metrics: ['visitors', 'cross_device_share'] }, 'metrics', "cannot be asked with 'visitors'"],
+    [{ metrics: ['cross_device_share'], dimensions: ['visit:source'] }, 'dimensions', 'without dimensions'],
     [{ dimensions: ['event:props:plan'] }, 'dimensions', 'custom properties'],
     [{ filters: [['is', 'visit:planet', ['x']]] }, 'filters', "Unknown filter dimension 'visit:planet'"],
     [{ filters: [['has_done', 'visit:source', ['x']]] }, 'filters', "Unknown filter operator 'has_done'"],
@@ -115,5 +119,23 @@ describe('the query builder', () => {
     const conversions = buildStatsSql(parseStatsQuery({ ...base, metrics: ['conversion_rate'] }), context).sql;
     expect(conversions).toContain('db.events');
     expect(conversions).toContain('key_event = 1');
+  });
+
+  it('joins the site’s events of the range only for an event dimension or filter, without FINAL', () => {
+    const goals = buildStatsSql(parseStatsQuery({ ...base, metrics: ['visitors', 'events'], dimensions: ['event:goal'] }), context).sql;
+    expect(goals).not.toMatch(/FINAL/);
+    expect(goals).toContain('arrayJoin(arrayDistinct(');
+    expect(goals).toMatch(/FROM db\.events\s+WHERE site = \{site:String\} AND key_event = 1/);
+    const filtered = buildStatsSql(parseStatsQuery({ ...base, metrics: ['visits'], filters: [['is', 'event:page', ['/cart']]] }), context).sql;
+    expect(filtered).toContain('hasAny(');
+    expect(filtered).not.toContain('arrayJoin');
+  });
+
+  it('answers person metrics by their own query over the site’s sessions and identity links, without FINAL', () => {
+    const built = buildStatsSql(parseStatsQuery({ ...base, metrics: ['identified_people', 'cross_device_share'] }), context);
+    expect(built.sql).not.toMatch(/FINAL/);
+    expect(built.sql).toContain('db.identity_links');
+    expect(built.sql).toContain('site = {site:String}');
+    expect(built.metricColumns).toEqual(['m0', 'm1']);
   });
 });

@@ -16,7 +16,8 @@ export interface MemorySession {
   engaged?: boolean;
   keyEvent?: string;
   returning?: boolean;
-  crossDevice?: boolean;
+  /** The identified person of the session (absent: not identified); device type in dims['visit:device']. */
+  person?: string;
   dims?: Partial<Record<string, string>>;
 }
 
@@ -41,8 +42,29 @@ function metricOf(group: MemorySession[], metric: string): number {
     case 'engaged_rate': return 100 * per(group.filter((s) => s.engaged).length);
     case 'visit_duration': return per(group.reduce((n, s) => n + s.durationS, 0));
     case 'conversions': return group.filter((s) => s.keyEvent).length;
-    case 'returning_visitors': return users((s) => s.returning === true);
-    case 'cross_device_visitors': return users((s) => s.crossDevice === true);
+    default: return personMetricOf(group, metric);
+  }
+}
+
+/** The person metrics: identified people, and those with two or more device types. */
+function personMetricOf(group: MemorySession[], metric: string): number {
+  const people = new Map<string, { visits: number; devices: Set<string> }>();
+  for (const s of group) {
+    if (s.person === undefined) continue;
+    const p = people.get(s.person) ?? { visits: 0, devices: new Set<string>() };
+    p.visits += 1;
+    const device = s.dims?.['visit:device'] ?? '';
+    if (device !== '') p.devices.add(device);
+    people.set(s.person, p);
+  }
+  const all = [...people.values()];
+  const cross = all.filter((p) => p.devices.size >= 2);
+  switch (metric) {
+    case 'identified_people': return all.length;
+    case 'identified_visits': return all.reduce((n, p) => n + p.visits, 0);
+    case 'cross_device_people': return cross.length;
+    case 'cross_device_visits': return cross.reduce((n, p) => n + p.visits, 0);
+    case 'cross_device_share': return all.length === 0 ? 0 : Math.round((10_000 * cross.length) / all.length) / 100;
     default: throw new Error(`unknown metric ${metric}`);
   }
 }

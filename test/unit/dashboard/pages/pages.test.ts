@@ -15,9 +15,9 @@ const NOW = new Date('2026-03-10T14:20:00Z'); // 15:20 in Berlin
 const EVIL = '<img src=x onerror=alert(1)>';
 
 const sessions: MemorySession[] = [
-  { site: 'shop', user: 'u1', start: '2026-03-10 09:05', durationS: 120, views: 3, engaged: true, keyEvent: 'Signed Up', dims: { 'visit:source': 'Google', 'visit:country': 'DE' } },
-  { site: 'shop', user: 'u1', start: '2026-03-09 10:00', durationS: 0, views: 1, bounce: true, returning: true, dims: { 'visit:source': 'Google', 'visit:country': 'DE' } },
-  { site: 'shop', user: 'u2', start: '2026-03-08 18:30', durationS: 60, views: 2, engaged: true, crossDevice: true, dims: { 'visit:source': EVIL, 'visit:country': 'FR' } },
+  { site: 'shop', user: 'u1', start: '2026-03-10 09:05', durationS: 120, views: 3, engaged: true, keyEvent: 'Signed Up', person: 'ann', dims: { 'visit:source': 'Google', 'visit:country': 'DE', 'visit:device': 'desktop' } },
+  { site: 'shop', user: 'u1', start: '2026-03-09 10:00', durationS: 0, views: 1, bounce: true, returning: true, person: 'ann', dims: { 'visit:source': 'Google', 'visit:country': 'DE', 'visit:device': 'mobile' } },
+  { site: 'shop', user: 'u2', start: '2026-03-08 18:30', durationS: 60, views: 2, engaged: true, person: 'bob', dims: { 'visit:source': EVIL, 'visit:country': 'FR', 'visit:device': 'mobile' } },
   { site: 'shop', user: 'u3', start: '2026-03-01 12:00', durationS: 30, views: 1, bounce: true, dims: { 'visit:source': 'Bing' } },
   { site: 'blog', user: 'b1', start: '2026-03-10 13:00', durationS: 10, views: 1, bounce: true },
 ];
@@ -127,6 +127,41 @@ describe('dashboard pages', () => {
     const people = res.body.slice(res.body.indexOf('data-panel="people"'), res.body.indexOf('data-panel="key_events"'));
     expect(people).toContain('data-name="New" data-visitors="2" data-visits="2"');
     expect(people).toContain('data-name="Returning" data-visitors="1" data-visits="1"');
+    // Its tabs are links that keep the view.
+    expect(people).toContain('href="/shop?tab_people=cross_device#panel-people"');
+  });
+
+  it('shows the cross-device share of identified people, and exports its rows', async () => {
+    const log: StatsQuery[] = [];
+    const app = await appFor(alice, log);
+    const res = await app.inject('/shop?tab_people=cross_device');
+    const people = res.body.slice(res.body.indexOf('data-panel="people"'), res.body.indexOf('data-panel="key_events"'));
+    // ann: desktop and mobile; bob: mobile only; u3 never logged in.
+    expect(people).toContain('data-cross-device-share="50" data-identified="2"');
+    expect(people).toContain('<strong>50%</strong> of 2 identified people were seen on more than one device type');
+    expect(people).toContain('data-name="Several device types" data-visitors="1" data-visits="2"');
+    expect(people).toContain('data-name="One device type" data-visitors="1" data-visits="1"');
+    // Rows of people filter nothing; the tab is asked in one query of person metrics.
+    expect(people).not.toContain('Filter by');
+    expect(log.some((q) => q.metrics.includes('cross_device_share') && q.dimensions === undefined)).toBe(true);
+    const filtered = await app.inject('/shop?tab_people=cross_device&f=is,screen,mobile');
+    expect(filtered.body).toContain('data-cross-device-share="0" data-identified="2"');
+    const csv = await app.inject('/shop/export/people/cross_device.csv');
+    expect(csv.body).toBe('name,people,visits,share\r\nSeveral device types,1,2,50\r\nOne device type,1,1,50\r\n');
+  });
+
+  it('shows key events and all events by name, each row a filter of the page', async () => {
+    const app = await appFor(alice);
+    const res = await app.inject('/shop?period=7d');
+    const keyEvents = res.body.slice(res.body.indexOf('data-panel="key_events"'));
+    expect(keyEvents).toContain('data-name="Signed Up" data-visitors="1" data-visits="1"');
+    expect(keyEvents).toContain('href="/shop?f=is,goal,Signed%20Up"');
+    expect(keyEvents).toContain('href="/shop?tab_key_events=events#panel-key_events"');
+    const filtered = await app.inject('/shop?f=is,goal,Signed%20Up');
+    expect(cardValues(filtered.body)).toMatchObject({ visitors: '1', visits: '1', conversions: '1' });
+    expect(filtered.body).toContain('Key event is <strong>Signed Up</strong>');
+    const csv = await app.inject('/shop/export/key_events/goals.csv');
+    expect(csv.body).toBe('name,visitors,visits\r\nSigned Up,1,1\r\n');
   });
 
   it('escapes whatever the data holds', async () => {
@@ -164,7 +199,7 @@ describe('dashboard pages', () => {
     expect(toCsv(['name', 'n'], [['=HYPERLINK("x")', -1], ['a,b', 2.5]])).toBe(`name,n\r\n"'=HYPERLINK(""x"")",-1\r\n"a,b",2.5\r\n`);
     const zip = await app.inject('/shop/export.zip?period=7d');
     const files = unzipSync(zip.bytes);
-    expect(Object.keys(files)).toEqual(expect.arrayContaining(['visitors.csv', 'sources.csv', 'pages.csv', 'countries.csv', 'conversions.csv']));
+    expect(Object.keys(files)).toEqual(expect.arrayContaining(['visitors.csv', 'sources.csv', 'pages.csv', 'countries.csv', 'conversions.csv', 'events.csv', 'cross_device.csv']));
     const visitors = strFromU8(files['visitors.csv'] as Uint8Array).split('\r\n');
     expect(visitors[0]).toBe('date,visitors,visits,pageviews,views_per_visit,bounce_rate,engaged_rate,visit_duration,conversions');
     expect(visitors).toContain('2026-03-10,1,1,3,3,0,100,120,1');
