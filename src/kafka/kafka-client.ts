@@ -7,6 +7,7 @@ import { Kafka, logLevel as KafkaLogLevel, type ConsumerConfig, type LogEntry, t
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { clientLogLevel } from './client-log';
+import { repairBrokerHandshake } from './broker-handshake';
 
 export interface KafkaClientOptions {
   /**
@@ -98,6 +99,7 @@ export class LogEpisodes {
 }
 
 export function createKafka(config: Config['kafka'], log: Logger, options: KafkaClientOptions = {}): Kafka {
+  repairBrokerHandshake();
   return new Kafka({
     clientId: config.clientId,
     brokers: shuffledBrokers(config.brokers),

@@ -91,7 +91,8 @@ export async function workerEnv(options: WorkerEnv): Promise<Record<string, stri
     ALLOWED_LATENESS_MINUTES: String(options.latenessMinutes ?? 60),
     CLOSE_DELAY_SECONDS: String(options.closeDelaySeconds ?? 1),
     HTTP_PORT: '0',
-    LOG_LEVEL: 'info',
+    // TEST_WORKER_LOG_LEVEL=debug (with TEST_WORKER_LOG=file) to see kafkajs' own steps in a fault test.
+    LOG_LEVEL: process.env.TEST_WORKER_LOG_LEVEL ?? 'info',
     SHUTDOWN_TIMEOUT_SECONDS: '20',
     ...options.extra,
   };

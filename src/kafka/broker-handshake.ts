@@ -1,0 +1,54 @@
+/**
+ * A repair of kafkajs 2.2.4 (in maintenance mode; no release will carry it): a broker that accepts
+ * a connection and never answers must not poison the client.
+ *
+ * kafkajs' `Broker.connect()` opens the TCP connection, then asks the broker which API versions it
+ * speaks. A frozen broker (SIGSTOP, a hung JVM, a network that keeps the socket open) accepts the
+ * connection and never answers: the versions request times out and `connect()` throws — but the
+ * socket stays open, and kafkajs takes an open socket for a connected broker. Its next `connect()`
+ * returns at once without the versions, and every request then fails with "Broker not connected"
+ * for as long as the socket lives. When the frozen broker was a new client's seed, the client's own
+ * retry even took that for success (the timeout is not a connection error, so it did not move on
+ * to another broker). In a fault test, a consumer rebuilt while the group's coordinator was frozen
+ * could not start until the broker came back, 40 s later.
+ *
+ * The repair: when `connect()` fails before the broker told its versions, close the socket (the
+ * next `connect()` starts afresh) and report a connection error, the kind on which kafkajs moves
+ * to another broker of the bootstrap list.
+ */
+import { KafkaJSConnectionError } from 'kafkajs';
+
+interface BrokerInternals {
+  versions: unknown;
+  brokerAddress: string;
+  connectionPool: { destroy(): Promise<void> };
+  connect(): Promise<void>;
+}
+
+const REPAIRED = Symbol.for('sessionizer.brokerHandshakeRepaired');
+
+/** Installs the repair once per process (kafkajs is one module instance); later calls do nothing. */
+export function repairBrokerHandshake(): void {
+  // kafkajs' own module (not a copy): the class its clients build their brokers from. A plain
+  // require, so a test runner's module registry hands out the same instance as to kafkajs.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Broker = require('kafkajs/src/broker') as { prototype: BrokerInternals & { [REPAIRED]?: true } };
+  const proto = Broker.prototype;
+  if (proto[REPAIRED]) return;
+  if (typeof proto.connect !== 'function') throw new Error('kafkajs changed: Broker.prototype.connect is gone; review src/kafka/broker-handshake.ts');
+  const connect = proto.connect;
+  proto.connect = async function repairedConnect(this: BrokerInternals): Promise<void> {
+    try {
+      await connect.call(this);
+    } catch (err) {
+      const name = (err as { name?: unknown } | null)?.name;
+      // A lock timeout means another connect() of this broker is still under way: leave it be.
+      if (this.versions || name === 'KafkaJSLockTimeout') throw err;
+      await this.connectionPool.destroy().catch(() => undefined);
+      if (name === 'KafkaJSConnectionError') throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new KafkaJSConnectionError(`broker ${this.brokerAddress} accepted the connection but did not finish the handshake: ${message}`, { broker: this.brokerAddress });
+    }
+  };
+  proto[REPAIRED] = true;
+}

@@ -1,0 +1,65 @@
+/**
+ * A frozen broker first in the bootstrap list (played by a paused proxy in front of the test
+ * broker: it accepts connections and answers nothing). kafkajs alone keeps the half-open
+ * connection as if connected and every request fails with "Broker not connected"; with the
+ * repair (src/kafka/broker-handshake.ts) the client moves on to the next broker and works.
+ *
+ * The two tests run in this order on purpose: the repair patches kafkajs for the whole process.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { repairBrokerHandshake } from '../../src/kafka/broker-handshake';
+import { getKafka } from '../support';
+import { TcpProxy } from '../support/tcp-proxy';
+
+jest.setTimeout(60_000);
+
+describe('a frozen broker first in the bootstrap list', () => {
+  let frozen: TcpProxy;
+  let live: string;
+
+  beforeAll(async () => {
+    live = (await getKafka()).brokers[0] as string;
+    const [host, port] = live.split(':') as [string, string];
+    frozen = new TcpProxy(host, Number(port));
+    await frozen.open();
+    frozen.pause();
+  });
+  afterAll(async () => {
+    frozen.resume();
+    await frozen.cut();
+  });
+
+  /** A client whose every seed choice starts on the frozen broker, with short timeouts. */
+  function client(): Kafka {
+    return new Kafka({
+      clientId: 'broker-handshake-test',
+      brokers: () => [`127.0.0.1:${frozen.port}`, live],
+      connectionTimeout: 1_000,
+      requestTimeout: 2_000,
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 500 },
+      logLevel: logLevel.NOTHING,
+    });
+  }
+
+  it('poisons a kafkajs client without the repair: requests fail with "Broker not connected"', async () => {
+    const admin = client().admin();
+    try {
+      await admin.connect(); // "succeeds": the retry finds the half-open socket and takes it for a connection
+      await expect(admin.listTopics()).rejects.toThrow(/Broker not connected/);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  });
+
+  it('with the repair, the client moves on to the next broker and its requests work', async () => {
+    repairBrokerHandshake();
+    repairBrokerHandshake(); // installing twice is harmless
+    const admin = client().admin();
+    try {
+      await admin.connect();
+      expect(Array.isArray(await admin.listTopics())).toBe(true);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  });
+});
