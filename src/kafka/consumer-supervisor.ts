@@ -14,6 +14,7 @@
 import type { Consumer, ConsumerConfig, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { within } from '../preflight/deadline';
+import { leaveGroupNow } from './group-leave';
 
 export type RestartReason = 'crash' | 'stall';
 
@@ -35,6 +36,8 @@ export interface ConsumerSupervisorOptions {
   backoffMs?: { initial: number; max: number };
   /** Longest wait for a consumer being thrown away to leave its group. */
   disconnectTimeoutMs?: number;
+  /** How a thrown-away member is taken out of its group through the current coordinator (tests replace it). */
+  leaveGroup?: (kafka: Kafka, groupId: string, memberId: string) => Promise<void>;
 }
 
 /** Between failed builds: short, because each build may start on another broker (shuffled seeds). */
@@ -45,6 +48,8 @@ export class ConsumerSupervisor {
   private consumer: Consumer | null = null;
   /** True once the current consumer has joined its group: from then on it takes seeks. */
   private joined = false;
+  /** The current consumer's member id in its group, once it has joined. */
+  private memberId: string | null = null;
   private stopped = false;
   private rebuilding: Promise<void> | null = null;
   /** Positions wanted per `topic:partition`, until a consumer has taken them. */
@@ -96,12 +101,22 @@ export class ConsumerSupervisor {
 
   private async rebuild(reason: RestartReason): Promise<void> {
     const old = this.consumer;
+    const memberId = this.memberId;
     this.consumer = null;
     this.joined = false;
+    this.memberId = null;
     this.options.onRebuild?.(reason);
-    // Leaving the group lets the others take our partitions at once; a consumer stuck on a
-    // dead broker may never finish leaving, so it is given a bounded time.
-    if (old) await within(this.options.disconnectTimeoutMs ?? DEFAULT_DISCONNECT_TIMEOUT_MS, old.disconnect()).catch(() => undefined);
+    // Leaving the group lets the others take our partitions at once, and keeps the next
+    // rebalance from waiting for a member that will never rejoin. A consumer stuck on a dead
+    // broker may never finish leaving (its coordinator may be the dead one), so the member is
+    // also taken out through the coordinator as it is now; whichever is done first ends the
+    // wait, which is bounded anyway.
+    if (old) {
+      const disconnected = old.disconnect();
+      disconnected.catch(() => undefined);
+      const evicted = memberId ? this.evict(memberId) : new Promise<void>(() => undefined);
+      await within(this.options.disconnectTimeoutMs ?? DEFAULT_DISCONNECT_TIMEOUT_MS, Promise.race([disconnected, evicted])).catch(() => undefined);
+    }
     const { initial, max } = this.options.backoffMs ?? DEFAULT_BACKOFF;
     let pause = initial;
     let failures = 0;
@@ -131,6 +146,7 @@ export class ConsumerSupervisor {
     consumer.on(GROUP_JOIN, ({ payload }) => {
       if (!mine()) return;
       this.joined = true;
+      this.memberId = payload.memberId;
       this.options.onAssignment(payload.memberAssignment);
       this.applySeeks();
     });
@@ -154,6 +170,15 @@ export class ConsumerSupervisor {
       await within(1_000, consumer.disconnect()).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Resolves once `memberId` is out of the group; never rejects (a failure just leaves it to the rebalance timeout). */
+  private evict(memberId: string): Promise<void> {
+    const { kafka, consumer } = this.options;
+    const leave = this.options.leaveGroup ?? leaveGroupNow;
+    return new Promise<void>((resolve) => {
+      leave(kafka, consumer.groupId, memberId).then(resolve, (err: unknown) => this.options.log.debug({ err: errorLine(err), memberId }, 'could not take the old member out of the group'));
+    });
   }
 
   /** Hands remembered seeks to a consumer that has joined; keeps any it refuses for the next one. */

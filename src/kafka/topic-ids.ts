@@ -11,6 +11,7 @@
  * message fingerprints.
  */
 import type { Kafka } from 'kafkajs';
+import { borrowCluster, type BorrowedCluster } from './borrowed-cluster';
 
 // kafkajs' protocol coder (CommonJS modules of the package, no types).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -34,15 +35,6 @@ interface KafkaDecoder {
   readUVarIntString(): string | null;
 }
 
-interface Connection {
-  send(options: { request: unknown; response: unknown }): Promise<unknown>;
-}
-
-interface Cluster {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  brokerPool: { seedBroker?: { connectionPool: { getConnection(): Promise<Connection> } } };
-}
 
 const METADATA = 3;
 /** Asked before every batch: a broker that does not answer quickly must not hold batches up. */
@@ -125,7 +117,7 @@ export function parseTopicIds(payload: Buffer): Map<string, string> {
 }
 
 export class TopicIds {
-  private cluster: Cluster | null = null;
+  private cluster: BorrowedCluster | null = null;
 
   constructor(private readonly kafka: Kafka) {}
 
@@ -167,12 +159,9 @@ export class TopicIds {
     await cluster?.disconnect();
   }
 
-  private async connected(): Promise<Cluster> {
+  private async connected(): Promise<BorrowedCluster> {
     if (this.cluster) return this.cluster;
-    const create = Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster');
-    if (!create) throw new Error('this kafkajs version has no cluster factory to borrow');
-    const factory = (this.kafka as unknown as Record<symbol, (options: object) => Cluster>)[create] as (options: object) => Cluster;
-    const cluster = factory.call(this.kafka, { allowAutoTopicCreation: false });
+    const cluster = borrowCluster(this.kafka);
     await cluster.connect();
     this.cluster = cluster;
     return cluster;
