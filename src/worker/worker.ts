@@ -67,6 +67,8 @@ export class Worker implements HealthSource {
   /** Partitions of our latest assignment, as `topic:partition`. */
   private assigned = new Set<string>();
   private readonly lastBatchAt = new Map<string, number>();
+  /** Each partition's log end as last read (by a tick), for the watchdog. */
+  private readonly knownHighs = new Map<string, string>();
   /** When the latest assignment or consumer rebuild happened: a partition's silence counts from then at the earliest. */
   private quietSince = 0;
   /**
@@ -471,12 +473,25 @@ export class Worker implements HealthSource {
     try {
       this.lastLoopAt = this.now();
       for (const key of this.assigned) if (!this.processors.has(key)) this.reclaim(key);
+      const ready = new Map<string, PartitionProcessor>();
+      for (const [key, pending] of this.processors) {
+        // A claim still under way (retrying against a broker that is gone, say) must not hold
+        // up the other partitions' ticks, nor the watchdog.
+        const processor = await Promise.race([pending, NOT_READY]).catch(() => null);
+        if (processor !== null && processor !== 'not ready') ready.set(key, processor);
+      }
+      // The watchdog judges on the log ends read so far, before this tick reads them again: a
+      // read waiting on a frozen broker (up to OFFSETS_TIMEOUT_MS) must not delay it.
+      this.watchConsumer(this.knownHighs, ready);
       const idle = [...this.processors.keys()].filter((key) => this.now() - (this.lastBatchAt.get(key) ?? 0) > IDLE_CHECK_MS);
       const topics = new Set(idle.map((key) => key.slice(0, key.lastIndexOf(':'))));
       const highs = new Map<string, string>();
       for (const topic of topics) {
         try {
-          for (const { partition, high } of await this.offsets((admin) => admin.fetchTopicOffsets(topic))) highs.set(`${topic}:${partition}`, high);
+          for (const { partition, high } of await this.offsets((admin) => admin.fetchTopicOffsets(topic))) {
+            highs.set(`${topic}:${partition}`, high);
+            this.knownHighs.set(`${topic}:${partition}`, high);
+          }
         } catch (err) {
           if (!isUnknownTopic(err)) {
             // Once per episode: a broker that is gone fails this every second until it is back.
@@ -492,14 +507,6 @@ export class Worker implements HealthSource {
       if (highs.size > 0) this.offsetsFailingSince = null;
       const hooks: RetryHooks = { shouldContinue: () => this.running };
       for (const [key, since] of this.stalledSince) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), (this.now() - since) / 1000);
-      const ready = new Map<string, PartitionProcessor>();
-      for (const [key, pending] of this.processors) {
-        // A claim still under way (retrying against a broker that is gone, say) must not hold
-        // up the other partitions' ticks, nor the watchdog.
-        const processor = await Promise.race([pending, NOT_READY]).catch(() => null);
-        if (processor !== null && processor !== 'not ready') ready.set(key, processor);
-      }
-      this.watchConsumer(highs, ready);
       for (const [key, processor] of ready) {
         try {
           // A batch is under way (maybe retrying for long): a tick would only queue behind it
