@@ -375,6 +375,10 @@ export class Worker implements HealthSource {
    */
   private onConsumerRebuild(): void {
     this.processors.clear();
+    // Nothing is ours until the new consumer's assignment says so: claiming the old assignment
+    // meanwhile would fence the worker that the rebalance gives those partitions to.
+    this.assigned = new Set();
+    this.deps.metrics.assignedPartitions.set(0);
     this.quietSince = this.now();
   }
 
