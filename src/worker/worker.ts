@@ -564,6 +564,7 @@ export class Worker implements HealthSource {
     this.stores.delete(key);
     this.resolvedOffsets.delete(key);
     this.stalledSince.delete(key);
+    this.unfedSince.delete(key); // no longer ours: its wait is the new owner's to judge
     this.deps.metrics.partitionStalledSeconds.remove(partitionLabels(key));
     this.deps.metrics.openSessions.remove(partitionLabels(key));
     this.deps.metrics.consumerLag.remove(partitionLabels(key));
