@@ -375,10 +375,8 @@ export class Worker implements HealthSource {
    */
   private onConsumerRebuild(): void {
     this.processors.clear();
-    // Nothing is ours until the new consumer's assignment says so: claiming the old assignment
-    // meanwhile would fence the worker that the rebalance gives those partitions to.
-    this.assigned = new Set();
-    this.deps.metrics.assignedPartitions.set(0);
+    // The old assignment is kept until the new consumer's arrives: the watchdog judges on it,
+    // and a new consumer that never gets to join is rebuilt in turn.
     this.quietSince = this.now();
   }
 
