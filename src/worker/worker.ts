@@ -83,6 +83,8 @@ export class Worker implements HealthSource {
   /** Per partition whose batch is failing and retrying: since when (cleared when a batch lands). */
   private readonly stalledSince = new Map<string, number>();
   private tickTimer: NodeJS.Timeout | null = null;
+  /** The watchdog's own timer: a tick can wait seconds on Kafka or ClickHouse, the watchdog must not. */
+  private watchdogTimer: NodeJS.Timeout | null = null;
   private ticking = false;
   /** Since when reading log offsets has failed on every tick (null: it works; logged once per episode). */
   private offsetsFailingSince: number | null = null;
@@ -152,6 +154,7 @@ export class Worker implements HealthSource {
     await this.consumer.start();
     this.connectedToKafka = true;
     this.tickTimer = setInterval(() => void this.tick(), TICK_MS);
+    this.watchdogTimer = setInterval(() => void this.watchdog(), TICK_MS);
     this.deps.log.info({ topics: kafka.topics, segmentTopics: kafka.segmentTopics, groupId: kafka.groupId }, 'worker started');
   }
 
@@ -160,6 +163,7 @@ export class Worker implements HealthSource {
     if (!this.running) return;
     this.running = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     const timeout = new Promise<never>((_, reject) =>
       setTimeout(() => reject(new Error(`shutdown took longer than ${this.config.shutdownTimeoutMs} ms`)), this.config.shutdownTimeoutMs).unref(),
     );
@@ -380,8 +384,32 @@ export class Worker implements HealthSource {
     this.quietSince = this.now();
   }
 
+  /** Processors whose claim has finished; a claim still under way (retrying against a broker that is gone, say) holds nothing up. */
+  private async readyProcessors(): Promise<Map<string, PartitionProcessor>> {
+    const ready = new Map<string, PartitionProcessor>();
+    for (const [key, pending] of this.processors) {
+      const processor = await Promise.race([pending, NOT_READY]).catch(() => null);
+      if (processor !== null && processor !== 'not ready') ready.set(key, processor);
+    }
+    return ready;
+  }
+
   /**
-   * The watchdog, once a tick: an assigned partition with messages to read (lag > 0) that got no
+   * Once a second, on its own timer: a tick may wait seconds on a read of the log ends (up to
+   * OFFSETS_TIMEOUT_MS when a broker is frozen) or on ClickHouse, and the stall check must not
+   * wait with it. It judges on the log ends read so far.
+   */
+  private async watchdog(): Promise<void> {
+    if (!this.running) return;
+    try {
+      this.watchConsumer(this.knownHighs, await this.readyProcessors());
+    } catch (err) {
+      this.deps.log.warn({ err: errorLine(err) }, 'watchdog check failed');
+    }
+  }
+
+  /**
+   * The watchdog, once a second: an assigned partition with messages to read (lag > 0) that got no
    * batch for CONSUMER_STALL_SECONDS, while none of its batches is under way, means the consumer
    * stopped fetching it (a dead broker kept in its metadata, say): build a new consumer.
    */
@@ -475,16 +503,6 @@ export class Worker implements HealthSource {
     try {
       this.lastLoopAt = this.now();
       for (const key of this.assigned) if (!this.processors.has(key)) this.reclaim(key);
-      const ready = new Map<string, PartitionProcessor>();
-      for (const [key, pending] of this.processors) {
-        // A claim still under way (retrying against a broker that is gone, say) must not hold
-        // up the other partitions' ticks, nor the watchdog.
-        const processor = await Promise.race([pending, NOT_READY]).catch(() => null);
-        if (processor !== null && processor !== 'not ready') ready.set(key, processor);
-      }
-      // The watchdog judges on the log ends read so far, before this tick reads them again: a
-      // read waiting on a frozen broker (up to OFFSETS_TIMEOUT_MS) must not delay it.
-      this.watchConsumer(this.knownHighs, ready);
       const idle = [...this.processors.keys()].filter((key) => this.now() - (this.lastBatchAt.get(key) ?? 0) > IDLE_CHECK_MS);
       const topics = new Set(idle.map((key) => key.slice(0, key.lastIndexOf(':'))));
       const highs = new Map<string, string>();
@@ -508,6 +526,7 @@ export class Worker implements HealthSource {
       }
       if (highs.size > 0) this.offsetsFailingSince = null;
       const hooks: RetryHooks = { shouldContinue: () => this.running };
+      const ready = await this.readyProcessors();
       for (const [key, since] of this.stalledSince) this.deps.metrics.partitionStalledSeconds.set(partitionLabels(key), (this.now() - since) / 1000);
       for (const [key, processor] of ready) {
         try {
@@ -582,6 +601,7 @@ export class Worker implements HealthSource {
     this.fatalError = err;
     this.running = false;
     if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.deps.log.fatal({ err }, 'worker gave up');
     const disconnect = Promise.allSettled([
       this.consumer.stop(),
