@@ -27,6 +27,23 @@ interface BrokerInternals {
 
 const REPAIRED = Symbol.for('sessionizer.brokerHandshakeRepaired');
 
+/** How long a broker that failed a handshake is tried last when a client picks where to start. */
+const UNRESPONSIVE_FOR_MS = 30_000;
+/** `host:port` → until when it counts as unresponsive. */
+const unresponsiveUntil = new Map<string, number>();
+
+/**
+ * Brokers that accepted a connection and did not answer in the last half minute (a frozen one):
+ * a new client should not start on them while another broker is there to try.
+ */
+export function isUnresponsive(address: string, now = Date.now()): boolean {
+  const until = unresponsiveUntil.get(address);
+  if (until === undefined) return false;
+  if (until > now) return true;
+  unresponsiveUntil.delete(address);
+  return false;
+}
+
 /** Installs the repair once per process (kafkajs is one module instance); later calls do nothing. */
 export function repairBrokerHandshake(): void {
   // kafkajs' own module (not a copy): the class its clients build their brokers from. A plain
@@ -45,6 +62,7 @@ export function repairBrokerHandshake(): void {
       // A lock timeout means another connect() of this broker is still under way: leave it be.
       if (this.versions || name === 'KafkaJSLockTimeout') throw err;
       await this.connectionPool.destroy().catch(() => undefined);
+      unresponsiveUntil.set(this.brokerAddress, Date.now() + UNRESPONSIVE_FOR_MS);
       if (name === 'KafkaJSConnectionError') throw err;
       const message = err instanceof Error ? err.message : String(err);
       throw new KafkaJSConnectionError(`broker ${this.brokerAddress} accepted the connection but did not finish the handshake: ${message}`, { broker: this.brokerAddress });

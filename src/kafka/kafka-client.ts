@@ -7,7 +7,7 @@ import { Kafka, logLevel as KafkaLogLevel, type ConsumerConfig, type LogEntry, t
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { clientLogLevel } from './client-log';
-import { repairBrokerHandshake } from './broker-handshake';
+import { isUnresponsive, repairBrokerHandshake } from './broker-handshake';
 
 export interface KafkaClientOptions {
   /**
@@ -73,7 +73,9 @@ export function shuffledBrokers(brokers: readonly string[]): () => string[] {
       const j = Math.floor(Math.random() * (i + 1));
       [list[i], list[j]] = [list[j] as string, list[i] as string];
     }
-    return list;
+    // A broker that just failed a handshake (frozen) goes last: each start on it costs a
+    // handshake timeout before kafkajs moves on.
+    return [...list.filter((b) => !isUnresponsive(b)), ...list.filter((b) => isUnresponsive(b))];
   };
 }
 

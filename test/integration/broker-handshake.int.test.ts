@@ -7,7 +7,8 @@
  * The two tests run in this order on purpose: the repair patches kafkajs for the whole process.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { repairBrokerHandshake } from '../../src/kafka/broker-handshake';
+import { isUnresponsive, repairBrokerHandshake } from '../../src/kafka/broker-handshake';
+import { shuffledBrokers } from '../../src/kafka/kafka-client';
 import { getKafka } from '../support';
 import { TcpProxy } from '../support/tcp-proxy';
 
@@ -58,6 +59,10 @@ describe('a frozen broker first in the bootstrap list', () => {
     try {
       await admin.connect();
       expect(Array.isArray(await admin.listTopics())).toBe(true);
+      // And new clients start elsewhere for a while: the frozen broker goes last.
+      const frozenAddress = `127.0.0.1:${frozen.port}`;
+      expect(isUnresponsive(frozenAddress)).toBe(true);
+      for (let i = 0; i < 10; i++) expect(shuffledBrokers([frozenAddress, live])()).toEqual([live, frozenAddress]);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
