@@ -50,6 +50,8 @@ export class ConsumerSupervisor {
   private joined = false;
   /** The current consumer's member id in its group, once it has joined. */
   private memberId: string | null = null;
+  /** When the current consumer last joined or had a heartbeat answered. */
+  private lastHeartbeatAt = 0;
   private stopped = false;
   private rebuilding: Promise<void> | null = null;
   /** Positions wanted per `topic:partition`, until a consumer has taken them. */
@@ -67,6 +69,15 @@ export class ConsumerSupervisor {
   seek(topic: string, partition: number, offset: string): void {
     this.pendingSeeks.set(`${topic}:${partition}`, offset);
     this.applySeeks();
+  }
+
+  /**
+   * How long the current consumer, once joined, has had no heartbeat answered (0 before it
+   * joined). A member whose coordinator froze keeps fetching from live leaders while the group
+   * moves on without it; kafkajs notices only when the coordinator comes back.
+   */
+  heartbeatSilenceMs(now = Date.now()): number {
+    return this.consumer && this.joined && !this.rebuilding ? now - this.lastHeartbeatAt : 0;
   }
 
   /** How many consumers were built (1 after start). */
@@ -142,10 +153,14 @@ export class ConsumerSupervisor {
     });
     this.generation += 1;
     const mine = () => this.consumer === consumer && !this.stopped;
-    const { CRASH, GROUP_JOIN, CONNECT, DISCONNECT } = consumer.events;
+    const { CRASH, GROUP_JOIN, HEARTBEAT, CONNECT, DISCONNECT } = consumer.events;
+    consumer.on(HEARTBEAT, () => {
+      if (mine()) this.lastHeartbeatAt = Date.now();
+    });
     consumer.on(GROUP_JOIN, ({ payload }) => {
       if (!mine()) return;
       this.joined = true;
+      this.lastHeartbeatAt = Date.now();
       this.memberId = payload.memberId;
       this.options.onAssignment(payload.memberAssignment);
       this.applySeeks();

@@ -54,6 +54,12 @@ const IDLE_CHECK_MS = 2_000;
 const BATCH_HEARTBEAT_MS = 1_000;
 /** Longest wait for one read of log offsets (a broker answers in milliseconds when it answers). */
 const OFFSETS_TIMEOUT_MS = 5_000;
+/**
+ * A joined consumer with no heartbeat answered for this long has lost its coordinator. Normal
+ * gaps are shorter: heartbeats go every 3 s, after each fetch (at most 5 s apart when idle) and
+ * every second of a long batch; a rejoin inside kafkajs takes at most the rebalance timeout (10 s).
+ */
+const HEARTBEAT_SILENCE_MS = 15_000;
 
 export class Worker implements HealthSource {
   private readonly consumer: ConsumerSupervisor;
@@ -402,6 +408,13 @@ export class Worker implements HealthSource {
   private async watchdog(): Promise<void> {
     if (!this.running) return;
     try {
+      const silence = this.consumer.heartbeatSilenceMs();
+      if (silence >= HEARTBEAT_SILENCE_MS) {
+        // Its coordinator froze or died under it: the group goes on without this member while
+        // it still reads its old partitions, and the two owners fence each other's batches.
+        void this.consumer.restart('stall', `no heartbeat answered for ${Math.round(silence / 1000)} s (the group's coordinator is frozen or gone)`);
+        return;
+      }
       this.watchConsumer(this.knownHighs, await this.readyProcessors());
     } catch (err) {
       this.deps.log.warn({ err: errorLine(err) }, 'watchdog check failed');
