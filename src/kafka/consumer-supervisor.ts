@@ -36,8 +36,6 @@ export interface ConsumerSupervisorOptions {
   backoffMs?: { initial: number; max: number };
   /** Longest wait for a consumer being thrown away to leave its group. */
   disconnectTimeoutMs?: number;
-  /** How a thrown-away member is taken out of its group through the current coordinator (tests replace it). */
-  leaveGroup?: (kafka: Kafka, groupId: string, memberId: string) => Promise<void>;
 }
 
 /** Between failed builds: short, because each build may start on another broker (shuffled seeds). */
@@ -190,9 +188,8 @@ export class ConsumerSupervisor {
   /** Resolves once `memberId` is out of the group; never rejects (a failure just leaves it to the rebalance timeout). */
   private evict(memberId: string): Promise<void> {
     const { kafka, consumer } = this.options;
-    const leave = this.options.leaveGroup ?? leaveGroupNow;
     return new Promise<void>((resolve) => {
-      leave(kafka, consumer.groupId, memberId).then(resolve, (err: unknown) => this.options.log.debug({ err: errorLine(err), memberId }, 'could not take the old member out of the group'));
+      leaveGroupNow(kafka, consumer.groupId, memberId).then(resolve, (err: unknown) => this.options.log.debug({ err: errorLine(err), memberId }, 'could not take the old member out of the group'));
     });
   }
 

@@ -119,22 +119,32 @@ function filterSql(filter: Filter, context: BuildContext, params: Record<string,
   const caseSensitive = modifiers?.case_sensitive !== false;
   params[name] = caseSensitive ? clauses : clauses.map((c) => c.toLowerCase());
   const list = `{${name}:Array(String)}`;
-  if (EVENT_DIMENSIONS[dimension]) return eventFilterSql(operator, sessionEventValues(dimension), list, caseSensitive);
-  const expr = dimensionSql(dimension, context.autoGrain);
+  const positive = POSITIVE_OF[operator];
+  const match = EVENT_DIMENSIONS[dimension]
+    ? eventMatchSql(positive, sessionEventValues(dimension), list, caseSensitive)
+    : valueMatchSql(positive, dimensionSql(dimension, context.autoGrain), list, caseSensitive);
+  return positive === operator ? match : `NOT ${match}`;
+}
+
+/** Each operator's positive form: a negated one (`is_not`, …) is NOT of it. */
+const POSITIVE_OF: Record<FilterOperator, 'is' | 'contains' | 'matches'> = {
+  is: 'is',
+  is_not: 'is',
+  contains: 'contains',
+  contains_not: 'contains',
+  matches: 'matches',
+  matches_not: 'matches',
+};
+
+function valueMatchSql(operator: 'is' | 'contains' | 'matches', expr: string, list: string, caseSensitive: boolean): string {
   const value = caseSensitive ? expr : `lowerUTF8(${expr})`;
   switch (operator) {
     case 'is':
       return `has(${list}, ${value})`;
-    case 'is_not':
-      return `NOT has(${list}, ${value})`;
     case 'contains':
       return `multiSearchAny(${value}, ${list})`;
-    case 'contains_not':
-      return `NOT multiSearchAny(${value}, ${list})`;
     case 'matches':
       return `arrayExists(p -> match(${expr}, ${caseSensitive ? 'p' : "concat('(?i)', p)"}), ${list})`;
-    case 'matches_not':
-      return `NOT arrayExists(p -> match(${expr}, ${caseSensitive ? 'p' : "concat('(?i)', p)"}), ${list})`;
   }
 }
 
@@ -142,22 +152,16 @@ function filterSql(filter: Filter, context: BuildContext, params: Record<string,
  * An event filter: a session passes `is`, `contains` and `matches` when one of its events has a
  * matching value, and their negations when none has (it did not do X).
  */
-function eventFilterSql(operator: FilterOperator, values: string, list: string, caseSensitive: boolean): string {
+function eventMatchSql(operator: 'is' | 'contains' | 'matches', values: string, list: string, caseSensitive: boolean): string {
   const each = caseSensitive ? values : `arrayMap(x -> lowerUTF8(x), ${values})`;
   const pattern = caseSensitive ? 'p' : "concat('(?i)', p)";
   switch (operator) {
     case 'is':
       return `hasAny(${each}, ${list})`;
-    case 'is_not':
-      return `NOT hasAny(${each}, ${list})`;
     case 'contains':
       return `arrayExists(x -> multiSearchAny(x, ${list}), ${each})`;
-    case 'contains_not':
-      return `NOT arrayExists(x -> multiSearchAny(x, ${list}), ${each})`;
     case 'matches':
       return `arrayExists(x -> arrayExists(p -> match(x, ${pattern}), ${list}), ${values})`;
-    case 'matches_not':
-      return `NOT arrayExists(x -> arrayExists(p -> match(x, ${pattern}), ${list}), ${values})`;
   }
 }
 
