@@ -11,6 +11,7 @@ export interface BorrowedConnection {
 }
 
 export interface BorrowedBroker {
+  nodeId: number;
   leaveGroup(request: { groupId: string; memberId: string }): Promise<unknown>;
 }
 

@@ -12,20 +12,36 @@
  * to another broker). In a fault test, a consumer rebuilt while the group's coordinator was frozen
  * could not start until the broker came back, 40 s later.
  *
- * The repair: when `connect()` fails before the broker told its versions, close the socket (the
- * next `connect()` starts afresh) and report a connection error, the kind on which kafkajs moves
- * to another broker of the bootstrap list.
+ * The repair: when `connect()` fails before the broker told its versions, or has not had them
+ * within HANDSHAKE_TIMEOUT_MS, close the socket (the next `connect()` starts afresh) and report a
+ * connection error, the kind on which kafkajs moves to another broker of the bootstrap list.
  */
 import { KafkaJSConnectionError } from 'kafkajs';
 
 interface BrokerInternals {
   versions: unknown;
   brokerAddress: string;
-  connectionPool: { destroy(): Promise<void> };
+  connectionPool: { destroy(): Promise<void>; pool: Array<{ rejectRequests(error: Error): void }> };
   connect(): Promise<void>;
 }
 
 const REPAIRED = Symbol.for('sessionizer.brokerHandshakeRepaired');
+
+/**
+ * Longest wait for a broker that accepted the connection to tell its API versions. A broker that
+ * answers does so in milliseconds; without this bound kafkajs waits its whole request timeout
+ * (10 s here) on a frozen one before trying the next broker, and every new client, a rebuilt
+ * consumer's included, whose seed it is pays that. Authentication, which follows, keeps its own
+ * timeout.
+ */
+const HANDSHAKE_TIMEOUT_MS = 4_000;
+
+class HandshakeTimeout extends Error {
+  constructor(readonly broker: string) {
+    super(`no API versions within ${HANDSHAKE_TIMEOUT_MS / 1000} s`);
+    this.name = 'HandshakeTimeout';
+  }
+}
 
 /** How long a broker that failed a handshake is tried last when a client picks where to start. */
 const UNRESPONSIVE_FOR_MS = 30_000;
@@ -33,8 +49,9 @@ const UNRESPONSIVE_FOR_MS = 30_000;
 const unresponsiveUntil = new Map<string, number>();
 
 /**
- * Brokers that accepted a connection and did not answer in the last half minute (a frozen one):
- * a new client should not start on them while another broker is there to try.
+ * Brokers whose connect failed before the handshake finished in the last half minute: a frozen
+ * one (accepted the connection, never answered) or a stopped one (refused it). Either way a new
+ * client should not start on them while another broker is there to try.
  */
 export function isUnresponsive(address: string, now = Date.now()): boolean {
   const until = unresponsiveUntil.get(address);
@@ -55,17 +72,31 @@ export function repairBrokerHandshake(): void {
   if (typeof proto.connect !== 'function') throw new Error('kafkajs changed: Broker.prototype.connect is gone; review src/kafka/broker-handshake.ts');
   const connect = proto.connect;
   proto.connect = async function repairedConnect(this: BrokerInternals): Promise<void> {
+    const handshake = connect.call(this);
+    let timer: NodeJS.Timeout | undefined;
+    const unanswered = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        if (!this.versions) reject(new HandshakeTimeout(this.brokerAddress));
+      }, HANDSHAKE_TIMEOUT_MS);
+    });
     try {
-      await connect.call(this);
+      await Promise.race([handshake, unanswered]);
     } catch (err) {
+      // Abandoned on our timeout, kafkajs' own connect fails once its socket is closed below.
+      handshake.catch(() => undefined);
       const name = (err as { name?: unknown } | null)?.name;
       // A lock timeout means another connect() of this broker is still under way: leave it be.
       if (this.versions || name === 'KafkaJSLockTimeout') throw err;
+      // Closing a connection waits for its requests in flight: on our own timeout, fail the
+      // unanswered versions request now rather than at kafkajs' request timeout.
+      if (err instanceof HandshakeTimeout) for (const connection of this.connectionPool.pool) connection.rejectRequests(new KafkaJSConnectionError(err.message, { broker: this.brokerAddress }));
       await this.connectionPool.destroy().catch(() => undefined);
       unresponsiveUntil.set(this.brokerAddress, Date.now() + UNRESPONSIVE_FOR_MS);
       if (name === 'KafkaJSConnectionError') throw err;
       const message = err instanceof Error ? err.message : String(err);
       throw new KafkaJSConnectionError(`broker ${this.brokerAddress} accepted the connection but did not finish the handshake: ${message}`, { broker: this.brokerAddress });
+    } finally {
+      clearTimeout(timer);
     }
   };
   proto[REPAIRED] = true;

@@ -14,7 +14,7 @@
 import type { Consumer, ConsumerConfig, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { within } from '../preflight/deadline';
-import { leaveGroupNow } from './group-leave';
+import { coordinatorIdNow, leaveGroupNow } from './group-coordinator';
 
 export type RestartReason = 'crash' | 'stall';
 
@@ -41,6 +41,12 @@ export interface ConsumerSupervisorOptions {
 /** Between failed builds: short, because each build may start on another broker (shuffled seeds). */
 const DEFAULT_BACKOFF = { initial: 500, max: 4_000 };
 const DEFAULT_DISCONNECT_TIMEOUT_MS = 5_000;
+/**
+ * Longest wait for a broker to name the group's coordinator: it answers in milliseconds, but the
+ * lookup's first seed may be the frozen broker, given up on after its handshake bound (4 s,
+ * broker-handshake.ts) before the next one is asked.
+ */
+const COORDINATOR_LOOKUP_MS = 6_000;
 
 export class ConsumerSupervisor {
   private consumer: Consumer | null = null;
@@ -50,6 +56,8 @@ export class ConsumerSupervisor {
   private memberId: string | null = null;
   /** When the current consumer last joined or had a heartbeat answered. */
   private lastHeartbeatAt = 0;
+  /** The node id of the coordinator the current consumer joined through, once looked up. */
+  private joinedCoordinator: number | null = null;
   private stopped = false;
   private rebuilding: Promise<void> | null = null;
   /** Positions wanted per `topic:partition`, until a consumer has taken them. */
@@ -76,6 +84,21 @@ export class ConsumerSupervisor {
    */
   heartbeatSilenceMs(now = Date.now()): number {
     return this.consumer && this.joined && !this.rebuilding ? now - this.lastHeartbeatAt : 0;
+  }
+
+  /**
+   * The coordinator the current consumer joined through, and the one a broker that answers names
+   * now. When they differ, the consumer's heartbeats go to a broker the cluster has replaced
+   * (frozen or partitioned off), and kafkajs will not find out until a request to it times out.
+   * Null when either cannot be told (not joined yet, or no answer within COORDINATOR_LOOKUP_MS).
+   */
+  async coordinators(): Promise<{ joinedThrough: number; now: number } | null> {
+    const consumer = this.consumer;
+    const joinedThrough = this.joinedCoordinator;
+    if (!consumer || !this.joined || joinedThrough === null) return null;
+    const now = await within(COORDINATOR_LOOKUP_MS, coordinatorIdNow(this.options.kafka, this.options.consumer.groupId)).catch(() => null);
+    if (now === null || this.consumer !== consumer) return null;
+    return { joinedThrough, now };
   }
 
   /** How many consumers were built (1 after start). */
@@ -114,6 +137,7 @@ export class ConsumerSupervisor {
     this.consumer = null;
     this.joined = false;
     this.memberId = null;
+    this.joinedCoordinator = null;
     this.options.onRebuild?.(reason);
     // Leaving the group lets the others take our partitions at once, and keeps the next
     // rebalance from waiting for a member that will never rejoin. A consumer stuck on a dead
@@ -160,8 +184,17 @@ export class ConsumerSupervisor {
       this.joined = true;
       this.lastHeartbeatAt = Date.now();
       this.memberId = payload.memberId;
+      this.joinedCoordinator = null;
       this.options.onAssignment(payload.memberAssignment);
       this.applySeeks();
+      // Which broker it joined through: kafkajs keeps it private, and a lookup now names the
+      // same one (a coordinator moving in these milliseconds would need a rejoin anyway).
+      within(COORDINATOR_LOOKUP_MS, coordinatorIdNow(this.options.kafka, this.options.consumer.groupId)).then(
+        (nodeId) => {
+          if (mine() && this.memberId === payload.memberId) this.joinedCoordinator = nodeId;
+        },
+        (err: unknown) => this.options.log.debug({ err: errorLine(err) }, 'could not look up the group coordinator after joining'),
+      );
     });
     consumer.on(CONNECT, () => mine() && this.options.onConnectionChange?.(true));
     consumer.on(DISCONNECT, () => mine() && this.options.onConnectionChange?.(false));

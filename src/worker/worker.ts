@@ -60,6 +60,14 @@ const OFFSETS_TIMEOUT_MS = 5_000;
  * every second of a long batch; a rejoin inside kafkajs takes at most the rebalance timeout (10 s).
  */
 const HEARTBEAT_SILENCE_MS = 15_000;
+/**
+ * After this long without a heartbeat answered (one heartbeat missed, with room to spare), ask a
+ * broker that answers which one coordinates the group now: if the cluster has moved the group to
+ * another broker (it fences a frozen one within its broker session timeout, seconds), the
+ * consumer is rebuilt at once instead of at HEARTBEAT_SILENCE_MS. A slow rebalance keeps its
+ * coordinator, so it is left alone.
+ */
+const COORDINATOR_CHECK_AFTER_MS = 5_000;
 
 export class Worker implements HealthSource {
   private readonly consumer: ConsumerSupervisor;
@@ -68,6 +76,7 @@ export class Worker implements HealthSource {
   private readonly deadLetter: DeadLetterPublisher;
   private readonly topicIds: TopicIds;
   private topicIdsFailed = false;
+  private coordinatorCheck: Promise<void> | null = null;
   private offsetsAdmin: Promise<Admin> | null = null;
   private readonly processors = new Map<string, Promise<PartitionProcessor>>();
   /** Partitions of our latest assignment, as `topic:partition`. */
@@ -290,7 +299,7 @@ export class Worker implements HealthSource {
     const fetched = fetchedOffsetOf(batch);
     const next = processor.nextOffset;
     if (fetched === null || fetched <= next) return true;
-    const { low } = await withRetry('read log offsets', () => this.logBounds(processor.topic, processor.partition), hooks);
+    const { low } = await withRetry('read log offsets', () => this.logEnds(processor.topic, processor.partition), hooks);
     if (low > next) {
       processor.skipDeleted(low);
       return true;
@@ -415,10 +424,26 @@ export class Worker implements HealthSource {
         void this.consumer.restart('stall', `no heartbeat answered for ${Math.round(silence / 1000)} s (the group's coordinator is frozen or gone)`);
         return;
       }
+      if (silence >= COORDINATOR_CHECK_AFTER_MS) this.checkCoordinator(silence);
       this.watchConsumer(this.knownHighs, await this.readyProcessors());
     } catch (err) {
       this.deps.log.warn({ err: errorLine(err) }, 'watchdog check failed');
     }
+  }
+
+  /** One lookup at a time: while heartbeats go unanswered, is the group's coordinator still the one we joined through? */
+  private checkCoordinator(silence: number): void {
+    if (this.coordinatorCheck) return;
+    this.coordinatorCheck = this.consumer
+      .coordinators()
+      .then((known) => {
+        if (!known || known.now === known.joinedThrough || !this.running) return;
+        void this.consumer.restart('stall', `no heartbeat answered for ${Math.round(silence / 1000)} s, and the group's coordinator moved from broker ${known.joinedThrough} to broker ${known.now}`);
+      })
+      .catch((err: unknown) => this.deps.log.warn({ err: errorLine(err) }, 'coordinator check failed'))
+      .finally(() => {
+        this.coordinatorCheck = null;
+      });
   }
 
   /**
@@ -460,14 +485,20 @@ export class Worker implements HealthSource {
 
   /** The partition's log bounds and the group's committed offset, for a claim to compare with its state. */
   private async logBounds(topic: string, partition: number): Promise<LogBounds> {
-    const [offsets, committed] = await Promise.all([
-      this.offsets((admin) => admin.fetchTopicOffsets(topic)),
+    const [ends, committed] = await Promise.all([
+      this.logEnds(topic, partition),
       this.offsets((admin) => admin.fetchOffsets({ groupId: this.config.kafka.groupId, topics: [topic] })),
     ]);
+    const mine = committed.find((c) => c.topic === topic)?.partitions.find((p) => p.partition === partition);
+    return { ...ends, committed: BigInt(mine?.offset ?? '-1') };
+  }
+
+  /** The partition's first offset still in the log and the offset its next message will get. */
+  private async logEnds(topic: string, partition: number): Promise<Pick<LogBounds, 'low' | 'high'>> {
+    const offsets = await this.offsets((admin) => admin.fetchTopicOffsets(topic));
     const bounds = offsets.find((o) => o.partition === partition);
     if (!bounds) throw new Error(`topic ${topic} has no partition ${partition}`);
-    const mine = committed.find((c) => c.topic === topic)?.partitions.find((p) => p.partition === partition);
-    return { low: BigInt(bounds.low), high: BigInt(bounds.high), committed: BigInt(mine?.offset ?? '-1') };
+    return { low: BigInt(bounds.low), high: BigInt(bounds.high) };
   }
 
   /** The topic's id now, or null when it cannot be known (then offsets and fingerprints must do). */

@@ -1,7 +1,8 @@
 /**
  * The consumer supervisor against the real broker: a seek asked for before the consumer has
  * joined (or while it is being rebuilt) is applied once it has; a rebuild makes a new consumer
- * that joins and reads on, and each rebuild is counted with its reason.
+ * that joins and reads on, and each rebuild is counted with its reason; it names the coordinator
+ * its consumer joined through.
  */
 import type { EachBatchPayload, Kafka } from 'kafkajs';
 import { ConsumerSupervisor, type RestartReason } from '../../src/kafka/consumer-supervisor';
@@ -83,5 +84,24 @@ describe('ConsumerSupervisor', () => {
     await supervisor.stop();
     await supervisor.restart('crash', 'after stop');
     expect(supervisor.builds).toBe(2);
+  });
+
+  it('names the coordinator it joined through, and the one the cluster names now', async () => {
+    const topic = uniqueName('supervised');
+    await createTopic(kafka, topic, 1);
+    const supervisor = supervise(topic, [], []);
+    expect(await supervisor.coordinators()).toBeNull(); // no consumer yet
+    await supervisor.start();
+    try {
+      let known: { joinedThrough: number; now: number } | null = null;
+      await waitFor(async () => (known = await supervisor.coordinators()) !== null, 30_000);
+      // One broker: the same node both times, the one the cluster's metadata names.
+      const admin = kafka.admin();
+      await admin.connect();
+      const { brokers } = await admin.describeCluster().finally(() => admin.disconnect());
+      expect(known).toEqual({ joinedThrough: brokers[0]?.nodeId, now: brokers[0]?.nodeId });
+    } finally {
+      await supervisor.stop();
+    }
   });
 });

@@ -16,11 +16,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ConfigResourceTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
+import pino from 'pino';
 import { startKafkaCluster, type LocalKafkaCluster } from '../../deploy/local/kafka-cluster';
 import { migrate } from '../../src/clickhouse/migrations';
+import type { Config } from '../../src/config';
+import { within } from '../../src/preflight/deadline';
+import { coordinatorIdNow } from '../../src/kafka/group-coordinator';
+import { createKafka } from '../../src/kafka/kafka-client';
 import { COMMAND_RESEND, createProducer, sendRecord } from '../../src/kafka/producer';
 import { generateTraffic, type RawEvent } from '../../src/loadgen/traffic';
 import { createClickHouseClient, newRedisPrefix, uniqueName } from '../support';
+import { groupCoordinator } from '../support/kafka-faults';
 import { readTopic } from '../support/read-topic';
 import { WorkerProcess, currentSessions, produce, recomputeRecords, waitFor, waitForSessions, workerEnv } from '../support/worker-harness';
 
@@ -162,4 +168,28 @@ describe('Kafka cluster of 3 brokers', () => {
     console.log(`sessions complete ${Date.now() - killedAt} ms after broker ${victim?.nodeId} was killed`);
     expect(await worker.stop()).toBe(0);
   });
+
+  it("names a frozen coordinator's successor once the cluster has fenced it, on a client that has the frozen broker among its seeds", async () => {
+    const groupId = uniqueName('kcluster_coordinator');
+    // The frozen broker is among the client's seeds: a lookup must not hang on it.
+    const ours = createKafka({ clientId: 'kcluster-coordinator', brokers: cluster.brokers } as Config['kafka'], pino({ level: 'silent' }));
+    // (The first lookup on a new cluster also creates the offsets topic that holds the groups.)
+    const before = await coordinatorIdNow(ours, groupId);
+    expect(before).toBe(await groupCoordinator(kafka, groupId));
+    cluster.signal(before, 'SIGSTOP');
+    try {
+      const frozenAt = Date.now();
+      let after = before;
+      await waitFor(async () => {
+        after = await within(6_000, coordinatorIdNow(ours, groupId)).catch(() => before);
+        return after !== before;
+      }, 40_000);
+      console.log(`coordinator ${before} frozen; broker ${after} named its successor ${Date.now() - frozenAt} ms later`);
+      expect(cluster.nodes.map((n) => n.nodeId).filter((id) => id !== before)).toContain(after);
+      expect(after).toBe(await groupCoordinator(ours, groupId));
+    } finally {
+      cluster.signal(before, 'SIGCONT');
+    }
+  });
 });
+
