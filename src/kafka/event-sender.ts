@@ -6,16 +6,8 @@
  */
 import type { Kafka, Producer } from 'kafkajs';
 import { within } from '../preflight/deadline';
-import { isTransient } from '../worker/retry';
-import { createProducer } from './producer';
+import { COMMAND_RESEND, createProducer, sendRecord } from './producer';
 import { createTopics } from './topic-spec';
-
-/**
- * How long one batch is retried through broker failures (a leader moving, a broker restarting)
- * before the command gives up. A retried batch may have been written once already: delivery is
- * at least once, and the worker counts each event_id once.
- */
-const SEND_RETRY_MS = 60_000;
 
 /** `anonymous_id ?? user_id`, the first non-empty string; null when the event has neither. */
 export function userKeyOfJson(event: Record<string, unknown>): string | null {
@@ -74,22 +66,20 @@ export class EventSender {
     const messages = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    const deadline = Date.now() + SEND_RETRY_MS;
-    for (let pause = 250; ; pause = Math.min(pause * 2, 4_000)) {
-      try {
-        this.producer ??= await newProducer(this.kafka);
-        await this.producer.send({ topic: this.topic, acks: -1, messages });
-        break;
-      } catch (err) {
-        if (!isTransient(err) || Date.now() + pause > deadline) throw err;
+    await sendRecord(
+      async () => (this.producer ??= await newProducer(this.kafka)),
+      { topic: this.topic, acks: -1, messages },
+      {
+        ...COMMAND_RESEND,
         // A producer that lost a broker can keep its dead connections and stale leaders: the
-        // next try starts a new one, from fresh metadata.
-        const old = this.producer;
-        this.producer = null;
-        if (old) await within(5_000, old.disconnect()).catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, pause));
-      }
-    }
+        // next attempt starts a new one, from fresh metadata.
+        beforeRetry: async () => {
+          const old = this.producer;
+          this.producer = null;
+          if (old) await within(5_000, old.disconnect()).catch(() => undefined);
+        },
+      },
+    );
     this.sentCount += messages.length;
   }
 
@@ -109,7 +99,12 @@ export class EventSender {
   }
 }
 
-/** One attempt per send; `flush` retries a batch whole (kafkajs' own retry can drop a partition: see producer.ts). */
+/**
+ * One attempt per send; `flush` retries a batch whole for about a minute (COMMAND_RESEND: a leader
+ * moving or a broker restarting takes seconds; kafkajs' own retry can drop a partition, see
+ * producer.ts). A batch sent again may have been written once already: delivery is at least
+ * once, and the worker counts each event_id once.
+ */
 async function newProducer(kafka: Kafka): Promise<Producer> {
   const producer = createProducer(kafka);
   await producer.connect();
