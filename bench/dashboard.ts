@@ -9,9 +9,9 @@
  * query and conversions.
  *
  * Then it times, BENCH_RUNS times (default 7), through the same code the server runs:
- *   - a full site page: every Stats API query a site page makes (top cards and the previous
- *     period, the daily chart, 13 breakdown panels, current visitors), concurrently as the page
- *     does, over the last 30 days;
+ *   - a full site page, as the server builds it (loadSiteView): top cards and the previous
+ *     period, the daily chart and each panel's open tab, concurrently, over the last 30 days
+ *     (current visitors come in a request of their own, timed apart);
  *   - one Stats API aggregate (all metrics, 30 days);
  *   - current visitors;
  * and, as the baseline measured in the same run, `SELECT count()` of the big site's sessions in
@@ -22,6 +22,11 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { loadavg } from 'node:os';
 import { migrate } from '../src/clickhouse/migrations';
 import type { SiteConfig } from '../src/dashboard/config';
+import { CARD_METRIC_NAMES, DEFAULT_METRIC, PANELS as PAGE_PANELS } from '../src/dashboard/pages/catalog';
+import { localNow, rangeOf } from '../src/dashboard/pages/date-range';
+import { loadSiteView, tabData } from '../src/dashboard/pages/site-view';
+import type { StatsQuery } from '../src/dashboard/pages/stats-source';
+import { parseViewState } from '../src/dashboard/pages/view-state';
 import { currentVisitors } from '../src/dashboard/stats/current-visitors';
 import { parseStatsQuery, runStatsQuery, type StatsDeps } from '../src/dashboard/stats/query';
 
@@ -32,10 +37,6 @@ const SITES = 20;
 const DAYS = 30;
 const BIG_SITE = 'big-shop';
 
-const PANELS = [
-  'visit:entry_point', 'visit:channel', 'visit:source', 'visit:utm_medium', 'visit:utm_campaign', 'visit:entry_page', 'visit:exit_page',
-  'visit:country', 'visit:region', 'visit:city', 'visit:device', 'visit:browser', 'visit:os',
-];
 const CARDS = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'engaged_rate', 'visit_duration', 'conversions'];
 
 function percentile(values: readonly number[], p: number): number {
@@ -62,14 +63,12 @@ async function main(): Promise<void> {
     const deps: StatsDeps = { clickhouse: client, database, sites, now: () => now };
     const range = '30d';
     const q = (body: object) => runStatsQuery(deps, parseStatsQuery({ site_id: BIG_SITE, date_range: range, ...body }));
-    const page = () =>
-      Promise.all([
-        q({ metrics: CARDS }),
-        runStatsQuery(deps, parseStatsQuery({ site_id: BIG_SITE, metrics: CARDS, date_range: previous(now) })),
-        q({ metrics: ['visitors', 'visits'], dimensions: ['time:day'], include: { time_labels: true } }),
-        currentVisitors(deps, BIG_SITE),
-        ...PANELS.map((panel) => q({ metrics: ['visitors', 'visits'], dimensions: [panel], pagination: { limit: 10, offset: 0 } })),
-      ]);
+    // The site page as the server builds it (every query of its default view, concurrently).
+    const pageInput = () => {
+      const view = { site: BIG_SITE, timeZone: 'Europe/Berlin', state: parseViewState('period=30d', CARD_METRIC_NAMES, DEFAULT_METRIC), now: new Date(now), stats: (query: StatsQuery) => runStatsQuery(deps, parseStatsQuery(query)) };
+      return { view, range: rangeOf(view.state, localNow(view.now, view.timeZone).day) };
+    };
+    const page = () => loadSiteView(pageInput().view);
     const aggregate = () => q({ metrics: ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration', 'events', 'conversion_rate', 'engaged_rate'] });
     const baseline = async () => {
       await client.command({
@@ -80,14 +79,17 @@ async function main(): Promise<void> {
     console.log(`big site: ${inRange.results[0]?.metrics[0]?.toLocaleString('en')} sessions, ${inRange.results[0]?.metrics[1]?.toLocaleString('en')} visitors in range`);
 
     if (process.env.BENCH_EACH) {
-      // Each query of the page alone, once: where the page's time goes.
-      for (const panel of ['(cards)', '(series)', ...PANELS]) {
+      // Each query of the page alone, once, and every tab of every panel: where the time goes.
+      const each = async (label: string, fn: () => Promise<unknown>) => {
         const started = performance.now();
-        if (panel === '(cards)') await q({ metrics: CARDS });
-        else if (panel === '(series)') await q({ metrics: ['visitors', 'visits'], dimensions: ['time:day'] });
-        else await q({ metrics: ['visitors', 'visits'], dimensions: [panel], pagination: { limit: 10, offset: 0 } });
-        console.log(`  ${panel.padEnd(20)} ${(performance.now() - started).toFixed(0).padStart(6)} ms`);
-      }
+        await fn();
+        console.log(`  ${label.padEnd(28)} ${(performance.now() - started).toFixed(0).padStart(6)} ms`);
+      };
+      await each('(cards)', () => q({ metrics: CARDS }));
+      await each('(series)', () => q({ metrics: ['visitors', 'visits'], dimensions: ['time:day'] }));
+      const input = pageInput();
+      const days = input.range;
+      for (const panel of PAGE_PANELS) for (const tab of panel.tabs) await each(`${panel.id}/${tab.id}`, () => tabData(input.view, days, tab));
     }
     const timings: Record<string, number[]> = { baseline: [], page: [], aggregate: [], current: [] };
     const time = async (name: string, fn: () => Promise<unknown>) => {
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
       console.log(`  ${label.padEnd(52)} p50 ${p50.toFixed(0).padStart(5)} ms  p95 ${p95.toFixed(0).padStart(5)} ms  ${(p50 / base).toFixed(1).padStart(5)}× baseline  target p95 ≤ ${target} ms ${p95 <= target ? 'met' : 'NOT met'}`);
     };
     console.log(`  ${'baseline: SELECT count() of the site in range'.padEnd(52)} p50 ${base.toFixed(0).padStart(5)} ms`);
-    line(`full page (${4 + PANELS.length} queries, concurrent)`, 'page', 1000);
+    line(`full page (${3 + PAGE_PANELS.length} queries, concurrent)`, 'page', 1000);
     line('Stats API aggregate, 9 metrics', 'aggregate', 300);
     line('current visitors', 'current', 50);
   } finally {
@@ -127,12 +129,6 @@ async function newestStart(client: ClickHouseClient, database: string): Promise<
   const result = await client.query({ query: `SELECT toUnixTimestamp64Milli(max(started_at)) AS ms FROM ${database}.sessions WHERE site = '${BIG_SITE}'`, format: 'JSONEachRow' });
   const [row] = await result.json<{ ms: string | number }>();
   return Number(row?.ms) + 1000;
-}
-
-/** The 30 days before the bench's range (in the site's days, near enough for timing). */
-function previous(now: number): [string, string] {
-  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-  return [day(now - 61 * 86_400_000), day(now - 31 * 86_400_000)];
 }
 
 /**
