@@ -41,6 +41,10 @@ export interface ConsumerSupervisorOptions {
 /** Between failed builds: short, because each build may start on another broker (shuffled seeds). */
 const DEFAULT_BACKOFF = { initial: 500, max: 4_000 };
 const DEFAULT_DISCONNECT_TIMEOUT_MS = 5_000;
+/** Between attempts to take a thrown-away consumer's member out of its group. */
+const EVICT_RETRY_MS = 1_000;
+/** kafkajs' default session timeout, when the consumer's options leave it out. */
+const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 /**
  * Longest wait for a broker to name the group's coordinator: it answers in milliseconds, but the
  * lookup's first seed may be the frozen broker, given up on after its handshake bound (4 s,
@@ -143,7 +147,7 @@ export class ConsumerSupervisor {
     // rebalance from waiting for a member that will never rejoin. A consumer stuck on a dead
     // broker may never finish leaving (its coordinator may be the dead one), so the member is
     // also taken out through the coordinator as it is now; whichever is done first ends the
-    // wait, which is bounded anyway.
+    // wait, which is bounded anyway (the eviction goes on in the background after it).
     if (old) {
       const disconnected = old.disconnect();
       disconnected.catch(() => undefined);
@@ -218,11 +222,28 @@ export class ConsumerSupervisor {
     }
   }
 
-  /** Resolves once `memberId` is out of the group; never rejects (a failure just leaves it to the rebalance timeout). */
+  /**
+   * Resolves once `memberId` is out of the group; never rejects. While the group has no
+   * coordinator yet (the old one died; Kafka names a new one within its broker session timeout,
+   * seconds) or the new one is still loading the group, the LeaveGroup is sent again every
+   * EVICT_RETRY_MS, in the background, until it is taken or the member would have timed out by
+   * itself: the new consumer's rebalance waits for the old member until then (up to the
+   * rebalance timeout), and it only has to wait until the member is taken out.
+   */
   private evict(memberId: string): Promise<void> {
     const { kafka, consumer } = this.options;
+    const giveUpAt = Date.now() + (consumer.sessionTimeout ?? DEFAULT_SESSION_TIMEOUT_MS);
     return new Promise<void>((resolve) => {
-      leaveGroupNow(kafka, consumer.groupId, memberId).then(resolve, (err: unknown) => this.options.log.debug({ err: errorLine(err), memberId }, 'could not take the old member out of the group'));
+      const attempt = (): void => {
+        leaveGroupNow(kafka, consumer.groupId, memberId).then(resolve, (err: unknown) => {
+          if (this.stopped || Date.now() + EVICT_RETRY_MS >= giveUpAt) {
+            this.options.log.debug({ err: errorLine(err), memberId }, 'could not take the old member out of the group');
+            return;
+          }
+          setTimeout(attempt, EVICT_RETRY_MS).unref();
+        });
+      };
+      attempt();
     });
   }
 

@@ -11,8 +11,7 @@
  *
  * After each, the killed broker comes back. What must hold: no worker exits (and none reaches the
  * process's last-resort handler); on every partition no message waits longer than 20 s after it
- * became readable (30 s for the frozen coordinator, see FROZEN_COORDINATOR_LIMIT_MS; printed per
- * fault and partition); the sessions equal `recompute` field for
+ * became readable (printed per fault and partition); the sessions equal `recompute` field for
  * field; and every invalid message in the log has exactly one dead letter.
  */
 import { spawn } from 'node:child_process';
@@ -43,13 +42,6 @@ jest.setTimeout(20 * 60_000);
 
 /** The longest a message may wait for a worker after a fault: seconds, not minutes. */
 const RECOVERY_LIMIT_MS = 20_000;
-/**
- * Fault (d) freezes the group's coordinator, the hardest broker to lose: the consumers that read
- * from it must be found stalled (10 s), the member whose heartbeats hang on it must be found
- * silent (15 s), and both rebuilt. Measured 15–22 s, so the 20 s goal is not met for this broker
- * (it is for the others); the test holds it to this bound so a regression still fails.
- */
-const FROZEN_COORDINATOR_LIMIT_MS = 30_000;
 const PARTITIONS = 6;
 
 /** Messages no worker can apply: each must reach the dead-letter topic exactly once. */
@@ -59,7 +51,6 @@ interface Fault {
   name: string;
   from: number;
   to: number;
-  limitMs: number;
 }
 
 describe('a worker pool on a 3-broker Kafka cluster', () => {
@@ -122,10 +113,10 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
     // The stream lasts through all four faults (about 3.5 minutes).
     const producer = pacedProducer(kafka, topic, messages, Math.ceil(messages.length / 200));
     const faults: Fault[] = [];
-    const fault = async (name: string, act: () => Promise<void>, limitMs = RECOVERY_LIMIT_MS): Promise<void> => {
+    const fault = async (name: string, act: () => Promise<void>): Promise<void> => {
       const from = Date.now();
       await act();
-      faults.push({ name, from, to: Date.now(), limitMs });
+      faults.push({ name, from, to: Date.now() });
     };
 
     await sleep(10_000);
@@ -158,7 +149,7 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
       cluster.signal(coordinator, 'SIGSTOP');
       await sleep(60_000);
       cluster.signal(coordinator, 'SIGCONT');
-    }, FROZEN_COORDINATOR_LIMIT_MS);
+    });
     await producer.done;
     console.log(`produced ${messages.length} messages; the producer's longest pause between acknowledged sends: ${producer.longestSendGapMs()} ms`);
 
@@ -204,10 +195,10 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
       report.push(`${name}: longest wait per partition: ${line}`);
     }
     console.log(report.join('\n'));
-    for (const [i, { name, limitMs }] of faults.entries()) {
+    for (const [i, { name }] of faults.entries()) {
       const longest = Math.max(0, ...longestWaits(log, received, ...windowOf(i)).values());
-      if (longest > limitMs) console.log(`${name}: a message waited ${longest} ms (limit ${limitMs} ms)`);
-      expect(longest).toBeLessThanOrEqual(limitMs);
+      if (longest > RECOVERY_LIMIT_MS) console.log(`${name}: a message waited ${longest} ms (limit ${RECOVERY_LIMIT_MS} ms)`);
+      expect(longest).toBeLessThanOrEqual(RECOVERY_LIMIT_MS);
     }
     const invalid = log
       .filter((m) => HOSTILE.includes(m.value))
