@@ -10,6 +10,11 @@ module.exports = {
   // purpose) keep the event loop alive after their test closed them; with one worker Jest runs
   // in the main process and would then never exit. Each test file cleans up what it owns.
   forceExit: true,
+  // Two files at a time (Jest's default is one per core but one, so one here): most of the
+  // suite waits on brokers, processes and timers. The timed fault tests run last and alone
+  // (jest.sequencer.js).
+  maxWorkers: 2,
+  testSequencer: '<rootDir>/jest.sequencer.js',
   projects: [
     {
       displayName: 'unit',
