@@ -308,7 +308,7 @@ describe('the dashboard in a real browser', () => {
     const to = berlinDay(Date.parse(`${today}T12:00:00Z`) - 2 * DAY_MS);
     await page.goto(`${base}/shop?period=custom&from=${from}&to=${to}`);
     await page.waitForSelector('#chart canvas');
-    const report = await sessionReport(admin, database, { from, to });
+    const report = await sessionReport(admin, database, { from, to, site: 'shop' });
     const sum = (f: (r: (typeof report)[number]) => number) => report.reduce((n, r) => n + f(r), 0);
     const visits = sum((r) => r.sessions);
     const shown = await cards(page);
