@@ -121,6 +121,8 @@ export class PartitionProcessor {
   /** Serialises batches and ticks: both change this partition's state. */
   private queue: Promise<unknown> = Promise.resolve();
   private inFlight = 0;
+  /** When `inFlight` last rose from 0, while it is above 0. */
+  private busySince: number | null = null;
   /**
    * The last commit's session rows on their way to ClickHouse, while the next batch is read and
    * worked on. They are durable already (the commit put them in the Redis outbox, which whoever
@@ -270,9 +272,18 @@ export class PartitionProcessor {
     return this.inFlight > 0;
   }
 
+  /** How long the processor has been busy without a break (0 when it is not). */
+  busyForMs(now: number): number {
+    return this.busySince === null ? 0 : now - this.busySince;
+  }
+
   private serialised(fn: () => Promise<void>): Promise<void> {
+    if (this.inFlight === 0) this.busySince = this.deps.now();
     this.inFlight += 1;
-    const run = this.queue.then(fn, fn).finally(() => (this.inFlight -= 1));
+    const run = this.queue.then(fn, fn).finally(() => {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) this.busySince = null;
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }

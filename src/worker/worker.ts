@@ -68,6 +68,11 @@ const HEARTBEAT_SILENCE_MS = 15_000;
  * coordinator, so it is left alone.
  */
 const COORDINATOR_CHECK_AFTER_MS = 5_000;
+/**
+ * A batch or clock tick busy this long is waiting on ClickHouse or Redis (one takes milliseconds,
+ * a slow one under load a second or so): the watchdog then leaves the consumer alone.
+ */
+const DEPENDENCY_WAIT_MS = 3_000;
 
 export class Worker implements HealthSource {
   private readonly consumer: ConsumerSupervisor;
@@ -84,7 +89,10 @@ export class Worker implements HealthSource {
   private readonly lastBatchAt = new Map<string, number>();
   /** Each partition's log end as last read (by a tick), for the watchdog. */
   private readonly knownHighs = new Map<string, string>();
-  /** When the latest assignment or consumer rebuild happened: a partition's silence counts from then at the earliest. */
+  /**
+   * When the latest assignment, consumer rebuild or wait on a dependency happened: the
+   * watchdog counts a partition's silence, and the consumer's, from then at the earliest.
+   */
   private quietSince = 0;
   /**
    * Per assigned partition with messages to read that the consumer stopped delivering: since
@@ -417,18 +425,36 @@ export class Worker implements HealthSource {
   private async watchdog(): Promise<void> {
     if (!this.running) return;
     try {
+      const ready = await this.readyProcessors();
       const silence = this.consumer.heartbeatSilenceMs();
-      if (silence >= HEARTBEAT_SILENCE_MS) {
+      if (silence >= COORDINATOR_CHECK_AFTER_MS) this.checkCoordinator(silence);
+      // Waiting on ClickHouse or Redis is ours, not Kafka's: such a batch holds kafkajs' next
+      // fetches (of its broker, and of every partition once all concurrent batches wait), and
+      // keeps the consumer from rejoining a rebalance until it ends. A new consumer would wait
+      // on the same dependency, and the other members would rebalance again for nothing. So
+      // while one waits, only a coordinator that has moved rebuilds the consumer, and the
+      // watchdog's clocks start again when the wait is over.
+      if (this.waitingOnDependency(ready)) {
+        this.quietSince = this.now();
+        return;
+      }
+      if (Math.min(silence, this.now() - this.quietSince) >= HEARTBEAT_SILENCE_MS) {
         // Its coordinator froze or died under it: the group goes on without this member while
         // it still reads its old partitions, and the two owners fence each other's batches.
         void this.consumer.restart('stall', `no heartbeat answered for ${Math.round(silence / 1000)} s (the group's coordinator is frozen or gone)`);
         return;
       }
-      if (silence >= COORDINATOR_CHECK_AFTER_MS) this.checkCoordinator(silence);
-      this.watchConsumer(this.knownHighs, await this.readyProcessors());
+      this.watchConsumer(this.knownHighs, ready);
     } catch (err) {
       this.deps.log.warn({ err: errorLine(err) }, 'watchdog check failed');
     }
+  }
+
+  /** Whether a batch or tick has been waiting on a dependency for DEPENDENCY_WAIT_MS or more. */
+  private waitingOnDependency(ready: ReadonlyMap<string, PartitionProcessor>): boolean {
+    const now = this.now();
+    for (const processor of ready.values()) if (processor.busyForMs(now) >= DEPENDENCY_WAIT_MS) return true;
+    return false;
   }
 
   /** One lookup at a time: while heartbeats go unanswered, is the group's coordinator still the one we joined through? */

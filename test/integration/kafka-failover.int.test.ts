@@ -265,10 +265,14 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
       const producer = pacedProducer(kafka, topic, messages, Math.ceil(messages.length / (streamMs / 1000)));
 
       await sleep(5_000);
+      const pausedAt = Date.now();
       chProxy.pause();
       await sleep(pauseMs);
       chProxy.resume();
       await sleep(10_000);
+      // Waiting on ClickHouse is no reason to rebuild a consumer (a new one would wait the same,
+      // and every rebuild rebalances the pool): none was, during the freeze or just after it.
+      expect(pool.flatMap((w) => rebuildsSince(w.output, pausedAt))).toEqual([]);
       await redis.shutdown();
       await sleep(5_000);
       await redis.start();
@@ -422,3 +426,15 @@ describe('a worker pool on a 3-broker Kafka cluster', () => {
     }
   }
 });
+
+/** The worker's "kafka consumer rebuilt" log lines stamped at or after `since`. */
+function rebuildsSince(output: string, since: number): string[] {
+  return output.split('\n').filter((line) => {
+    if (!line.includes('kafka consumer rebuilt')) return false;
+    try {
+      return Date.parse((JSON.parse(line) as { time: string }).time) >= since;
+    } catch {
+      return false;
+    }
+  });
+}
