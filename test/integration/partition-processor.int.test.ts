@@ -56,28 +56,7 @@ it('sends a failed background flush again before the next commit', async () => {
     },
   };
   const deadLettered: unknown[] = [];
-  const store = new PartitionStateStore(redis, prefix, 'events', 0, { activeSeconds: 3600, idleSeconds: 3600 });
-  const processor = new PartitionProcessor('events', 0, {
-    store,
-    sink: faulty,
-    kafkaLog: { bounds: async () => ({ low: 0n, high: 1000n, committed: -1n }), topicId: async () => null },
-    storedSessions: new StoredSessions(client, db.name),
-    onLogMismatch: 'fail',
-    deadLetter: {
-      plan: async (_topic, _partition, rejected) => {
-        deadLettered.push(...rejected);
-        return [];
-      },
-      send: async () => undefined,
-    },
-    eventRow: eventRowOf,
-    engine: { timeoutMs: 30 * 60_000, latenessMs: 3_600_000 },
-    closeDelayMs: 2_000,
-    maxClockSkewMs: 5 * 60_000,
-    now: Date.now,
-    metrics: new WorkerMetrics(),
-    log: createLogger('silent'),
-  });
+  const { store, processor } = newProcessor(faulty, 0, Date.now, deadLettered);
   await processor.claim();
 
   await processor.handleBatch(messages('alice', 0, 3), '1000'); // commit 1; its flush fails in the background
@@ -95,4 +74,59 @@ it('sends a failed background flush again before the next commit', async () => {
     { user_key: 'bob', events: 2 },
   ]);
   expect(deadLettered).toEqual([]);
+});
+
+type Sink = ConstructorParameters<typeof PartitionProcessor>[2]['sink'];
+
+/** A processor of partition `partition` of `events`, writing through `sink`; rejected messages go to `deadLettered`. */
+function newProcessor(sink: Sink, partition: number, now: () => number, deadLettered: unknown[] = []): { store: PartitionStateStore; processor: PartitionProcessor } {
+  const store = new PartitionStateStore(redis, prefix, 'events', partition, { activeSeconds: 3600, idleSeconds: 3600 });
+  const processor = new PartitionProcessor('events', partition, {
+    store,
+    sink,
+    kafkaLog: { bounds: async () => ({ low: 0n, high: 1000n, committed: -1n }), topicId: async () => null },
+    storedSessions: new StoredSessions(client, db.name),
+    onLogMismatch: 'fail',
+    deadLetter: {
+      plan: async (_topic, _partition, rejected) => {
+        deadLettered.push(...rejected);
+        return [];
+      },
+      send: async () => undefined,
+    },
+    eventRow: eventRowOf,
+    engine: { timeoutMs: 30 * 60_000, latenessMs: 3_600_000 },
+    closeDelayMs: 2_000,
+    maxClockSkewMs: 5 * 60_000,
+    now,
+    metrics: new WorkerMetrics(),
+    log: createLogger('silent'),
+  });
+  return { store, processor };
+}
+
+it('tells how long a batch has been waiting on its sink, and 0 once it is done', async () => {
+  const sink = new ClickHouseSink(client, db.name);
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const slow = {
+    eventBatch: sink.eventBatch.bind(sink),
+    insertSessions: sink.insertSessions.bind(sink),
+    async insertEventBatch(...args: Parameters<ClickHouseSink['insertEventBatch']>): Promise<void> {
+      await held; // ClickHouse not answering
+      await sink.insertEventBatch(...args);
+    },
+  };
+  let clock = Date.parse('2024-05-01T12:00:00Z');
+  const { processor } = newProcessor(slow, 1, () => clock);
+  await processor.claim();
+  expect(processor.busyForMs(clock)).toBe(0);
+  const batch = processor.handleBatch(messages('carol', 0, 2), '1000');
+  clock += 4_000;
+  expect(processor.busyForMs(clock)).toBe(4_000);
+  release();
+  await batch;
+  await processor.drain();
+  expect(processor.busy).toBe(false);
+  expect(processor.busyForMs(clock + 1_000)).toBe(0);
 });
