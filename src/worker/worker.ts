@@ -69,8 +69,9 @@ const HEARTBEAT_SILENCE_MS = 15_000;
  */
 const COORDINATOR_CHECK_AFTER_MS = 5_000;
 /**
- * A batch or clock tick busy this long is waiting on ClickHouse or Redis (one takes milliseconds,
- * a slow one under load a second or so): the watchdog then leaves the consumer alone.
+ * A batch or clock tick busy this long (one takes milliseconds, a slow one under load a second or
+ * so) while ClickHouse or Redis does not answer a ping is waiting on it: the watchdog then leaves
+ * the consumer alone.
  */
 const DEPENDENCY_WAIT_MS = 3_000;
 
@@ -220,8 +221,7 @@ export class Worker implements HealthSource {
   async readiness(): Promise<HealthReport> {
     // Each probe is bounded: a dependency that does not answer is down for readiness, and the
     // probe must answer well within a kubelet's 1 s default timeout whatever is down.
-    const probe = (ping: () => Promise<boolean>) => within(READINESS_PROBE_MS, ping()).catch(() => false);
-    const [redis, clickhouse] = await Promise.all([probe(this.deps.pingRedis), probe(this.deps.pingClickHouse)]);
+    const [redis, clickhouse] = await this.pingDependencies();
     const { status, checks } = this.health();
     const all = { ...checks, redis, clickhouse };
     if (status === 'error') return { status, checks: all };
@@ -434,7 +434,7 @@ export class Worker implements HealthSource {
       // on the same dependency, and the other members would rebalance again for nothing. So
       // while one waits, only a coordinator that has moved rebuilds the consumer, and the
       // watchdog's clocks start again when the wait is over.
-      if (this.waitingOnDependency(ready)) {
+      if (await this.waitingOnDependency(ready)) {
         this.quietSince = this.now();
         return;
       }
@@ -450,11 +450,21 @@ export class Worker implements HealthSource {
     }
   }
 
-  /** Whether a batch or tick has been waiting on a dependency for DEPENDENCY_WAIT_MS or more. */
-  private waitingOnDependency(ready: ReadonlyMap<string, PartitionProcessor>): boolean {
+  /** Whether Redis and ClickHouse each answer a ping within READINESS_PROBE_MS. */
+  private pingDependencies(): Promise<[redis: boolean, clickhouse: boolean]> {
+    const probe = (ping: () => Promise<boolean>) => within(READINESS_PROBE_MS, ping()).catch(() => false);
+    return Promise.all([probe(this.deps.pingRedis), probe(this.deps.pingClickHouse)]);
+  }
+
+  /**
+   * Whether a batch or tick has been busy for DEPENDENCY_WAIT_MS or more while Redis or ClickHouse
+   * does not answer. Busy as long on a Kafka request (a claim's offset read, a dead letter's send
+   * to a broker that is gone) is for the watchdog to judge like any other Kafka trouble.
+   */
+  private async waitingOnDependency(ready: ReadonlyMap<string, PartitionProcessor>): Promise<boolean> {
     const now = this.now();
-    for (const processor of ready.values()) if (processor.busyForMs(now) >= DEPENDENCY_WAIT_MS) return true;
-    return false;
+    if (![...ready.values()].some((processor) => processor.busyForMs(now) >= DEPENDENCY_WAIT_MS)) return false;
+    return (await this.pingDependencies()).includes(false);
   }
 
   /** One lookup at a time: while heartbeats go unanswered, is the group's coordinator still the one we joined through? */
