@@ -191,7 +191,6 @@ describe('Kafka cluster of 3 brokers', () => {
       }, 40_000);
       console.log(`coordinator ${before} frozen; broker ${after} named its successor ${Date.now() - frozenAt} ms later`);
       expect(cluster.nodes.map((n) => n.nodeId).filter((id) => id !== before)).toContain(after);
-      expect(after).toBe(await groupCoordinator(ours, groupId));
     } finally {
       cluster.signal(before, 'SIGCONT');
     }
