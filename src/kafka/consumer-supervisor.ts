@@ -100,9 +100,14 @@ export class ConsumerSupervisor {
     const consumer = this.consumer;
     const joinedThrough = this.joinedCoordinator;
     if (!consumer || !this.joined || joinedThrough === null) return null;
-    const now = await within(COORDINATOR_LOOKUP_MS, coordinatorIdNow(this.options.kafka, this.options.consumer.groupId)).catch(() => null);
+    const now = await this.lookUpCoordinator().catch(() => null);
     if (now === null || this.consumer !== consumer) return null;
     return { joinedThrough, now };
+  }
+
+  /** The group's coordinator as a broker that answers names it, within COORDINATOR_LOOKUP_MS. */
+  private lookUpCoordinator(): Promise<number> {
+    return within(COORDINATOR_LOOKUP_MS, coordinatorIdNow(this.options.kafka, this.options.consumer.groupId));
   }
 
   /** How many consumers were built (1 after start). */
@@ -193,7 +198,7 @@ export class ConsumerSupervisor {
       this.applySeeks();
       // Which broker it joined through: kafkajs keeps it private, and a lookup now names the
       // same one (a coordinator moving in these milliseconds would need a rejoin anyway).
-      within(COORDINATOR_LOOKUP_MS, coordinatorIdNow(this.options.kafka, this.options.consumer.groupId)).then(
+      this.lookUpCoordinator().then(
         (nodeId) => {
           if (mine() && this.memberId === payload.memberId) this.joinedCoordinator = nodeId;
         },
